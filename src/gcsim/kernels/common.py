@@ -1,0 +1,28 @@
+"""Small numba helpers shared by the kernels."""
+
+import numpy as np
+from numba import njit
+
+# Moore neighbourhood offsets.
+DX = np.array([-1, -1, -1, 0, 0, 1, 1, 1], dtype=np.int64)
+DY = np.array([-1, 0, 1, -1, 1, -1, 0, 1], dtype=np.int64)
+
+
+@njit(cache=True)
+def hill(x: float, half_max: float, power: float) -> float:
+    """Hill activation x^n / (K^n + x^n) for x >= 0; 0 for x <= 0."""
+    if x <= 0.0:
+        return 0.0
+    xn = x**power
+    return xn / (half_max**power + xn)
+
+
+@njit(cache=True)
+def ramp(x: float, lo: float, hi: float) -> float:
+    """Linear ramp: 0 at or below ``lo``, 1 at or above ``hi``."""
+    if x <= lo:
+        return 0.0
+    if x >= hi:
+        return 1.0
+    return (x - lo) / (hi - lo)
+

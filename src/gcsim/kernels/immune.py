@@ -1,0 +1,323 @@
+"""Immune-cell rules: recruitment through perfused vessels, migration, killing, suppression,
+exhaustion, division, death and macrophage polarisation."""
+
+from typing import NamedTuple
+
+import numpy as np
+from numba import njit
+
+from gcsim.kernels.common import DX, DY, hill, ramp
+from gcsim.state import CD8, EMPTY, MACROPHAGE, MDSC, NO_IMMUNE, STROMA, TREG, TUMOR, VESSEL
+
+
+class ImmuneRules(NamedTuple):
+    dt_h: float
+    cd8_substeps: int  # lattice moves per step of a free CD8 T cell
+    other_substeps: int  # lattice moves per step of a Treg, MDSC or macrophage
+    chemotaxis_bias: float
+    stroma_permeability: float
+    kill_p: float
+    engagement_h: float
+    exhaustion_per_stimulation: float  # 1 / kill capacity
+    pd1_exhaustion_gain: float
+    pd1_brake_max: float
+    pd1_occupancy: float  # fraction of PD-1/PD-L1 axis blocked by checkpoint inhibitors
+    tgfb_max: float
+    tgfb_half_max: float
+    contact_suppression: float
+    division_p: float
+    max_divisions: int
+    cd8_death_p: float
+    exhausted_death_p: float
+    treg_death_p: float
+    mdsc_death_p: float
+    macrophage_death_p: float
+    polarisation_relax: float
+    ifng_half_max: float
+    ifng_hill: float
+    hypoxia_m2: float
+    hypoxia_lo: float  # pO₂ at which the hypoxic push to M2 is maximal (mmHg)
+    hypoxia_hi: float  # pO₂ above which there is no hypoxic push (mmHg)
+
+
+class RecruitmentRules(NamedTuple):
+    perfusion_threshold: float
+    cd8_p: float  # per perfused vessel site and step at full perfusion, chemokine and priming
+    treg_ratio: float
+    mdsc_p: float
+    macrophage_p: float
+    chemokine_half_max: float
+    vegf_half_max: float
+
+
+@njit(cache=True)
+def _accessible(rng, tissue, immune, u, v, stroma_permeability):
+    nx, ny = tissue.shape
+    if u < 0 or u >= nx or v < 0 or v >= ny or immune[u, v] != NO_IMMUNE:
+        return False
+    if tissue[u, v] == STROMA:
+        return rng.random() < stroma_permeability
+    return True
+
+
+@njit(cache=True)
+def _relocate(x, y, u, v, immune, exhaustion, engaged, divisions, polarisation):
+    immune[u, v] = immune[x, y]
+    exhaustion[u, v] = exhaustion[x, y]
+    engaged[u, v] = engaged[x, y]
+    divisions[u, v] = divisions[x, y]
+    polarisation[u, v] = polarisation[x, y]
+    immune[x, y] = NO_IMMUNE
+    exhaustion[x, y] = 0.0
+    engaged[x, y] = 0.0
+    divisions[x, y] = 0
+    polarisation[x, y] = 0.0
+
+
+@njit(cache=True)
+def _sees_antigen(tissue, antigen, x, y):
+    nx, ny = tissue.shape
+    for d in range(-1, 8):
+        u = x + (DX[d] if d >= 0 else 0)
+        v = y + (DY[d] if d >= 0 else 0)
+        if 0 <= u < nx and 0 <= v < ny and tissue[u, v] == TUMOR and antigen[u, v] > 0.0:
+            return True
+    return False
+
+
+@njit(cache=True)
+def migrate(rng, x, y, substeps, bias, stroma_permeability, stop_on_antigen, tissue, antigen,
+            immune, exhaustion, engaged, divisions, polarisation, chemokine):
+    """Biased random walk of the immune cell at (x, y) for ``substeps`` lattice moves.
+
+    Each move: with probability ``bias`` go to the accessible Moore neighbour with the highest
+    chemokine, otherwise to a random accessible one. A site is accessible when its immune layer
+    is free and, if it is stroma, with probability ``stroma_permeability``. With
+    ``stop_on_antigen`` the cell arrests next to an antigen-bearing tumour cell (Boissonnas 2007).
+    Returns the final position.
+    """
+    options = np.empty(8, dtype=np.int64)
+    for _ in range(substeps):
+        if stop_on_antigen and _sees_antigen(tissue, antigen, x, y):
+            break
+        n = 0
+        for d in range(8):
+            if _accessible(rng, tissue, immune, x + DX[d], y + DY[d], stroma_permeability):
+                options[n] = d
+                n += 1
+        if n == 0:
+            break
+        if rng.random() < bias:
+            pick = options[0]
+            for i in range(1, n):
+                d = options[i]
+                if chemokine[x + DX[d], y + DY[d]] > chemokine[x + DX[pick], y + DY[pick]]:
+                    pick = d
+        else:
+            pick = options[rng.integers(0, n)]
+        u = x + DX[pick]
+        v = y + DY[pick]
+        _relocate(x, y, u, v, immune, exhaustion, engaged, divisions, polarisation)
+        x = u
+        y = v
+    return x, y
+
+
+@njit(cache=True)
+def _free_neighbour(rng, tissue, immune, x, y):
+    """A random Moore neighbour whose immune layer is free and tissue is not stroma, or -1."""
+    nx, ny = tissue.shape
+    options = np.empty(8, dtype=np.int64)
+    n = 0
+    for d in range(8):
+        u = x + DX[d]
+        v = y + DY[d]
+        if 0 <= u < nx and 0 <= v < ny and immune[u, v] == NO_IMMUNE and tissue[u, v] != STROMA:
+            options[n] = d
+            n += 1
+    if n == 0:
+        return -1
+    return options[rng.integers(0, n)]
+
+
+@njit(cache=True)
+def kill_probability(rules, antigen, target_pdl1, tgfb, n_suppressors):
+    """Probability that one engagement kills its target.
+
+    kill_p · antigenicity · (1 − PD-1 brake) · (1 − cytokine suppression) · (1 − contact
+    suppression), with brake = brake_max · PD-L1 · (1 − checkpoint-inhibitor occupancy),
+    cytokine suppression = tgfb_max · Hill(suppressive cytokine) and contact suppression =
+    min(1, contact · adjacent Tregs and MDSCs).
+    """
+    brake = rules.pd1_brake_max * target_pdl1 * (1.0 - rules.pd1_occupancy)
+    cytokine = rules.tgfb_max * hill(tgfb, rules.tgfb_half_max, 1.0)
+    contact = min(1.0, rules.contact_suppression * n_suppressors)
+    return rules.kill_p * antigen * (1.0 - brake) * (1.0 - cytokine) * (1.0 - contact)
+
+
+@njit(cache=True)
+def _cd8_act(rng, rules, x, y, tissue, antigen, pdl1, immune, exhaustion, engaged, divisions,
+             polarisation, tgfb, done, counters):
+    """Engagement of a free, non-exhausted CD8 T cell with an adjacent tumour cell, if any.
+
+    The T cell recognises a tumour cell with probability equal to its antigenicity, then engages
+    it for ``engagement_h``; every engagement is a stimulation that adds exhaustion (more through
+    PD-1 when the target is PD-L1+). A successful kill frees the site and may trigger division.
+    Returns True when the cell engaged (and therefore does not migrate this step).
+    """
+    nx, ny = tissue.shape
+    targets = np.empty(9, dtype=np.int64)
+    n_targets = 0
+    n_suppressors = 0
+    for d in range(-1, 8):
+        u = x + (DX[d] if d >= 0 else 0)
+        v = y + (DY[d] if d >= 0 else 0)
+        if u < 0 or u >= nx or v < 0 or v >= ny:
+            continue
+        if tissue[u, v] == TUMOR:
+            targets[n_targets] = d
+            n_targets += 1
+        if immune[u, v] == TREG or immune[u, v] == MDSC:
+            n_suppressors += 1
+    if n_targets == 0:
+        return False
+    d = targets[rng.integers(0, n_targets)]
+    u = x + (DX[d] if d >= 0 else 0)
+    v = y + (DY[d] if d >= 0 else 0)
+    if rng.random() >= antigen[u, v]:
+        return False
+    counters[0] += 1  # engagements
+    engaged[x, y] = rules.engagement_h
+    signal = pdl1[u, v] * (1.0 - rules.pd1_occupancy)
+    exhaustion[x, y] += rules.exhaustion_per_stimulation * (1.0 + rules.pd1_exhaustion_gain * signal)
+    p = kill_probability(rules, antigen[u, v], pdl1[u, v], tgfb[x, y], n_suppressors)
+    if rng.random() < p:
+        tissue[u, v] = EMPTY
+        counters[1] += 1  # kills
+        if divisions[x, y] < rules.max_divisions and rng.random() < rules.division_p:
+            d2 = _free_neighbour(rng, tissue, immune, x, y)
+            if d2 >= 0:
+                a = x + DX[d2]
+                b = y + DY[d2]
+                divisions[x, y] += 1
+                immune[a, b] = CD8
+                exhaustion[a, b] = exhaustion[x, y]
+                divisions[a, b] = divisions[x, y]
+                engaged[a, b] = 0.0
+                done[a, b] = 1
+                counters[2] += 1  # divisions
+    return True
+
+
+@njit(cache=True)
+def immune_step(rng, rules, order, tissue, antigen, pdl1, immune, exhaustion, engaged, divisions,
+                polarisation, oxygen, chemokine, ifng, tgfb, done, counters):
+    """One step for the immune cells at the flat indices in ``order`` (shuffled).
+
+    Per cell: death (exhausted CD8s die faster); then by type —
+    CD8: an engaged cell stays put; a free one tries to engage an adjacent tumour cell, else
+    migrates up the chemokine gradient and arrests beside antigen; Treg/MDSC: slow random walk
+    biased to chemokine (they suppress through contact and cytokine, see ``kill_probability``);
+    macrophage: slow walk, polarisation relaxes toward 0.5 + 0.5·(Hill(IFN-γ) − Hill(suppressive
+    cytokine) − hypoxia push) clipped to [0, 1] (1 = M1).
+    ``done`` is a zeroed scratch array marking cells that already acted (moved or newborn).
+    ``counters`` accumulates [engagements, kills, CD8 divisions, deaths].
+    """
+    nx, ny = tissue.shape
+    for k in range(order.shape[0]):
+        x = order[k] // ny
+        y = order[k] % ny
+        kind = immune[x, y]
+        if kind == NO_IMMUNE or done[x, y]:
+            continue
+        if kind == CD8:
+            p_death = rules.exhausted_death_p if exhaustion[x, y] >= 1.0 else rules.cd8_death_p
+        elif kind == TREG:
+            p_death = rules.treg_death_p
+        elif kind == MDSC:
+            p_death = rules.mdsc_death_p
+        else:
+            p_death = rules.macrophage_death_p
+        if rng.random() < p_death:
+            immune[x, y] = NO_IMMUNE
+            exhaustion[x, y] = 0.0
+            engaged[x, y] = 0.0
+            divisions[x, y] = 0
+            polarisation[x, y] = 0.0
+            counters[3] += 1
+            continue
+        if kind == CD8:
+            if engaged[x, y] > 0.0:
+                engaged[x, y] = max(0.0, engaged[x, y] - rules.dt_h)
+                done[x, y] = 1
+                continue
+            if exhaustion[x, y] < 1.0 and _cd8_act(
+                rng, rules, x, y, tissue, antigen, pdl1, immune, exhaustion, engaged, divisions,
+                polarisation, tgfb, done, counters,
+            ):
+                done[x, y] = 1
+                continue
+            x, y = migrate(rng, x, y, rules.cd8_substeps, rules.chemotaxis_bias,
+                           rules.stroma_permeability, True, tissue, antigen, immune, exhaustion,
+                           engaged, divisions, polarisation, chemokine)
+        else:
+            if kind == MACROPHAGE:
+                m1 = hill(ifng[x, y], rules.ifng_half_max, rules.ifng_hill)
+                m2 = hill(tgfb[x, y], rules.tgfb_half_max, 1.0) + rules.hypoxia_m2 * (
+                    1.0 - ramp(oxygen[x, y], rules.hypoxia_lo, rules.hypoxia_hi)
+                )
+                target = min(1.0, max(0.0, 0.5 + 0.5 * (m1 - m2)))
+                polarisation[x, y] += rules.polarisation_relax * (target - polarisation[x, y])
+            x, y = migrate(rng, x, y, rules.other_substeps, rules.chemotaxis_bias,
+                           rules.stroma_permeability, False, tissue, antigen, immune, exhaustion,
+                           engaged, divisions, polarisation, chemokine)
+        done[x, y] = 1
+
+
+@njit(cache=True)
+def _place(rng, tissue, immune, polarisation, x, y, kind, m1_start):
+    """Put a new immune cell of ``kind`` at vessel (x, y) or a free neighbour; False if full."""
+    if immune[x, y] != NO_IMMUNE:
+        d = _free_neighbour(rng, tissue, immune, x, y)
+        if d < 0:
+            return False
+        x = x + DX[d]
+        y = y + DY[d]
+    immune[x, y] = kind
+    polarisation[x, y] = m1_start
+    return True
+
+
+@njit(cache=True)
+def recruit(rng, rules, priming, order, tissue, maturity, immune, polarisation, chemokine, vegf,
+            counts):
+    """Extravasation of immune cells through perfused vessels (flat indices in ``order``).
+
+    At a vessel with maturity above the perfusion threshold, per step:
+    CD8 with ``cd8_p · maturity · Hill(chemokine) · priming``; Tregs at ``treg_ratio`` of that;
+    MDSCs with ``mdsc_p · maturity · Hill(VEGF)`` (hypoxia-driven recruitment);
+    monocyte-derived macrophages with ``macrophage_p · maturity`` (arriving unpolarised, 0.5).
+    ``counts`` accumulates recruits by immune code.
+    """
+    ny = tissue.shape[1]
+    for k in range(order.shape[0]):
+        x = order[k] // ny
+        y = order[k] % ny
+        if tissue[x, y] != VESSEL or maturity[x, y] < rules.perfusion_threshold:
+            continue
+        flow = maturity[x, y]
+        attraction = hill(chemokine[x, y], rules.chemokine_half_max, 1.0)
+        p_cd8 = rules.cd8_p * flow * attraction * priming
+        if rng.random() < p_cd8 and _place(rng, tissue, immune, polarisation, x, y, CD8, 0.0):
+            counts[CD8] += 1
+        if rng.random() < rules.treg_ratio * rules.cd8_p * flow * attraction and _place(
+            rng, tissue, immune, polarisation, x, y, TREG, 0.0
+        ):
+            counts[TREG] += 1
+        p_mdsc = rules.mdsc_p * flow * hill(vegf[x, y], rules.vegf_half_max, 1.0)
+        if rng.random() < p_mdsc and _place(rng, tissue, immune, polarisation, x, y, MDSC, 0.0):
+            counts[MDSC] += 1
+        if rng.random() < rules.macrophage_p * flow and _place(
+            rng, tissue, immune, polarisation, x, y, MACROPHAGE, 0.5
+        ):
+            counts[MACROPHAGE] += 1

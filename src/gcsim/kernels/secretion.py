@@ -1,0 +1,95 @@
+"""Sources and sinks of the soluble fields: who secretes and who consumes what."""
+
+from typing import NamedTuple
+
+from numba import njit
+
+from gcsim.kernels.common import hill, ramp
+from gcsim.state import CD8, MACROPHAGE, MDSC, NO_IMMUNE, STROMA, TREG, TUMOR, VESSEL
+
+
+class SecretionRules(NamedTuple):
+    uptake_tumor: float  # 1/min
+    uptake_stroma: float
+    uptake_immune: float
+    uptake_background: float
+    vessel_exchange: float  # 1/min at maturity 1
+    perfusion_threshold: float
+    vegf_hypoxic: float  # ng/mL/min
+    hypoxic_threshold: float  # mmHg
+    chemokine: float  # ng/mL/min
+    chemokine_basal_fraction: float
+    ifng_half_max: float
+    ifng_hill: float
+    ifng: float  # ng/mL/min
+    tgfb: float  # ng/mL/min
+
+
+@njit(cache=True)
+def oxygen_coefficients(rules, tissue, immune, maturity, uptake, supply):
+    """Fill ``uptake`` (consumption, 1/min) and ``supply`` (vessel exchange, 1/min).
+
+    Uptake is the sum of the site's tissue cell, its immune cell and the background loss.
+    A vessel supplies oxygen in proportion to its maturity once it is perfused (maturity above
+    the perfusion threshold): immature, leaky vessels are poorly perfused.
+    """
+    nx, ny = tissue.shape
+    for x in range(nx):
+        for y in range(ny):
+            code = tissue[x, y]
+            u = rules.uptake_background
+            if code == TUMOR:
+                u += rules.uptake_tumor
+            elif code == STROMA:
+                u += rules.uptake_stroma
+            if immune[x, y] != NO_IMMUNE:
+                u += rules.uptake_immune
+            uptake[x, y] = u
+            m = maturity[x, y]
+            if code == VESSEL and m >= rules.perfusion_threshold:
+                supply[x, y] = rules.vessel_exchange * m
+            else:
+                supply[x, y] = 0.0
+
+
+@njit(cache=True)
+def secretion_sources(rules, tissue, immune, engaged, polarisation, oxygen, ifng,
+                      vegf_src, chemokine_src, ifng_src, tgfb_src):
+    """Fill the secretion rates (ng/mL/min) of VEGF, chemokine, IFN-γ and suppressive cytokine.
+
+    * VEGF: tumour cells and M2-leaning macrophages in proportion to hypoxia
+      (1 − ramp of pO₂ from 0 to the hypoxic threshold).
+    * Chemokine (CXCL9/10-like): tumour cells at a basal fraction plus the IFN-γ-induced rest
+      (Hill of IFN-γ); macrophages in proportion to their M1 polarisation and IFN-γ.
+    * IFN-γ: engaged CD8 T cells.
+    * Suppressive cytokine (TGF-β/IL-10-like): Tregs, MDSCs, and macrophages in proportion to
+      their M2 polarisation.
+    """
+    nx, ny = tissue.shape
+    for x in range(nx):
+        for y in range(ny):
+            hypoxia = 1.0 - ramp(oxygen[x, y], 0.0, rules.hypoxic_threshold)
+            induced = hill(ifng[x, y], rules.ifng_half_max, rules.ifng_hill)
+            v = 0.0
+            c = 0.0
+            g = 0.0
+            t = 0.0
+            if tissue[x, y] == TUMOR:
+                v += rules.vegf_hypoxic * hypoxia
+                basal = rules.chemokine_basal_fraction
+                c += rules.chemokine * (basal + (1.0 - basal) * induced)
+            kind = immune[x, y]
+            if kind == CD8:
+                if engaged[x, y] > 0.0:
+                    g += rules.ifng
+            elif kind == TREG or kind == MDSC:
+                t += rules.tgfb
+            elif kind == MACROPHAGE:
+                m1 = polarisation[x, y]
+                c += rules.chemokine * m1 * induced
+                t += rules.tgfb * (1.0 - m1)
+                v += rules.vegf_hypoxic * (1.0 - m1) * hypoxia
+            vegf_src[x, y] = v
+            chemokine_src[x, y] = c
+            ifng_src[x, y] = g
+            tgfb_src[x, y] = t

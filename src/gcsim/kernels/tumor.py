@@ -1,0 +1,102 @@
+"""Tumour-cell rules: anoxic necrosis, apoptosis, adaptive PD-L1, oxygen-limited division."""
+
+from typing import NamedTuple
+
+import numpy as np
+from numba import njit
+
+from gcsim.kernels.common import DX, DY, hill, ramp
+from gcsim.state import EMPTY, NECROTIC, STROMA, TUMOR
+
+
+class TumorRules(NamedTuple):
+    """Per-step constants of the tumour rules (probabilities per step, pO₂ in mmHg)."""
+
+    cycle_per_step: float  # cycle progress per step at full oxygen (rate × dt)
+    proliferation_threshold: float
+    proliferation_saturation: float
+    necrosis_threshold: float
+    necrosis_max_po2: float
+    necrosis_p: float
+    apoptosis_p: float
+    stroma_invasion: float
+    pdl1_relax: float  # fraction of the gap to the PD-L1 target closed per step
+    pdl1_ifng_half_max: float
+    pdl1_ifng_hill: float
+    clearance_p: float  # necrotic site cleared per step
+
+
+@njit(cache=True)
+def tumor_step(rng, rules, order, tissue, cycle, pdl1, pdl1_const, antigen, marker,
+               oxygen, ifng):
+    """Apply one step of the tumour rules to the tumour sites listed in ``order`` (flat indices).
+
+    For each cell, in the given (shuffled) order:
+    1. necrosis with probability ``necrosis_p · ramp`` as pO₂ falls from the necrosis threshold to
+       its maximum, leaving a necrotic site; otherwise apoptosis with ``apoptosis_p``, leaving
+       free space;
+    2. PD-L1 relaxes toward ``max(constitutive, Hill(IFN-γ))`` (adaptive resistance);
+    3. the cycle advances in proportion to ``ramp(pO₂)`` between the proliferation threshold and
+       saturation (hypoxic quiescence below the threshold); a cell that completes its cycle
+       divides into a random free Moore neighbour, or into a stromal one with probability
+       ``stroma_invasion``; with no room it waits (contact inhibition).
+    Necrotic sites are cleared to free space with ``clearance_p``.
+    Returns (divisions, necrotic deaths, apoptoses).
+    """
+    nx, ny = tissue.shape
+    n_div = 0
+    n_necrotic = 0
+    n_apoptotic = 0
+    candidates = np.empty(8, dtype=np.int64)
+    for k in range(order.shape[0]):
+        x = order[k] // ny
+        y = order[k] % ny
+        code = tissue[x, y]
+        if code == NECROTIC:
+            if rng.random() < rules.clearance_p:
+                tissue[x, y] = EMPTY
+            continue
+        if code != TUMOR:
+            continue
+        o2 = oxygen[x, y]
+        anoxia = 1.0 - ramp(o2, rules.necrosis_max_po2, rules.necrosis_threshold)
+        if anoxia > 0.0 and rng.random() < rules.necrosis_p * anoxia:
+            tissue[x, y] = NECROTIC
+            n_necrotic += 1
+            continue
+        if rng.random() < rules.apoptosis_p:
+            tissue[x, y] = EMPTY
+            n_apoptotic += 1
+            continue
+        target = max(pdl1_const[x, y], hill(ifng[x, y], rules.pdl1_ifng_half_max,
+                                            rules.pdl1_ifng_hill))
+        pdl1[x, y] += rules.pdl1_relax * (target - pdl1[x, y])
+        drive = ramp(o2, rules.proliferation_threshold, rules.proliferation_saturation)
+        cycle[x, y] = min(1.0, cycle[x, y] + rules.cycle_per_step * drive)
+        if cycle[x, y] < 1.0:
+            continue
+        n_free = 0
+        for d in range(8):
+            u = x + DX[d]
+            v = y + DY[d]
+            if u < 0 or u >= nx or v < 0 or v >= ny:
+                continue
+            if tissue[u, v] == EMPTY or (
+                tissue[u, v] == STROMA and rng.random() < rules.stroma_invasion
+            ):
+                candidates[n_free] = d
+                n_free += 1
+        if n_free == 0:
+            continue
+        d = candidates[rng.integers(0, n_free)]
+        u = x + DX[d]
+        v = y + DY[d]
+        tissue[u, v] = TUMOR
+        cycle[x, y] = 0.0
+        cycle[u, v] = 0.0
+        pdl1[u, v] = pdl1[x, y]
+        pdl1_const[u, v] = pdl1_const[x, y]
+        antigen[u, v] = antigen[x, y]
+        marker[u, v] = marker[x, y]
+        n_div += 1
+    return n_div, n_necrotic, n_apoptotic

@@ -1,0 +1,68 @@
+"""Vessel rules: VEGF-driven sprouting, maturation (pericyte coverage) and regression."""
+
+from typing import NamedTuple
+
+from numba import njit
+
+from gcsim.kernels.common import DX, DY, hill
+from gcsim.state import EMPTY, STROMA, VESSEL
+
+
+class VesselRules(NamedTuple):
+    sprout_p: float  # sprouting probability per step at saturating VEGF
+    vegf_half_max: float  # ng/mL
+    maturity_relax: float  # fraction of the gap to the target maturity closed per step
+    sprout_maturity: float
+    perfusion_threshold: float
+    regression_p: float  # per step, immature vessel without VEGF support
+
+
+@njit(cache=True)
+def vessel_step(rng, rules, order, tissue, maturity, vegf):
+    """One step of the vessel rules for the vessel sites in ``order`` (flat indices, shuffled).
+
+    ``vegf`` is the VEGF *signal* seen by endothelium (ng/mL), i.e. after any neutralisation.
+    1. Maturity relaxes toward ``1 − Hill(VEGF)``: VEGF destabilises pericyte coverage, so vessels
+       in VEGF-rich tumour stay immature, leaky and poorly perfused; removing VEGF matures them.
+    2. An immature vessel (maturity below the perfusion threshold) depends on VEGF to survive: it
+       regresses with probability ``regression_p · (1 − Hill(VEGF))``.
+    3. A vessel sprouts with probability ``sprout_p · Hill(VEGF)`` into the free or stromal
+       neighbour with the highest VEGF (tip-cell chemotaxis); the sprout starts immature.
+    Returns (sprouts, regressions).
+    """
+    nx, ny = tissue.shape
+    n_sprouts = 0
+    n_regressed = 0
+    for k in range(order.shape[0]):
+        x = order[k] // ny
+        y = order[k] % ny
+        if tissue[x, y] != VESSEL:
+            continue
+        signal = hill(vegf[x, y], rules.vegf_half_max, 1.0)
+        maturity[x, y] += rules.maturity_relax * ((1.0 - signal) - maturity[x, y])
+        if maturity[x, y] < rules.perfusion_threshold and rng.random() < rules.regression_p * (
+            1.0 - signal
+        ):
+            tissue[x, y] = EMPTY
+            maturity[x, y] = 0.0
+            n_regressed += 1
+            continue
+        if rng.random() >= rules.sprout_p * signal:
+            continue
+        best = -1
+        best_vegf = -1.0
+        for d in range(8):
+            u = x + DX[d]
+            v = y + DY[d]
+            if u < 0 or u >= nx or v < 0 or v >= ny:
+                continue
+            if (tissue[u, v] == EMPTY or tissue[u, v] == STROMA) and vegf[u, v] > best_vegf:
+                best = d
+                best_vegf = vegf[u, v]
+        if best >= 0:
+            u = x + DX[best]
+            v = y + DY[best]
+            tissue[u, v] = VESSEL
+            maturity[u, v] = rules.sprout_maturity
+            n_sprouts += 1
+    return n_sprouts, n_regressed

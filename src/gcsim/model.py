@@ -1,0 +1,355 @@
+"""GastricTumorModel: a Mesa model whose state is arrays and whose behaviour is numba kernels."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import mesa
+import numpy as np
+
+from gcsim.agents import make_view
+from gcsim.kernels.fields import solve_oxygen_sor, solve_uniform_decay
+from gcsim.kernels.immune import ImmuneRules, RecruitmentRules, immune_step, recruit
+from gcsim.kernels.secretion import SecretionRules, oxygen_coefficients, secretion_sources
+from gcsim.kernels.tumor import TumorRules, tumor_step
+from gcsim.kernels.vessels import VesselRules, vessel_step
+from gcsim.initial import seed_lattice
+from gcsim.observe import METRICS, measure
+from gcsim.params import Parameters
+from gcsim.phenotypes import PRESETS
+from gcsim.scenario.schema import Scenario
+from gcsim.state import CD8, MACROPHAGE, MDSC, NECROTIC, TREG, TUMOR, VESSEL, LatticeState
+
+SOR_OMEGA = 1.85  # over-relaxation; any value in (0, 2) converges, this one converges fast here
+SOR_MAX_SWEEPS = 200  # per step; warm starts need a handful
+SOR_INITIAL_SWEEPS = 5000  # from a cold start at t = 0
+CYTOKINES = ("vegf", "chemokine", "ifng", "tgfb")
+
+
+def _per_step(rate_per_h: float, dt_h: float) -> float:
+    """Probability that a Poisson event of ``rate_per_h`` happens within one step."""
+    return 1.0 - math.exp(-rate_per_h * dt_h)
+
+
+class GastricTumorModel(mesa.Model):
+    """A gastric tumour, its vessels and its immune cells on a 2-D lattice.
+
+    Args:
+        scenario: a validated :class:`Scenario`, a path to a scenario YAML file, or None for the
+            defaults.
+        rng: seed or generator; defaults to the scenario's ``seed``.
+        **fields: scenario overrides as keywords, ``section__field=value``
+            (e.g. ``immune__phenotype="desert"``), validated like the file; this is how
+            ``mesa.batch_run`` varies a scenario.
+    """
+
+    def __init__(self, scenario: Scenario | str | Path | None = None, *, rng: Any = None,
+                 **fields: Any) -> None:
+        scenario = _resolve_scenario(scenario, fields)
+        super().__init__(rng=scenario.seed if rng is None else rng)
+        self.spec = scenario  # `scenario` is taken by mesa.Model
+        self.params = Parameters(scenario.parameters)
+        self.dt_h = scenario.time.dt_hours
+        self.site_um = scenario.domain.site_size_um
+        self.end_steps = round(scenario.time.days * 24.0 / self.dt_h)
+        self.record_every = round(scenario.time.record_every_hours / self.dt_h)
+        self.preset = PRESETS[scenario.immune.phenotype]
+        self.baseline_priming = (self.preset.priming if scenario.immune.priming is None
+                                 else scenario.immune.priming)
+        self._build_rules()
+
+        width, height = scenario.domain.width, scenario.domain.height
+        self.state = LatticeState.empty(width, height)
+        seed_lattice(self.state, scenario, self.preset, self.params, self.rng)
+        self._uptake = np.zeros((width, height))
+        self._supply = np.zeros((width, height))
+        self._sources = {name: np.zeros((width, height)) for name in CYTOKINES}
+        self._done = np.zeros((width, height), dtype=np.uint8)
+        self._immune_counters = np.zeros(4, dtype=np.int64)
+        self._recruit_counts = np.zeros(5, dtype=np.int64)
+        self.counters = dict.fromkeys(
+            ("engagements", "kills", "cd8_divisions", "immune_deaths", "cd8_recruited",
+             "tumor_divisions", "necrotic_deaths", "apoptoses", "sprouts", "regressions"), 0)
+        self.timings: dict[str, float] = {}
+        self.oxygen_sweeps = 0
+        self._lymph_node = [0.0, 0.0]  # antigen in transit, antigen presented (dead-cell units)
+        self.priming_level = self.baseline_priming
+        self._released_antigen = 0.0
+        self._views: dict[tuple[str, tuple[int, int]], mesa.Agent] = {}
+
+        self.state.oxygen[:] = self.params["oxygen.boundary"]
+        self._solve_fields(SOR_INITIAL_SWEEPS)
+        self.datacollector = mesa.DataCollector(
+            model_reporters={name: _reporter(name) for name in METRICS}
+        )
+        self._metrics: dict[str, float] = {}
+        self._record()
+
+    # ----------------------------------------------------------------------------------------
+    def _build_rules(self) -> None:
+        p, dt = self.params, self.dt_h
+        self.tumor_rules = TumorRules(
+            cycle_per_step=p["tumor.cycle_rate"] * dt,
+            proliferation_threshold=p["tumor.proliferation_threshold"],
+            proliferation_saturation=p["tumor.proliferation_saturation"],
+            necrosis_threshold=p["tumor.necrosis_threshold"],
+            necrosis_max_po2=p["tumor.necrosis_max_po2"],
+            necrosis_p=_per_step(p["tumor.necrosis_rate"], dt),
+            apoptosis_p=_per_step(p["tumor.apoptosis_rate"], dt),
+            stroma_invasion=p["tumor.stroma_invasion"],
+            pdl1_relax=_per_step(1.0 / p["pdl1.response_time"], dt),
+            pdl1_ifng_half_max=p["pdl1.ifng_half_max"],
+            pdl1_ifng_hill=p["pdl1.ifng_hill"],
+            clearance_p=_per_step(p["tumor.necrotic_clearance_rate"], dt),
+        )
+        self.vessel_rules = VesselRules(
+            sprout_p=_per_step(p["vessel.sprout_rate"], dt),
+            vegf_half_max=p["vessel.vegf_half_max"],
+            maturity_relax=_per_step(1.0 / p["vessel.maturation_time"], dt),
+            sprout_maturity=p["vessel.sprout_maturity"],
+            perfusion_threshold=p["vessel.perfusion_threshold"],
+            regression_p=_per_step(p["vessel.immature_regression_rate"], dt),
+        )
+        self.secretion_rules = SecretionRules(
+            uptake_tumor=p["oxygen.uptake_tumor"],
+            uptake_stroma=p["oxygen.uptake_stroma"],
+            uptake_immune=p["oxygen.uptake_immune"],
+            uptake_background=p["oxygen.background_decay"],
+            vessel_exchange=p["oxygen.vessel_exchange"],
+            perfusion_threshold=p["vessel.perfusion_threshold"],
+            vegf_hypoxic=p["vegf.secretion_hypoxic"],
+            hypoxic_threshold=p["tumor.hypoxic_threshold"],
+            chemokine=p["chemokine.secretion"],
+            chemokine_basal_fraction=p["chemokine.basal_fraction"],
+            ifng_half_max=p["pdl1.ifng_half_max"],
+            ifng_hill=p["pdl1.ifng_hill"],
+            ifng=p["ifng.secretion"],
+            tgfb=p["tgfb.secretion"],
+        )
+        moves_per_step = 60.0 * dt / self.site_um
+        self.immune_rules = ImmuneRules(
+            dt_h=dt,
+            cd8_substeps=max(1, round(p["cd8.speed"] * moves_per_step)),
+            other_substeps=max(1, round(p["suppressive.speed"] * moves_per_step)),
+            chemotaxis_bias=p["cd8.chemotaxis_bias"],
+            stroma_permeability=p["cd8.stroma_permeability"],
+            kill_p=p["cd8.kill_probability"],
+            engagement_h=p["cd8.engagement_time"],
+            exhaustion_per_stimulation=1.0 / p["cd8.kill_capacity"],
+            pd1_exhaustion_gain=p["pd1.exhaustion_gain"],
+            pd1_brake_max=p["pd1.brake_max"],
+            pd1_occupancy=0.0,
+            tgfb_max=p["suppression.tgfb_max"],
+            tgfb_half_max=p["tgfb.half_max"],
+            contact_suppression=p["suppression.treg_contact"],
+            division_p=p["cd8.division_probability"],
+            max_divisions=round(p["cd8.max_divisions"]),
+            cd8_death_p=_per_step(p["cd8.death_rate"], dt),
+            exhausted_death_p=_per_step(
+                p["cd8.death_rate"] * p["cd8.exhausted_death_multiplier"], dt),
+            treg_death_p=_per_step(p["treg.death_rate"], dt),
+            mdsc_death_p=_per_step(p["mdsc.death_rate"], dt),
+            macrophage_death_p=_per_step(p["macrophage.death_rate"], dt),
+            polarisation_relax=_per_step(1.0 / p["macrophage.polarisation_time"], dt),
+            ifng_half_max=p["pdl1.ifng_half_max"],
+            ifng_hill=p["pdl1.ifng_hill"],
+            hypoxia_m2=p["macrophage.hypoxia_m2"],
+            hypoxia_lo=p["tumor.proliferation_threshold"],
+            hypoxia_hi=p["tumor.hypoxic_threshold"],
+        )
+        self.recruitment_rules = RecruitmentRules(
+            perfusion_threshold=p["vessel.perfusion_threshold"],
+            cd8_p=_per_step(p["cd8.influx_rate"], dt),
+            treg_ratio=p["treg.influx_ratio"],
+            mdsc_p=_per_step(p["mdsc.influx_rate"], dt),
+            macrophage_p=_per_step(p["macrophage.influx_rate"], dt),
+            chemokine_half_max=p["chemokine.half_max"],
+            vegf_half_max=p["vessel.vegf_half_max"],
+        )
+
+    # ----------------------------------------------------------------------------------------
+    @property
+    def time_h(self) -> float:
+        """Simulated time in hours (Mesa's ``time`` counts steps)."""
+        return self.steps * self.dt_h
+
+    @contextmanager
+    def _phase(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        yield
+        self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - start
+
+    def _shuffled_sites(self, mask: np.ndarray) -> np.ndarray:
+        order = np.flatnonzero(mask)
+        self.rng.shuffle(order)
+        return order
+
+    def step(self) -> None:
+        """One time step: vessels → fields → tumour → recruitment → immune → priming → observe."""
+        s = self.state
+        with self._phase("vessels"):
+            sprouts, regressions = vessel_step(
+                self.rng, self.vessel_rules, self._shuffled_sites(s.tissue == VESSEL),
+                s.tissue, s.maturity, s.vegf)
+            self.counters["sprouts"] += sprouts
+            self.counters["regressions"] += regressions
+        self._solve_fields(SOR_MAX_SWEEPS)
+        with self._phase("tumor"):
+            order = self._shuffled_sites((s.tissue == TUMOR) | (s.tissue == NECROTIC))
+            divisions, necrotic, apoptotic = tumor_step(
+                self.rng, self.tumor_rules, order, s.tissue, s.cycle, s.pdl1, s.pdl1_const,
+                s.antigen, s.marker, s.oxygen, s.ifng)
+            self.counters["tumor_divisions"] += divisions
+            self.counters["necrotic_deaths"] += necrotic
+            self.counters["apoptoses"] += apoptotic
+        with self._phase("recruitment"):
+            self._recruit_counts[:] = 0
+            recruit(self.rng, self.recruitment_rules, self.priming_level,
+                    self._shuffled_sites(s.tissue == VESSEL), s.tissue, s.maturity, s.immune,
+                    s.polarisation, s.chemokine, s.vegf, self._recruit_counts)
+            self.counters["cd8_recruited"] += int(self._recruit_counts[CD8])
+        with self._phase("immune"):
+            self._done[:] = 0
+            self._immune_counters[:] = 0
+            immune_step(self.rng, self.immune_rules, self._shuffled_sites(s.immune > 0),
+                        s.tissue, s.antigen, s.pdl1, s.immune, s.exhaustion, s.engaged,
+                        s.divisions, s.polarisation, s.oxygen, s.chemokine, s.ifng, s.tgfb,
+                        self._done, self._immune_counters)
+            engagements, kills, cd8_divisions, deaths = (int(v) for v in self._immune_counters)
+            self.counters["engagements"] += engagements
+            self.counters["kills"] += kills
+            self.counters["cd8_divisions"] += cd8_divisions
+            self.counters["immune_deaths"] += deaths
+        self._update_priming(kills + self.params["priming.necrosis_weight"] * necrotic)
+        if self.steps % self.record_every == 0:
+            with self._phase("observe"):
+                self._record()
+        if self.steps >= self.end_steps:
+            self.running = False
+
+    def _solve_fields(self, max_sweeps: int) -> None:
+        s, p = self.state, self.params
+        with self._phase("oxygen"):
+            oxygen_coefficients(self.secretion_rules, s.tissue, s.immune, s.maturity,
+                                self._uptake, self._supply)
+            self.oxygen_sweeps += solve_oxygen_sor(
+                s.oxygen, self._uptake, self._supply, p["oxygen.blood"], p["oxygen.boundary"],
+                p["oxygen.diffusion"] / self.site_um**2, SOR_OMEGA,
+                p["oxygen.solver_tolerance"], max_sweeps)
+        with self._phase("cytokines"):
+            src = self._sources
+            secretion_sources(self.secretion_rules, s.tissue, s.immune, s.engaged,
+                              s.polarisation, s.oxygen, s.ifng, src["vegf"], src["chemokine"],
+                              src["ifng"], src["tgfb"])
+            for name in CYTOKINES:
+                getattr(s, name)[:] = solve_uniform_decay(
+                    src[name], p[f"{name}.diffusion"], p[f"{name}.decay"], self.site_um)
+
+    def _update_priming(self, released: float) -> None:
+        """Two-stage lymph-node compartment: antigen in transit, then presented antigen.
+
+        Each stage has a mean residence of half ``priming.delay``, so presented antigen follows
+        released antigen with a gamma-distributed delay; priming rises from the phenotype's
+        baseline toward 1 as a Hill function of presented antigen.
+        """
+        transfer = _per_step(2.0 / self.params["priming.delay"], self.dt_h)
+        transit, presented = self._lymph_node
+        moved = transit * transfer
+        self._lymph_node = [transit - moved + released, presented - presented * transfer + moved]
+        half = self.params["priming.half_max"]
+        drive = self._lymph_node[1] / (half + self._lymph_node[1])
+        self.priming_level = self.baseline_priming + (1.0 - self.baseline_priming) * drive
+
+    def _record(self) -> None:
+        self._metrics = measure(self)
+        self.datacollector.collect(self)
+
+    # ----------------------------------------------------------------------------------------
+    def run(self, progress: Any = None) -> None:
+        """Step until the scenario's end; ``progress(steps_done, steps_total)`` if given."""
+        while self.running:
+            self.step()
+            if progress is not None:
+                progress(self.steps, self.end_steps)
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        """The metrics of the last recorded observation."""
+        return dict(self._metrics)
+
+    def immune_pdl1(self) -> np.ndarray:
+        """PD-L1 expression of each site's immune cell (0 where none), induced by IFN-γ."""
+        s, p = self.state, self.params
+        ifng = s.ifng
+        k, n = p["pdl1.ifng_half_max"], p["pdl1.ifng_hill"]
+        induced = ifng**n / (k**n + ifng**n)
+        out = np.zeros(s.immune.shape)
+        lymphocyte = (s.immune == CD8) | (s.immune == TREG)
+        out[lymphocyte] = p["lymphocyte.pdl1_induction"] * induced[lymphocyte]
+        myeloid = (s.immune == MACROPHAGE) | (s.immune == MDSC)
+        out[myeloid] = np.maximum(p["pdl1.myeloid_basal"], induced[myeloid])
+        return out
+
+    def agent_at(self, pos: tuple[int, int], layer: str = "tissue") -> mesa.Agent | None:
+        """A Mesa agent view of the cell at ``pos`` on ``layer`` ("tissue" or "immune").
+
+        Views are created on demand, registered with the model (so they appear in
+        ``model.agents``) and read their attributes from the arrays, so they are always current.
+        Returns None where the layer is empty at ``pos``.
+        """
+        if layer not in ("tissue", "immune"):
+            raise ValueError(f"layer must be 'tissue' or 'immune', not {layer!r}")
+        x, y = pos
+        code = int((self.state.tissue if layer == "tissue" else self.state.immune)[x, y])
+        key = (layer, (x, y))
+        view = self._views.get(key)
+        if view is not None and view.code == code:
+            return view
+        if view is not None:
+            view.remove()
+            del self._views[key]
+        view = make_view(self, layer, (x, y), code)
+        if view is not None:
+            self._views[key] = view
+        return view
+
+    @cached_property
+    def grid(self) -> Any:
+        """A Mesa ``OrthogonalMooreGrid`` over the lattice, built on first use.
+
+        Its property layers share memory with the model's arrays. It is built lazily because a
+        Python object per site costs seconds and hundreds of MB on large lattices, and the step
+        never needs it.
+        """
+        from gcsim.agents import build_grid
+
+        return build_grid(self)
+
+
+def _reporter(name: str):
+    return lambda model: model._metrics[name]
+
+
+def _resolve_scenario(scenario: Scenario | str | Path | None, fields: dict[str, Any]) -> Scenario:
+    if isinstance(scenario, str | Path):
+        from gcsim.scenario.loader import load_scenario
+
+        scenario = load_scenario(scenario)
+    if scenario is None:
+        scenario = Scenario(name="default")
+    if not fields:
+        return scenario
+    data = scenario.model_dump()
+    for key, value in fields.items():
+        *parents, leaf = key.split("__")
+        target = data
+        for part in parents:
+            target = target.setdefault(part, {})
+        target[leaf] = value
+    return Scenario.model_validate(data)

@@ -1,0 +1,116 @@
+"""Observers: what a pathologist or a trial would measure, computed on the lattice."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+from scipy import ndimage
+
+from gcsim.state import CD8, MACROPHAGE, MDSC, NECROTIC, TREG, TUMOR, VESSEL
+
+if TYPE_CHECKING:
+    from gcsim.model import GastricTumorModel
+
+EDGE_SITES = 2  # a tumour cell this close to the domain edge means growth is no longer visible
+
+
+def tumour_regions(tissue: np.ndarray, site_um: float, margin_half_width_um: float
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Core and invasive-margin masks.
+
+    The lesion is the tumour and necrotic sites, closed over gaps of a few sites (killed cells)
+    and with holes filled. The margin is the band of ± ``margin_half_width_um`` around the
+    lesion's boundary; the core is the lesion deeper than that.
+    """
+    lesion = (tissue == TUMOR) | (tissue == NECROTIC)
+    lesion = ndimage.binary_fill_holes(ndimage.binary_closing(lesion, iterations=2))
+    if not lesion.any():
+        empty = np.zeros_like(lesion)
+        return empty, empty
+    depth = ndimage.distance_transform_edt(lesion) * site_um
+    distance = ndimage.distance_transform_edt(~lesion) * site_um
+    core = lesion & (depth > margin_half_width_um)
+    margin = (lesion & (depth <= margin_half_width_um)) | (
+        ~lesion & (distance <= margin_half_width_um)
+    )
+    return core, margin
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b > 0 else float("nan")
+
+
+def measure(model: GastricTumorModel) -> dict[str, float]:
+    """All metrics of the model's current state (see docs for definitions)."""
+    s = model.state
+    p = model.params
+    site_mm2 = (model.site_um / 1000.0) ** 2
+    tumour = s.tissue == TUMOR
+    n_tumor = int(tumour.sum())
+    n_necrotic = int((s.tissue == NECROTIC).sum())
+    vessels = s.tissue == VESSEL
+    n_vessel = int(vessels.sum())
+    perfused = int((vessels & (s.maturity >= p["vessel.perfusion_threshold"])).sum())
+    cd8 = s.immune == CD8
+    macrophage = s.immune == MACROPHAGE
+    m1 = int((macrophage & (s.polarisation >= 0.5)).sum())
+    n_mac = int(macrophage.sum())
+    n_cd8 = int(cd8.sum())
+    n_treg = int((s.immune == TREG).sum())
+    core, margin = tumour_regions(s.tissue, model.site_um, p["observe.margin_half_width"])
+    hypoxic = int((tumour & (s.oxygen < p["tumor.hypoxic_threshold"])).sum())
+
+    threshold = p["pdl1.positive_threshold"]
+    tumour_pos = int((tumour & (s.pdl1 > threshold)).sum())
+    immune_pdl1 = model.immune_pdl1()
+    lymph_pos = int(((cd8 | (s.immune == TREG)) & (immune_pdl1 > threshold)).sum())
+    mac_pos = int((macrophage & (immune_pdl1 > threshold)).sum())
+    cps = min(100.0, 100.0 * _ratio(tumour_pos + lymph_pos + mac_pos, n_tumor)) if n_tumor else 0.0
+
+    xs, ys = np.nonzero(tumour)
+    nx, ny = s.tissue.shape
+    touches_edge = bool(n_tumor) and bool(
+        xs.min() < EDGE_SITES or ys.min() < EDGE_SITES
+        or xs.max() >= nx - EDGE_SITES or ys.max() >= ny - EDGE_SITES
+    )
+    c = model.counters
+    return {
+        "time_h": model.time_h,
+        "tumor_cells": n_tumor,
+        "viable_tumor_mm2": n_tumor * site_mm2,
+        "necrotic_sites": n_necrotic,
+        "necrotic_fraction": _ratio(n_necrotic, n_tumor + n_necrotic),
+        "hypoxic_fraction": _ratio(hypoxic, n_tumor),
+        "mean_tumor_po2_mmHg": float(s.oxygen[tumour].mean()) if n_tumor else float("nan"),
+        "vessel_sites": n_vessel,
+        "perfused_vessel_fraction": _ratio(perfused, n_vessel),
+        "cd8_cells": n_cd8,
+        "cd8_exhausted": int((cd8 & (s.exhaustion >= 1.0)).sum()),
+        "treg_cells": n_treg,
+        "mdsc_cells": int((s.immune == MDSC).sum()),
+        "macrophages": n_mac,
+        "m1_macrophages": m1,
+        "m2_macrophages": n_mac - m1,
+        "cd8_core_per_mm2": _ratio(int((cd8 & core).sum()), core.sum() * site_mm2),
+        "cd8_margin_per_mm2": _ratio(int((cd8 & margin).sum()), margin.sum() * site_mm2),
+        "cd8_treg_ratio": _ratio(n_cd8, n_treg),
+        "m1_m2_ratio": _ratio(m1, n_mac - m1),
+        "cps": cps,
+        "priming": model.priming_level,
+        "cum_engagements": c["engagements"],
+        "cum_kills": c["kills"],
+        "cum_cd8_divisions": c["cd8_divisions"],
+        "cum_cd8_recruited": c["cd8_recruited"],
+        "cum_necrotic_deaths": c["necrotic_deaths"],
+        "tumor_touches_edge": int(touches_edge),
+    }
+
+
+METRICS = tuple(
+    "time_h tumor_cells viable_tumor_mm2 necrotic_sites necrotic_fraction hypoxic_fraction "
+    "mean_tumor_po2_mmHg vessel_sites perfused_vessel_fraction cd8_cells cd8_exhausted "
+    "treg_cells mdsc_cells macrophages m1_macrophages m2_macrophages cd8_core_per_mm2 "
+    "cd8_margin_per_mm2 cd8_treg_ratio m1_m2_ratio cps priming cum_engagements cum_kills "
+    "cum_cd8_divisions cum_cd8_recruited cum_necrotic_deaths tumor_touches_edge".split()
+)

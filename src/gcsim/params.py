@@ -1,0 +1,273 @@
+"""The default parameter table: every value with its unit and its source.
+
+Read it like a PhysiCell rule table: a behaviour is driven by a signal through a Hill function with
+a half-max and a power, and each number says where it comes from. Sources marked "Assumption" are
+choices of this project that a user should treat as free parameters (sweep them). Values taken
+from other tumours or generic models are marked as such: they are plausible ranges, not gastric
+truth. ``python -m gcsim.params > docs/parameters.md`` regenerates the documentation page.
+
+The model converts every rate into a per-step probability (``p = 1 - exp(-rate * dt)``) at
+construction, so a scenario may change ``dt_hours`` without re-deriving anything.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    value: float
+    unit: str
+    description: str
+    source: str
+    lo: float = 0.0
+    hi: float = math.inf
+
+    @property
+    def group(self) -> str:
+        return self.name.split(".", 1)[0]
+
+    @property
+    def is_assumption(self) -> bool:
+        return self.source.startswith("Assumption")
+
+    def check(self, value: float) -> None:
+        """Raise ``ValueError`` naming the range and unit when ``value`` is out of range."""
+        if not math.isfinite(value) or not (self.lo <= value <= self.hi):
+            raise ValueError(
+                f"{self.name} = {value} is outside [{self.lo}, {self.hi}] {self.unit}"
+            )
+
+
+_PC = "PhysiCell `cancer_immune` sample (cancer_immune_3D.cpp)"
+_PC_CORE = "PhysiCell core (PhysiCell_cell.cpp / standard models)"
+_BIOFVM = "BioFVM/PhysiCell default microenvironment"
+_KATHER = "Kather et al., Cancer Res 2017;77:6442 (getSystemParams.m); colorectal, not gastric"
+_SPQSP = "spQSP-IO, Popel lab (param_all.xml)"
+
+DEFAULTS: tuple[Param, ...] = (
+    # --- oxygen ------------------------------------------------------------------------------
+    Param("oxygen.diffusion", 1.0e5, "µm²/min", "oxygen diffusion coefficient", _BIOFVM),
+    Param("oxygen.background_decay", 0.1, "1/min", "oxygen loss in acellular tissue", _BIOFVM),
+    Param("oxygen.uptake_tumor", 10.0, "1/min", "oxygen uptake rate of a tumour cell", _PC),
+    Param("oxygen.uptake_immune", 1.0, "1/min", "oxygen uptake of an immune cell (0.1× tumour)",
+          _PC),
+    Param("oxygen.uptake_stroma", 1.0, "1/min", "oxygen uptake of a stromal cell",
+          "Assumption: as immune cells (0.1× tumour)"),
+    Param("oxygen.vessel_exchange", 1000.0, "1/min",
+          "transvascular exchange coefficient of a fully perfused vessel site",
+          "Assumption: large enough that a perfused vessel site sits near blood pO₂"),
+    Param("oxygen.blood", 50.0, "mmHg", "capillary blood pO₂",
+          "Assumption: between arterial (~95) and venous (~40 mmHg)", lo=1, hi=160),
+    Param("oxygen.boundary", 38.0, "mmHg",
+          "pO₂ of the normal tissue beyond the domain edge (Dirichlet)",
+          "PhysiCell physioxia boundary (5% O₂)", hi=160),
+    Param("oxygen.solver_tolerance", 1e-3, "mmHg",
+          "red-black SOR stops when the largest update is below this", "Numerical choice",
+          lo=1e-9, hi=1.0),
+    # --- tumour cells ------------------------------------------------------------------------
+    Param("tumor.cycle_rate", 0.0432, "1/h", "maximal division rate of a well-oxygenated cell",
+          _PC_CORE + "; MCF10A-derived, not gastric", hi=1.0),
+    Param("tumor.proliferation_threshold", 5.0, "mmHg",
+          "below this pO₂ tumour cells are quiescent", _PC_CORE),
+    Param("tumor.proliferation_saturation", 38.0, "mmHg",
+          "pO₂ at which division reaches its maximal rate", _PC_CORE + " (older version)"),
+    Param("tumor.necrosis_threshold", 5.0, "mmHg", "necrosis starts below this pO₂", _PC_CORE),
+    Param("tumor.necrosis_max_po2", 2.5, "mmHg", "necrosis rate is maximal below this pO₂",
+          _PC_CORE),
+    Param("tumor.necrosis_rate", 1 / 6, "1/h", "maximal anoxic necrosis rate", _PC_CORE),
+    Param("tumor.apoptosis_rate", 0.0032, "1/h", "background apoptosis rate",
+          "PhysiCell default 5.32e-5 1/min (recalled, M)"),
+    Param("tumor.stroma_invasion", 0.05, "1",
+          "probability that a division may push into an adjacent stromal site",
+          "Assumption: stroma slows growth (Kather 2017, qualitative)", hi=1),
+    Param("tumor.necrotic_clearance_rate", 1 / 120, "1/h",
+          "rate at which a necrotic site is cleared and becomes free space",
+          "Assumption: necrotic debris cleared over ~5 days"),
+    Param("tumor.hypoxic_threshold", 15.0, "mmHg",
+          "a cell below this pO₂ counts as hypoxic and secretes VEGF", _PC_CORE),
+    # --- PD-L1 ------------------------------------------------------------------------------
+    Param("pdl1.positive_threshold", 0.1, "1",
+          "PD-L1 expression (0–1) above which a cell scores positive", _SPQSP + " (PDL1_th)",
+          hi=1),
+    Param("pdl1.constitutive_level", 0.5, "1",
+          "expression of constitutively PD-L1+ tumour cells",
+          "Assumption: half of the maximal IFN-γ-induced level", hi=1),
+    Param("pdl1.ifng_half_max", 0.11, "ng/mL", "IFN-γ at half-maximal PD-L1 induction",
+          _SPQSP + " (value V, unit M)"),
+    Param("pdl1.ifng_hill", 1.26, "1", "Hill power of IFN-γ → PD-L1", _SPQSP, lo=0.1, hi=10),
+    Param("pdl1.response_time", 24.0, "h", "time constant of PD-L1 induction and decay",
+          "Assumption: IFN-γ-induced PD-L1 rises over about a day in vitro (M)", lo=0.1),
+    Param("pdl1.myeloid_basal", 0.05, "1", "PD-L1 of a macrophage without IFN-γ",
+          "Assumption: tumour-associated macrophages are often PD-L1+ in GC CPS scoring",
+          hi=1),
+    # --- vessels ----------------------------------------------------------------------------
+    Param("vessel.perfusion_threshold", 0.3, "1",
+          "a vessel with maturity above this is counted as perfused and delivers cells",
+          "Assumption", hi=1),
+    Param("vessel.sprout_rate", 1 / 48, "1/h",
+          "sprouting rate of a vessel site at saturating VEGF", "Assumption: ~0.5 site/day",
+          hi=1),
+    Param("vessel.vegf_half_max", 0.5, "ng/mL", "VEGF at half-maximal sprouting and destabilisation",
+          "Assumption", lo=1e-6),
+    Param("vessel.maturation_time", 168.0, "h",
+          "time constant of pericyte coverage (maturity) changes",
+          "Assumption: vessels mature over ~1 week", lo=1),
+    Param("vessel.sprout_maturity", 0.1, "1", "maturity of a new sprout", "Assumption", hi=1),
+    Param("vessel.immature_regression_rate", 1 / 240, "1/h",
+          "regression rate of an immature (non-perfused) vessel without VEGF support",
+          "Assumption: immature vessels depend on VEGF for survival (Jain 2005, qualitative)"),
+    # --- soluble signals ----------------------------------------------------------------------
+    Param("vegf.diffusion", 6000.0, "µm²/min", "VEGF diffusion coefficient",
+          "Mac Gabhann & Popel (≈1e-6 cm²/s, recalled, M)"),
+    Param("vegf.decay", 0.0116, "1/min", "VEGF decay (half-life ≈ 1 h)", "Assumption (M)",
+          lo=1e-6),
+    Param("vegf.secretion_hypoxic", 0.01, "ng/mL/min", "VEGF secretion of a fully hypoxic cell",
+          "Assumption: calibrated so hypoxic rims reach ~1 ng/mL"),
+    Param("chemokine.diffusion", 1000.0, "µm²/min", "CXCL9/10-like chemokine diffusion",
+          _PC + " (immunostimulatory factor)"),
+    Param("chemokine.decay", 0.016, "1/min", "chemokine decay", _PC, lo=1e-6),
+    Param("chemokine.secretion", 0.01, "ng/mL/min",
+          "chemokine secretion of a cell at saturating IFN-γ (tumour, M1 macrophage)",
+          "Assumption"),
+    Param("chemokine.basal_fraction", 0.05, "1",
+          "fraction of maximal chemokine secreted by tumour cells without IFN-γ",
+          "Assumption", hi=1),
+    Param("chemokine.half_max", 0.05, "ng/mL", "chemokine at half-maximal T-cell recruitment",
+          "Assumption", lo=1e-9),
+    Param("ifng.diffusion", 6000.0, "µm²/min", "IFN-γ diffusion coefficient",
+          _SPQSP + " (1e-6, read as cm²/s)"),
+    Param("ifng.decay", 0.0039, "1/min", "IFN-γ decay", _SPQSP + " (6.5e-5, read as 1/s)",
+          lo=1e-6),
+    Param("ifng.secretion", 0.002, "ng/mL/min", "IFN-γ secretion of an engaged CD8 T cell",
+          "Assumption"),
+    Param("tgfb.diffusion", 1000.0, "µm²/min", "suppressive cytokine (TGF-β/IL-10-like) diffusion",
+          "Assumption: as chemokine"),
+    Param("tgfb.decay", 0.01, "1/min", "suppressive cytokine decay", "Assumption", lo=1e-6),
+    Param("tgfb.secretion", 0.01, "ng/mL/min",
+          "suppressive cytokine secretion of a Treg, MDSC or M2 macrophage", "Assumption"),
+    Param("tgfb.half_max", 0.1, "ng/mL", "suppressive cytokine at half-maximal suppression",
+          "Assumption", lo=1e-9),
+    # --- CD8 T cells ------------------------------------------------------------------------
+    Param("cd8.speed", 2.0, "µm/min", "CD8 T-cell motility (sets sub-steps per step)",
+          "Kather 2017 (≈1–2 µm/min); PhysiCell 1 µm/min; Boissonnas 2007 5–10 µm/min "
+          "without antigen", hi=20),
+    Param("cd8.chemotaxis_bias", 0.5, "1",
+          "probability that a move goes up the chemokine gradient", _PC, hi=1),
+    Param("cd8.stroma_permeability", 0.05, "1",
+          "probability that a T cell may step onto a stromal site",
+          "Assumption; Kather 2017 uses 0.0025 per sub-step", hi=1),
+    Param("cd8.kill_probability", 0.1, "1", "kill probability of one engagement at full "
+          "antigenicity, no PD-1 brake, no suppression", _KATHER, hi=1),
+    Param("cd8.engagement_time", 6.0, "h", "time a T cell stays engaged after a kill attempt",
+          _KATHER, lo=0.1),
+    Param("cd8.kill_capacity", 5.0, "kills",
+          "stimulations that exhaust a T cell without PD-1 signalling", _KATHER, lo=1),
+    Param("cd8.division_probability", 0.5, "1", "probability of dividing after a kill",
+          "Assumption", hi=1),
+    Param("cd8.max_divisions", 7.0, "divisions", "division limit of a recruited clone", _SPQSP),
+    Param("cd8.death_rate", 1 / 240, "1/h", "death rate (mean lifespan 10 days)",
+          _PC + "; spQSP-IO"),
+    Param("cd8.exhausted_death_multiplier", 2.0, "1",
+          "death-rate multiplier of an exhausted T cell", "Assumption", lo=1),
+    Param("cd8.influx_rate", 0.02, "1/h",
+          "CD8 entry rate per perfused vessel site at full chemokine and priming",
+          "Assumption: calibrated to ~100–1000 CD8/mm² in inflamed tumours"),
+    Param("pd1.brake_max", 0.9, "1",
+          "fraction of kill probability lost against a fully PD-L1+ target without ICI",
+          "Assumption; a Kather-derived model uses 1", hi=1),
+    Param("pd1.exhaustion_gain", 1.0, "1",
+          "extra exhaustion per stimulation by a fully PD-L1+ target (×1/kill_capacity)",
+          "Assumption"),
+    Param("suppression.tgfb_max", 0.7, "1",
+          "maximal fractional loss of killing due to suppressive cytokine", "Assumption", hi=1),
+    Param("suppression.treg_contact", 0.3, "1",
+          "fractional loss of killing per adjacent Treg or MDSC (saturating at 1)",
+          "Assumption", hi=1),
+    # --- priming -----------------------------------------------------------------------------
+    Param("priming.delay", 144.0, "h", "mean delay from antigen release to effector T-cell "
+          "influx (two-stage lymph-node transit)", "Assumption: priming and expansion 5–7 days",
+          lo=1),
+    Param("priming.half_max", 200.0, "cells",
+          "dead-cell antigen in the priming compartment at half-maximal priming",
+          "Assumption", lo=1e-9),
+    Param("priming.necrosis_weight", 0.2, "1",
+          "antigen released by a necrotic death relative to an immune kill", "Assumption",
+          hi=1),
+    # --- suppressive cells ------------------------------------------------------------------
+    Param("treg.influx_ratio", 0.25, "1", "Treg influx relative to CD8 influx",
+          "Assumption: CD8:Treg ≈ 4 in GC infiltrates (M)"),
+    Param("treg.death_rate", 1 / 240, "1/h", "Treg death rate", "Assumption: as CD8"),
+    Param("mdsc.influx_rate", 0.005, "1/h",
+          "MDSC entry rate per perfused vessel site at saturating VEGF", "Assumption"),
+    Param("mdsc.death_rate", 1 / 72, "1/h", "MDSC death rate (lifespan ~3 days)", "Assumption"),
+    Param("macrophage.influx_rate", 0.005, "1/h",
+          "monocyte/macrophage entry rate per perfused vessel site", "Assumption"),
+    Param("macrophage.death_rate", 1 / 720, "1/h", "macrophage death rate (lifespan ~30 days)",
+          "Assumption"),
+    Param("macrophage.polarisation_time", 24.0, "h", "time constant of M1/M2 repolarisation",
+          "Assumption", lo=0.1),
+    Param("macrophage.hypoxia_m2", 1.0, "1", "weight of hypoxia pushing macrophages to M2",
+          "Assumption (Design: hypoxia pushes M2)"),
+    Param("observe.margin_half_width", 250.0, "µm",
+          "half-width of the invasive-margin band around the lesion boundary",
+          "Immunoscore convention: a 500 µm band centred on the border (Galon; recalled, M)"),
+    Param("lymphocyte.pdl1_induction", 0.5, "1",
+          "PD-L1 of a lymphocyte relative to tumour induction at the same IFN-γ (CPS counts them)",
+          "Assumption", hi=1),
+    Param("suppressive.speed", 0.5, "µm/min", "motility of Tregs, MDSCs and macrophages",
+          "Assumption", hi=20),
+)
+
+DEFAULTS_BY_NAME: Mapping[str, Param] = {p.name: p for p in DEFAULTS}
+
+
+class Parameters(Mapping[str, float]):
+    """An immutable parameter set: the defaults with validated overrides."""
+
+    def __init__(self, overrides: Mapping[str, float] | None = None) -> None:
+        values = {p.name: p.value for p in DEFAULTS}
+        for key, value in (overrides or {}).items():
+            if key not in DEFAULTS_BY_NAME:
+                raise KeyError(f"unknown parameter {key!r}")
+            DEFAULTS_BY_NAME[key].check(float(value))
+            values[key] = float(value)
+        self._values = values
+
+    def __getitem__(self, key: str) -> float:
+        return self._values[key]
+
+    def __iter__(self):
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+
+def markdown_table() -> str:
+    """The parameter table as Markdown (docs/parameters.md)."""
+    lines = [
+        "# Default parameters",
+        "",
+        "Generated by `python -m gcsim.params > docs/parameters.md`; do not edit by hand.",
+        "Rows whose source starts with *Assumption* are choices of this project, not measurements:",
+        "sweep them before drawing conclusions. (M) marks a value recalled, not yet checked",
+        "against a stored copy of its source.",
+        "",
+    ]
+    group = None
+    for p in DEFAULTS:
+        if p.group != group:
+            group = p.group
+            lines += ["", f"## {group}", "", "| name | value | unit | meaning | source |",
+                      "|---|---|---|---|---|"]
+        lines.append(f"| `{p.name}` | {p.value:.6g} | {p.unit} | {p.description} | {p.source} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(markdown_table(), end="")

@@ -1,0 +1,175 @@
+"""Pydantic models of a scenario file.
+
+Every field carries its unit in its name (``_um``, ``_days``, ``_hours``) or its description, and a
+range that rejects the common unit mistakes (a site size in millimetres, a duration in hours where
+days are asked). ``extra="forbid"`` everywhere: an unknown key is an error, never silently ignored.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from gcsim.params import DEFAULTS_BY_NAME
+
+SCHEMA_VERSION = 1
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+class Domain(_Strict):
+    """The simulated cross-section of the lesion and the tissue around it."""
+
+    width: Annotated[int, Field(ge=20, le=4000, description="lattice sites along x")] = 200
+    height: Annotated[int, Field(ge=20, le=4000, description="lattice sites along y")] = 200
+    site_size_um: Annotated[
+        float,
+        Field(
+            ge=5.0,
+            le=50.0,
+            description="edge of one lattice site in µm (≈ one cell diameter; 20 µm by default)",
+        ),
+    ] = 20.0
+
+
+class Time(_Strict):
+    days: Annotated[float, Field(gt=0, le=3650, description="simulated duration in days")] = 90.0
+    dt_hours: Annotated[
+        float, Field(gt=0, le=6, description="time step in hours; rates are converted per step")
+    ] = 1.0
+    record_every_hours: Annotated[
+        float, Field(gt=0, le=24 * 30, description="observer interval in hours")
+    ] = 24.0
+
+    @model_validator(mode="after")
+    def _record_is_multiple_of_dt(self) -> Time:
+        ratio = self.record_every_hours / self.dt_hours
+        if abs(ratio - round(ratio)) > 1e-9:
+            raise ValueError(
+                f"record_every_hours ({self.record_every_hours}) must be a whole number of "
+                f"time steps (dt_hours = {self.dt_hours})"
+            )
+        return self
+
+
+class Antigenicity(_Strict):
+    """Per-cell antigenicity (0 = invisible to T cells, 1 = reference neoantigen load)."""
+
+    mean: Annotated[float, Field(ge=0, le=1)] = 0.6
+    sd: Annotated[float, Field(ge=0, le=0.5)] = 0.15
+
+
+class Subclones(_Strict):
+    """Fraction of tumour cells carrying each marker at the start (heritable on division)."""
+
+    her2: Annotated[float, Field(ge=0, le=1)] = 0.0
+    fgfr2b: Annotated[float, Field(ge=0, le=1)] = 0.0
+    cldn18_2: Annotated[float, Field(ge=0, le=1)] = 0.0
+    hrd: Annotated[float, Field(ge=0, le=1)] = 0.0
+    dkk1_high: Annotated[float, Field(ge=0, le=1)] = 0.0
+
+
+class Tumor(_Strict):
+    initial_radius_um: Annotated[
+        float, Field(gt=0, le=20000, description="radius of the initial disc of tumour cells, µm")
+    ] = 600.0
+    pdl1_cps: Annotated[
+        float,
+        Field(
+            ge=0,
+            le=100,
+            description="target baseline PD-L1 combined positive score (0–100), met at t = 0",
+        ),
+    ] = 5.0
+    antigenicity: Antigenicity = Antigenicity()
+    subclones: Subclones = Subclones()
+
+
+class Stroma(_Strict):
+    fraction: Annotated[
+        float,
+        Field(ge=0, le=0.9, description="fraction of non-tumour sites filled with stroma"),
+    ] = 0.3
+    capsule_width_um: Annotated[
+        float | None,
+        Field(
+            ge=0,
+            le=2000,
+            description="width of a dense stromal ring around the tumour (immune exclusion), µm; "
+            "None = the immune phenotype's default",
+        ),
+    ] = None
+
+
+class Vessels(_Strict):
+    density: Annotated[
+        float,
+        Field(gt=0, le=0.2, description="fraction of sites that are vessel in normal tissue"),
+    ] = 0.02
+    intratumoral_density: Annotated[
+        float,
+        Field(ge=0, le=0.2, description="fraction of tumour sites that are vessel at t = 0"),
+    ] = 0.01
+
+
+Phenotype = Literal["inflamed", "excluded", "desert"]
+
+
+class Immune(_Strict):
+    phenotype: Annotated[
+        Phenotype,
+        Field(description="immune phenotype preset: sets priming, seeding and stroma barrier"),
+    ] = "inflamed"
+    cd8_per_mm2: Annotated[
+        float | None,
+        Field(ge=0, le=5000, description="initial CD8 density in the tumour, cells/mm²; "
+              "None = the phenotype's default"),
+    ] = None
+    priming: Annotated[
+        float | None,
+        Field(ge=0, le=1, description="baseline systemic priming of tumour-specific T cells "
+              "(0–1); None = the phenotype's default"),
+    ] = None
+
+
+class Scenario(_Strict):
+    """A scenario: one simulated tumour, its microenvironment and (later) its treatment arms."""
+
+    name: Annotated[str, Field(min_length=1, max_length=120, pattern=r"^[A-Za-z0-9_.\- ]+$")]
+    description: str = ""
+    seed: Annotated[int, Field(ge=0, lt=2**63, description="root random seed")] = 0
+    domain: Domain = Domain()
+    time: Time = Time()
+    tumor: Tumor = Tumor()
+    stroma: Stroma = Stroma()
+    vessels: Vessels = Vessels()
+    immune: Immune = Immune()
+    parameters: dict[str, float] = Field(
+        default_factory=dict,
+        description="overrides of the default parameter table (gcsim params lists the names), "
+        "each in the unit the table gives",
+    )
+
+    @field_validator("parameters")
+    @classmethod
+    def _known_parameters(cls, value: dict[str, float]) -> dict[str, float]:
+        for key, number in value.items():
+            param = DEFAULTS_BY_NAME.get(key)
+            if param is None:
+                raise ValueError(f"unknown parameter {key!r} (see `gcsim params`)")
+            param.check(number)
+        return value
+
+    @model_validator(mode="after")
+    def _tumour_fits_domain(self) -> Scenario:
+        radius_sites = self.tumor.initial_radius_um / self.domain.site_size_um
+        if 2 * radius_sites >= min(self.domain.width, self.domain.height):
+            raise ValueError(
+                f"tumor.initial_radius_um ({self.tumor.initial_radius_um} µm) does not fit a "
+                f"{self.domain.width}×{self.domain.height} domain of "
+                f"{self.domain.site_size_um} µm sites"
+            )
+        return self

@@ -1,0 +1,75 @@
+"""Structure-of-arrays state of the lattice.
+
+Two layers per site, each holding at most one cell: the *tissue* layer (tumour cell, stroma,
+vessel, necrotic debris or empty) and the *immune* layer (CD8 T cell, Treg, MDSC, macrophage), so
+that immune cells can infiltrate packed tumour. Per-cell attributes live in per-site arrays of the
+layer the cell occupies: moving or dividing a cell copies a few numbers, and a kernel never touches
+a Python object. Arrays are indexed ``[x, y]`` like Mesa's grid coordinates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+# Tissue layer codes.
+EMPTY = 0
+TUMOR = 1
+STROMA = 2
+VESSEL = 3
+NECROTIC = 4
+TISSUE_NAMES = {EMPTY: "empty", TUMOR: "tumor", STROMA: "stroma", VESSEL: "vessel",
+                NECROTIC: "necrotic"}
+
+# Immune layer codes.
+NO_IMMUNE = 0
+CD8 = 1
+TREG = 2
+MDSC = 3
+MACROPHAGE = 4
+IMMUNE_NAMES = {CD8: "cd8", TREG: "treg", MDSC: "mdsc", MACROPHAGE: "macrophage"}
+
+# Subclone marker bits of a tumour cell (heritable).
+MARKER_BITS = {"her2": 1, "fgfr2b": 2, "cldn18_2": 4, "hrd": 8, "dkk1_high": 16}
+
+
+@dataclass
+class LatticeState:
+    """Every array of the model's state; all of shape ``(width, height)``."""
+
+    tissue: np.ndarray  # int8 tissue code
+    cycle: np.ndarray  # float32, progress through the cell cycle, 0..1 (tumour)
+    pdl1: np.ndarray  # float32, PD-L1 expression 0..1 (tumour)
+    pdl1_const: np.ndarray  # float32, constitutive PD-L1 level (tumour, heritable)
+    antigen: np.ndarray  # float32, antigenicity 0..1 (tumour, heritable)
+    marker: np.ndarray  # uint8, subclone marker bits (tumour, heritable)
+    maturity: np.ndarray  # float32, pericyte coverage / perfusion quality 0..1 (vessel)
+    immune: np.ndarray  # int8 immune code
+    exhaustion: np.ndarray  # float32, 0..1; a CD8 with exhaustion >= 1 no longer kills
+    engaged: np.ndarray  # float32, hours left engaged with a target (CD8)
+    divisions: np.ndarray  # int8, divisions so far (CD8 clone)
+    polarisation: np.ndarray  # float32, 1 = M1, 0 = M2 (macrophage)
+    oxygen: np.ndarray  # float64, mmHg
+    vegf: np.ndarray  # float64, ng/mL
+    chemokine: np.ndarray  # float64, ng/mL
+    ifng: np.ndarray  # float64, ng/mL
+    tgfb: np.ndarray  # float64, ng/mL
+
+    @classmethod
+    def empty(cls, width: int, height: int) -> LatticeState:
+        shape = (width, height)
+        dtypes = {
+            "tissue": np.int8, "marker": np.uint8, "immune": np.int8, "divisions": np.int8,
+            "oxygen": np.float64, "vegf": np.float64, "chemokine": np.float64,
+            "ifng": np.float64, "tgfb": np.float64,
+        }
+        return cls(**{f.name: np.zeros(shape, dtype=dtypes.get(f.name, np.float32))
+                      for f in fields(cls)})
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @property
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in self.arrays().values())
