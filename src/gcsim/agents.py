@@ -143,13 +143,22 @@ class Macrophage(ImmuneCell):
 
 VIEW_CLASSES: dict[tuple[str, int], type[CellView]] = {
     (cls.layer, cls.code): cls
-    for cls in (TumorCell, StromalCell, NecroticSite, VesselSegment, CD8TCell, Treg, MDSC,
-                Macrophage)
+    for cls in (
+        TumorCell,
+        StromalCell,
+        NecroticSite,
+        VesselSegment,
+        CD8TCell,
+        Treg,
+        MDSC,
+        Macrophage,
+    )
 }
 
 
-def make_view(model: GastricTumorModel, layer: str, pos: tuple[int, int],
-              code: int) -> CellView | None:
+def make_view(
+    model: GastricTumorModel, layer: str, pos: tuple[int, int], code: int
+) -> CellView | None:
     cls = VIEW_CLASSES.get((layer, code))
     return None if cls is None else cls(model, pos)
 

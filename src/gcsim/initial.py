@@ -23,8 +23,13 @@ INITIAL_M1 = 0.3  # tumour-associated macrophages start M2-leaning (assumption)
 INTRATUMORAL_MATURITY = 0.4  # tumour vessels start immature but perfused (assumption)
 
 
-def seed_lattice(state: LatticeState, scenario: Scenario, preset: ImmunePreset,
-                 params: Parameters, rng: np.random.Generator) -> None:
+def seed_lattice(
+    state: LatticeState,
+    scenario: Scenario,
+    preset: ImmunePreset,
+    params: Parameters,
+    rng: np.random.Generator,
+) -> None:
     """Fill ``state`` with the scenario's initial tissue, vessels, tumour cells and immune cells.
 
     The tumour's PD-L1 is set so that the CPS measured on the lattice at t = 0 equals
@@ -66,8 +71,11 @@ def seed_lattice(state: LatticeState, scenario: Scenario, preset: ImmunePreset,
 
     per_site_mm2 = (dx / 1000.0) ** 2
     cd8_density = _or_default(scenario.immune.cd8_per_mm2, preset.cd8_per_mm2)
-    cd8_zone = ring | (normal & (r_um <= radius + max(capsule, 200.0))) if (
-        preset.cd8_in_margin_only) else tumour
+    cd8_zone = (
+        ring | (normal & (r_um <= radius + max(capsule, 200.0)))
+        if (preset.cd8_in_margin_only)
+        else tumour
+    )
     _scatter(state, rng, cd8_zone, CD8, cd8_density * per_site_mm2)
     _scatter(state, rng, tumour, TREG, cd8_density * preset.treg_per_cd8 * per_site_mm2)
     near = r_um <= radius + 500.0
@@ -80,8 +88,9 @@ def _or_default(value: float | None, default: float) -> float:
     return default if value is None else value
 
 
-def _scatter(state: LatticeState, rng: np.random.Generator, zone: np.ndarray, kind: int,
-             probability: float) -> None:
+def _scatter(
+    state: LatticeState, rng: np.random.Generator, zone: np.ndarray, kind: int, probability: float
+) -> None:
     """Place cells of ``kind`` on free immune sites of ``zone``, each with ``probability``."""
     free = zone & (state.immune == 0)
     draw = rng.random(state.immune.shape) < min(1.0, probability)

@@ -14,12 +14,12 @@ import mesa
 import numpy as np
 
 from gcsim.agents import make_view
+from gcsim.initial import seed_lattice
 from gcsim.kernels.fields import solve_oxygen_sor, solve_uniform_decay
 from gcsim.kernels.immune import ImmuneRules, RecruitmentRules, immune_step, recruit
 from gcsim.kernels.secretion import SecretionRules, oxygen_coefficients, secretion_sources
 from gcsim.kernels.tumor import TumorRules, tumor_step
 from gcsim.kernels.vessels import VesselRules, vessel_step
-from gcsim.initial import seed_lattice
 from gcsim.observe import METRICS, measure
 from gcsim.params import Parameters
 from gcsim.phenotypes import PRESETS
@@ -49,8 +49,9 @@ class GastricTumorModel(mesa.Model):
             ``mesa.batch_run`` varies a scenario.
     """
 
-    def __init__(self, scenario: Scenario | str | Path | None = None, *, rng: Any = None,
-                 **fields: Any) -> None:
+    def __init__(
+        self, scenario: Scenario | str | Path | None = None, *, rng: Any = None, **fields: Any
+    ) -> None:
         scenario = _resolve_scenario(scenario, fields)
         super().__init__(rng=scenario.seed if rng is None else rng)
         self.spec = scenario  # `scenario` is taken by mesa.Model
@@ -60,8 +61,9 @@ class GastricTumorModel(mesa.Model):
         self.end_steps = round(scenario.time.days * 24.0 / self.dt_h)
         self.record_every = round(scenario.time.record_every_hours / self.dt_h)
         self.preset = PRESETS[scenario.immune.phenotype]
-        self.baseline_priming = (self.preset.priming if scenario.immune.priming is None
-                                 else scenario.immune.priming)
+        self.baseline_priming = (
+            self.preset.priming if scenario.immune.priming is None else scenario.immune.priming
+        )
         self._build_rules()
 
         width, height = scenario.domain.width, scenario.domain.height
@@ -74,8 +76,20 @@ class GastricTumorModel(mesa.Model):
         self._immune_counters = np.zeros(4, dtype=np.int64)
         self._recruit_counts = np.zeros(5, dtype=np.int64)
         self.counters = dict.fromkeys(
-            ("engagements", "kills", "cd8_divisions", "immune_deaths", "cd8_recruited",
-             "tumor_divisions", "necrotic_deaths", "apoptoses", "sprouts", "regressions"), 0)
+            (
+                "engagements",
+                "kills",
+                "cd8_divisions",
+                "immune_deaths",
+                "cd8_recruited",
+                "tumor_divisions",
+                "necrotic_deaths",
+                "apoptoses",
+                "sprouts",
+                "regressions",
+            ),
+            0,
+        )
         self.timings: dict[str, float] = {}
         self.oxygen_sweeps = 0
         self._lymph_node = [0.0, 0.0]  # antigen in transit, antigen presented (dead-cell units)
@@ -141,7 +155,7 @@ class GastricTumorModel(mesa.Model):
             stroma_permeability=p["cd8.stroma_permeability"],
             kill_p=p["cd8.kill_probability"],
             engagement_h=p["cd8.engagement_time"],
-            exhaustion_per_stimulation=1.0 / p["cd8.kill_capacity"],
+            exhaustion_per_kill=1.0 / p["cd8.kill_capacity"],
             pd1_exhaustion_gain=p["pd1.exhaustion_gain"],
             pd1_brake_max=p["pd1.brake_max"],
             pd1_occupancy=0.0,
@@ -152,7 +166,8 @@ class GastricTumorModel(mesa.Model):
             max_divisions=round(p["cd8.max_divisions"]),
             cd8_death_p=_per_step(p["cd8.death_rate"], dt),
             exhausted_death_p=_per_step(
-                p["cd8.death_rate"] * p["cd8.exhausted_death_multiplier"], dt),
+                p["cd8.death_rate"] * p["cd8.exhausted_death_multiplier"], dt
+            ),
             treg_death_p=_per_step(p["treg.death_rate"], dt),
             mdsc_death_p=_per_step(p["mdsc.death_rate"], dt),
             macrophage_death_p=_per_step(p["macrophage.death_rate"], dt),
@@ -195,32 +210,72 @@ class GastricTumorModel(mesa.Model):
         s = self.state
         with self._phase("vessels"):
             sprouts, regressions = vessel_step(
-                self.rng, self.vessel_rules, self._shuffled_sites(s.tissue == VESSEL),
-                s.tissue, s.maturity, s.vegf)
+                self.rng,
+                self.vessel_rules,
+                self._shuffled_sites(s.tissue == VESSEL),
+                s.tissue,
+                s.maturity,
+                s.vegf,
+            )
             self.counters["sprouts"] += sprouts
             self.counters["regressions"] += regressions
         self._solve_fields(SOR_MAX_SWEEPS)
         with self._phase("tumor"):
             order = self._shuffled_sites((s.tissue == TUMOR) | (s.tissue == NECROTIC))
             divisions, necrotic, apoptotic = tumor_step(
-                self.rng, self.tumor_rules, order, s.tissue, s.cycle, s.pdl1, s.pdl1_const,
-                s.antigen, s.marker, s.oxygen, s.ifng)
+                self.rng,
+                self.tumor_rules,
+                order,
+                s.tissue,
+                s.cycle,
+                s.pdl1,
+                s.pdl1_const,
+                s.antigen,
+                s.marker,
+                s.oxygen,
+                s.ifng,
+            )
             self.counters["tumor_divisions"] += divisions
             self.counters["necrotic_deaths"] += necrotic
             self.counters["apoptoses"] += apoptotic
         with self._phase("recruitment"):
             self._recruit_counts[:] = 0
-            recruit(self.rng, self.recruitment_rules, self.priming_level,
-                    self._shuffled_sites(s.tissue == VESSEL), s.tissue, s.maturity, s.immune,
-                    s.polarisation, s.chemokine, s.vegf, self._recruit_counts)
+            recruit(
+                self.rng,
+                self.recruitment_rules,
+                self.priming_level,
+                self._shuffled_sites(s.tissue == VESSEL),
+                s.tissue,
+                s.maturity,
+                s.immune,
+                s.polarisation,
+                s.chemokine,
+                s.vegf,
+                self._recruit_counts,
+            )
             self.counters["cd8_recruited"] += int(self._recruit_counts[CD8])
         with self._phase("immune"):
             self._done[:] = 0
             self._immune_counters[:] = 0
-            immune_step(self.rng, self.immune_rules, self._shuffled_sites(s.immune > 0),
-                        s.tissue, s.antigen, s.pdl1, s.immune, s.exhaustion, s.engaged,
-                        s.divisions, s.polarisation, s.oxygen, s.chemokine, s.ifng, s.tgfb,
-                        self._done, self._immune_counters)
+            immune_step(
+                self.rng,
+                self.immune_rules,
+                self._shuffled_sites(s.immune > 0),
+                s.tissue,
+                s.antigen,
+                s.pdl1,
+                s.immune,
+                s.exhaustion,
+                s.engaged,
+                s.divisions,
+                s.polarisation,
+                s.oxygen,
+                s.chemokine,
+                s.ifng,
+                s.tgfb,
+                self._done,
+                self._immune_counters,
+            )
             engagements, kills, cd8_divisions, deaths = (int(v) for v in self._immune_counters)
             self.counters["engagements"] += engagements
             self.counters["kills"] += kills
@@ -236,20 +291,39 @@ class GastricTumorModel(mesa.Model):
     def _solve_fields(self, max_sweeps: int) -> None:
         s, p = self.state, self.params
         with self._phase("oxygen"):
-            oxygen_coefficients(self.secretion_rules, s.tissue, s.immune, s.maturity,
-                                self._uptake, self._supply)
+            oxygen_coefficients(
+                self.secretion_rules, s.tissue, s.immune, s.maturity, self._uptake, self._supply
+            )
             self.oxygen_sweeps += solve_oxygen_sor(
-                s.oxygen, self._uptake, self._supply, p["oxygen.blood"], p["oxygen.boundary"],
-                p["oxygen.diffusion"] / self.site_um**2, SOR_OMEGA,
-                p["oxygen.solver_tolerance"], max_sweeps)
+                s.oxygen,
+                self._uptake,
+                self._supply,
+                p["oxygen.blood"],
+                p["oxygen.boundary"],
+                p["oxygen.diffusion"] / self.site_um**2,
+                SOR_OMEGA,
+                p["oxygen.solver_tolerance"],
+                max_sweeps,
+            )
         with self._phase("cytokines"):
             src = self._sources
-            secretion_sources(self.secretion_rules, s.tissue, s.immune, s.engaged,
-                              s.polarisation, s.oxygen, s.ifng, src["vegf"], src["chemokine"],
-                              src["ifng"], src["tgfb"])
+            secretion_sources(
+                self.secretion_rules,
+                s.tissue,
+                s.immune,
+                s.engaged,
+                s.polarisation,
+                s.oxygen,
+                s.ifng,
+                src["vegf"],
+                src["chemokine"],
+                src["ifng"],
+                src["tgfb"],
+            )
             for name in CYTOKINES:
                 getattr(s, name)[:] = solve_uniform_decay(
-                    src[name], p[f"{name}.diffusion"], p[f"{name}.decay"], self.site_um)
+                    src[name], p[f"{name}.diffusion"], p[f"{name}.decay"], self.site_um
+                )
 
     def _update_priming(self, released: float) -> None:
         """Two-stage lymph-node compartment: antigen in transit, then presented antigen.

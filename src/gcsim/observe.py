@@ -15,8 +15,9 @@ if TYPE_CHECKING:
 EDGE_SITES = 2  # a tumour cell this close to the domain edge means growth is no longer visible
 
 
-def tumour_regions(tissue: np.ndarray, site_um: float, margin_half_width_um: float
-                   ) -> tuple[np.ndarray, np.ndarray]:
+def tumour_regions(
+    tissue: np.ndarray, site_um: float, margin_half_width_um: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Core and invasive-margin masks.
 
     The lesion is the tumour and necrotic sites, closed over gaps of a few sites (killed cells)
@@ -64,15 +65,19 @@ def measure(model: GastricTumorModel) -> dict[str, float]:
     threshold = p["pdl1.positive_threshold"]
     tumour_pos = int((tumour & (s.pdl1 > threshold)).sum())
     immune_pdl1 = model.immune_pdl1()
-    lymph_pos = int(((cd8 | (s.immune == TREG)) & (immune_pdl1 > threshold)).sum())
-    mac_pos = int((macrophage & (immune_pdl1 > threshold)).sum())
+    # CPS counts immune cells within the tumour area and its adjacent stroma only.
+    scored = (core | margin) & (immune_pdl1 > threshold)
+    lymph_pos = int(((cd8 | (s.immune == TREG)) & scored).sum())
+    mac_pos = int((macrophage & scored).sum())
     cps = min(100.0, 100.0 * _ratio(tumour_pos + lymph_pos + mac_pos, n_tumor)) if n_tumor else 0.0
 
     xs, ys = np.nonzero(tumour)
     nx, ny = s.tissue.shape
     touches_edge = bool(n_tumor) and bool(
-        xs.min() < EDGE_SITES or ys.min() < EDGE_SITES
-        or xs.max() >= nx - EDGE_SITES or ys.max() >= ny - EDGE_SITES
+        xs.min() < EDGE_SITES
+        or ys.min() < EDGE_SITES
+        or xs.max() >= nx - EDGE_SITES
+        or ys.max() >= ny - EDGE_SITES
     )
     c = model.counters
     return {

@@ -20,13 +20,31 @@ class ImmunePreset:
 
 
 PRESETS: dict[str, ImmunePreset] = {
-    "inflamed": ImmunePreset(priming=1.0, cd8_per_mm2=300.0, cd8_in_margin_only=False,
-                             capsule_width_um=0.0, macrophage_per_mm2=150.0,
-                             mdsc_per_mm2=20.0, treg_per_cd8=0.25),
-    "excluded": ImmunePreset(priming=0.6, cd8_per_mm2=300.0, cd8_in_margin_only=True,
-                             capsule_width_um=120.0, macrophage_per_mm2=150.0,
-                             mdsc_per_mm2=40.0, treg_per_cd8=0.25),
-    "desert": ImmunePreset(priming=0.05, cd8_per_mm2=10.0, cd8_in_margin_only=False,
-                           capsule_width_um=0.0, macrophage_per_mm2=100.0,
-                           mdsc_per_mm2=40.0, treg_per_cd8=0.5),
+    "inflamed": ImmunePreset(
+        priming=1.0,
+        cd8_per_mm2=300.0,
+        cd8_in_margin_only=False,
+        capsule_width_um=0.0,
+        macrophage_per_mm2=150.0,
+        mdsc_per_mm2=20.0,
+        treg_per_cd8=0.25,
+    ),
+    "excluded": ImmunePreset(
+        priming=0.6,
+        cd8_per_mm2=300.0,
+        cd8_in_margin_only=True,
+        capsule_width_um=120.0,
+        macrophage_per_mm2=150.0,
+        mdsc_per_mm2=40.0,
+        treg_per_cd8=0.25,
+    ),
+    "desert": ImmunePreset(
+        priming=0.05,
+        cd8_per_mm2=10.0,
+        cd8_in_margin_only=False,
+        capsule_width_um=0.0,
+        macrophage_per_mm2=100.0,
+        mdsc_per_mm2=40.0,
+        treg_per_cd8=0.5,
+    ),
 }

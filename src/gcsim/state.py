@@ -19,8 +19,13 @@ TUMOR = 1
 STROMA = 2
 VESSEL = 3
 NECROTIC = 4
-TISSUE_NAMES = {EMPTY: "empty", TUMOR: "tumor", STROMA: "stroma", VESSEL: "vessel",
-                NECROTIC: "necrotic"}
+TISSUE_NAMES = {
+    EMPTY: "empty",
+    TUMOR: "tumor",
+    STROMA: "stroma",
+    VESSEL: "vessel",
+    NECROTIC: "necrotic",
+}
 
 # Immune layer codes.
 NO_IMMUNE = 0
@@ -60,12 +65,19 @@ class LatticeState:
     def empty(cls, width: int, height: int) -> LatticeState:
         shape = (width, height)
         dtypes = {
-            "tissue": np.int8, "marker": np.uint8, "immune": np.int8, "divisions": np.int8,
-            "oxygen": np.float64, "vegf": np.float64, "chemokine": np.float64,
-            "ifng": np.float64, "tgfb": np.float64,
+            "tissue": np.int8,
+            "marker": np.uint8,
+            "immune": np.int8,
+            "divisions": np.int8,
+            "oxygen": np.float64,
+            "vegf": np.float64,
+            "chemokine": np.float64,
+            "ifng": np.float64,
+            "tgfb": np.float64,
         }
-        return cls(**{f.name: np.zeros(shape, dtype=dtypes.get(f.name, np.float32))
-                      for f in fields(cls)})
+        return cls(
+            **{f.name: np.zeros(shape, dtype=dtypes.get(f.name, np.float32)) for f in fields(cls)}
+        )
 
     def arrays(self) -> dict[str, np.ndarray]:
         return {f.name: getattr(self, f.name) for f in fields(self)}

@@ -25,4 +25,3 @@ def ramp(x: float, lo: float, hi: float) -> float:
     if x >= hi:
         return 1.0
     return (x - lo) / (hi - lo)
-

@@ -46,9 +46,7 @@ def solve_oxygen_sor(c, uptake, supply, c_blood, c_edge, d_over_dx2, omega, tol,
                     total += c[x, y - 1] if y > 0 else c_edge
                     total += c[x, y + 1] if y < ny - 1 else c_edge
                     s = supply[x, y]
-                    gs = (d_over_dx2 * total + s * c_blood) / (
-                        4.0 * d_over_dx2 + uptake[x, y] + s
-                    )
+                    gs = (d_over_dx2 * total + s * c_blood) / (4.0 * d_over_dx2 + uptake[x, y] + s)
                     new = c[x, y] + omega * (gs - c[x, y])
                     if new < 0.0:
                         new = 0.0
@@ -95,7 +93,8 @@ def solve_uniform_decay(
         return full[x0 : x0 + source.shape[0], y0 : y0 + source.shape[1]]
     nx, ny = source.shape
     denom = (
-        diffusion * (laplacian_eigenvalues(nx, dx)[:, None] + laplacian_eigenvalues(ny, dx)[None, :])
+        diffusion
+        * (laplacian_eigenvalues(nx, dx)[:, None] + laplacian_eigenvalues(ny, dx)[None, :])
         + decay
     )
     solution = scipy.fft.idstn(scipy.fft.dstn(source, type=1) / denom, type=1)

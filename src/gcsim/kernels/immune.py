@@ -18,7 +18,7 @@ class ImmuneRules(NamedTuple):
     stroma_permeability: float
     kill_p: float
     engagement_h: float
-    exhaustion_per_stimulation: float  # 1 / kill capacity
+    exhaustion_per_kill: float  # 1 / kill capacity
     pd1_exhaustion_gain: float
     pd1_brake_max: float
     pd1_occupancy: float  # fraction of PD-1/PD-L1 axis blocked by checkpoint inhibitors
@@ -86,8 +86,23 @@ def _sees_antigen(tissue, antigen, x, y):
 
 
 @njit(cache=True)
-def migrate(rng, x, y, substeps, bias, stroma_permeability, stop_on_antigen, tissue, antigen,
-            immune, exhaustion, engaged, divisions, polarisation, chemokine):
+def migrate(
+    rng,
+    x,
+    y,
+    substeps,
+    bias,
+    stroma_permeability,
+    stop_on_antigen,
+    tissue,
+    antigen,
+    immune,
+    exhaustion,
+    engaged,
+    divisions,
+    polarisation,
+    chemokine,
+):
     """Biased random walk of the immune cell at (x, y) for ``substeps`` lattice moves.
 
     Each move: with probability ``bias`` go to the accessible Moore neighbour with the highest
@@ -156,13 +171,30 @@ def kill_probability(rules, antigen, target_pdl1, tgfb, n_suppressors):
 
 
 @njit(cache=True)
-def _cd8_act(rng, rules, x, y, tissue, antigen, pdl1, immune, exhaustion, engaged, divisions,
-             polarisation, tgfb, done, counters):
+def _cd8_act(
+    rng,
+    rules,
+    x,
+    y,
+    tissue,
+    antigen,
+    pdl1,
+    immune,
+    exhaustion,
+    engaged,
+    divisions,
+    polarisation,
+    tgfb,
+    done,
+    counters,
+):
     """Engagement of a free, non-exhausted CD8 T cell with an adjacent tumour cell, if any.
 
-    The T cell recognises a tumour cell with probability equal to its antigenicity, then engages
-    it for ``engagement_h``; every engagement is a stimulation that adds exhaustion (more through
-    PD-1 when the target is PD-L1+). A successful kill frees the site and may trigger division.
+    The T cell recognises a tumour cell with probability equal to its antigenicity and forms a
+    conjugate for one step (secreting IFN-γ); a kill holds it for ``engagement_h``. Exhaustion
+    grows by 1/kill_capacity per kill (Kather 2017's kill limit) and, through PD-1, by
+    pd1_exhaustion_gain/kill_capacity × unblocked PD-L1 per engagement. A kill frees the site and
+    may trigger division.
     Returns True when the cell engaged (and therefore does not migrate this step).
     """
     nx, ny = tissue.shape
@@ -187,12 +219,14 @@ def _cd8_act(rng, rules, x, y, tissue, antigen, pdl1, immune, exhaustion, engage
     if rng.random() >= antigen[u, v]:
         return False
     counters[0] += 1  # engagements
-    engaged[x, y] = rules.engagement_h
-    signal = pdl1[u, v] * (1.0 - rules.pd1_occupancy)
-    exhaustion[x, y] += rules.exhaustion_per_stimulation * (1.0 + rules.pd1_exhaustion_gain * signal)
+    engaged[x, y] = rules.dt_h  # a conjugate forms (and IFN-γ is secreted) for this step
+    pd1_signal = pdl1[u, v] * (1.0 - rules.pd1_occupancy)
+    exhaustion[x, y] += rules.exhaustion_per_kill * rules.pd1_exhaustion_gain * pd1_signal
     p = kill_probability(rules, antigen[u, v], pdl1[u, v], tgfb[x, y], n_suppressors)
     if rng.random() < p:
         tissue[u, v] = EMPTY
+        engaged[x, y] = rules.engagement_h  # the lytic hit holds the T cell (Kather 2017)
+        exhaustion[x, y] += rules.exhaustion_per_kill
         counters[1] += 1  # kills
         if divisions[x, y] < rules.max_divisions and rng.random() < rules.division_p:
             d2 = _free_neighbour(rng, tissue, immune, x, y)
@@ -210,8 +244,25 @@ def _cd8_act(rng, rules, x, y, tissue, antigen, pdl1, immune, exhaustion, engage
 
 
 @njit(cache=True)
-def immune_step(rng, rules, order, tissue, antigen, pdl1, immune, exhaustion, engaged, divisions,
-                polarisation, oxygen, chemokine, ifng, tgfb, done, counters):
+def immune_step(
+    rng,
+    rules,
+    order,
+    tissue,
+    antigen,
+    pdl1,
+    immune,
+    exhaustion,
+    engaged,
+    divisions,
+    polarisation,
+    oxygen,
+    chemokine,
+    ifng,
+    tgfb,
+    done,
+    counters,
+):
     """One step for the immune cells at the flat indices in ``order`` (shuffled).
 
     Per cell: death (exhausted CD8s die faster); then by type —
@@ -223,7 +274,7 @@ def immune_step(rng, rules, order, tissue, antigen, pdl1, immune, exhaustion, en
     ``done`` is a zeroed scratch array marking cells that already acted (moved or newborn).
     ``counters`` accumulates [engagements, kills, CD8 divisions, deaths].
     """
-    nx, ny = tissue.shape
+    ny = tissue.shape[1]
     for k in range(order.shape[0]):
         x = order[k] // ny
         y = order[k] % ny
@@ -249,17 +300,45 @@ def immune_step(rng, rules, order, tissue, antigen, pdl1, immune, exhaustion, en
         if kind == CD8:
             if engaged[x, y] > 0.0:
                 engaged[x, y] = max(0.0, engaged[x, y] - rules.dt_h)
-                done[x, y] = 1
-                continue
+                if engaged[x, y] > 0.0:
+                    done[x, y] = 1
+                    continue
             if exhaustion[x, y] < 1.0 and _cd8_act(
-                rng, rules, x, y, tissue, antigen, pdl1, immune, exhaustion, engaged, divisions,
-                polarisation, tgfb, done, counters,
+                rng,
+                rules,
+                x,
+                y,
+                tissue,
+                antigen,
+                pdl1,
+                immune,
+                exhaustion,
+                engaged,
+                divisions,
+                polarisation,
+                tgfb,
+                done,
+                counters,
             ):
                 done[x, y] = 1
                 continue
-            x, y = migrate(rng, x, y, rules.cd8_substeps, rules.chemotaxis_bias,
-                           rules.stroma_permeability, True, tissue, antigen, immune, exhaustion,
-                           engaged, divisions, polarisation, chemokine)
+            x, y = migrate(
+                rng,
+                x,
+                y,
+                rules.cd8_substeps,
+                rules.chemotaxis_bias,
+                rules.stroma_permeability,
+                True,
+                tissue,
+                antigen,
+                immune,
+                exhaustion,
+                engaged,
+                divisions,
+                polarisation,
+                chemokine,
+            )
         else:
             if kind == MACROPHAGE:
                 m1 = hill(ifng[x, y], rules.ifng_half_max, rules.ifng_hill)
@@ -268,9 +347,23 @@ def immune_step(rng, rules, order, tissue, antigen, pdl1, immune, exhaustion, en
                 )
                 target = min(1.0, max(0.0, 0.5 + 0.5 * (m1 - m2)))
                 polarisation[x, y] += rules.polarisation_relax * (target - polarisation[x, y])
-            x, y = migrate(rng, x, y, rules.other_substeps, rules.chemotaxis_bias,
-                           rules.stroma_permeability, False, tissue, antigen, immune, exhaustion,
-                           engaged, divisions, polarisation, chemokine)
+            x, y = migrate(
+                rng,
+                x,
+                y,
+                rules.other_substeps,
+                rules.chemotaxis_bias,
+                rules.stroma_permeability,
+                False,
+                tissue,
+                antigen,
+                immune,
+                exhaustion,
+                engaged,
+                divisions,
+                polarisation,
+                chemokine,
+            )
         done[x, y] = 1
 
 
@@ -289,8 +382,9 @@ def _place(rng, tissue, immune, polarisation, x, y, kind, m1_start):
 
 
 @njit(cache=True)
-def recruit(rng, rules, priming, order, tissue, maturity, immune, polarisation, chemokine, vegf,
-            counts):
+def recruit(
+    rng, rules, priming, order, tissue, maturity, immune, polarisation, chemokine, vegf, counts
+):
     """Extravasation of immune cells through perfused vessels (flat indices in ``order``).
 
     At a vessel with maturity above the perfusion threshold, per step:

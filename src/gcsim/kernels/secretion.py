@@ -53,8 +53,19 @@ def oxygen_coefficients(rules, tissue, immune, maturity, uptake, supply):
 
 
 @njit(cache=True)
-def secretion_sources(rules, tissue, immune, engaged, polarisation, oxygen, ifng,
-                      vegf_src, chemokine_src, ifng_src, tgfb_src):
+def secretion_sources(
+    rules,
+    tissue,
+    immune,
+    engaged,
+    polarisation,
+    oxygen,
+    ifng,
+    vegf_src,
+    chemokine_src,
+    ifng_src,
+    tgfb_src,
+):
     """Fill the secretion rates (ng/mL/min) of VEGF, chemokine, IFN-γ and suppressive cytokine.
 
     * VEGF: tumour cells and M2-leaning macrophages in proportion to hypoxia

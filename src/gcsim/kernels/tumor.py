@@ -27,8 +27,7 @@ class TumorRules(NamedTuple):
 
 
 @njit(cache=True)
-def tumor_step(rng, rules, order, tissue, cycle, pdl1, pdl1_const, antigen, marker,
-               oxygen, ifng):
+def tumor_step(rng, rules, order, tissue, cycle, pdl1, pdl1_const, antigen, marker, oxygen, ifng):
     """Apply one step of the tumour rules to the tumour sites listed in ``order`` (flat indices).
 
     For each cell, in the given (shuffled) order:
@@ -68,8 +67,9 @@ def tumor_step(rng, rules, order, tissue, cycle, pdl1, pdl1_const, antigen, mark
             tissue[x, y] = EMPTY
             n_apoptotic += 1
             continue
-        target = max(pdl1_const[x, y], hill(ifng[x, y], rules.pdl1_ifng_half_max,
-                                            rules.pdl1_ifng_hill))
+        target = max(
+            pdl1_const[x, y], hill(ifng[x, y], rules.pdl1_ifng_half_max, rules.pdl1_ifng_hill)
+        )
         pdl1[x, y] += rules.pdl1_relax * (target - pdl1[x, y])
         drive = ramp(o2, rules.proliferation_threshold, rules.proliferation_saturation)
         cycle[x, y] = min(1.0, cycle[x, y] + rules.cycle_per_step * drive)

@@ -125,13 +125,21 @@ class Immune(_Strict):
     ] = "inflamed"
     cd8_per_mm2: Annotated[
         float | None,
-        Field(ge=0, le=5000, description="initial CD8 density in the tumour, cells/mm²; "
-              "None = the phenotype's default"),
+        Field(
+            ge=0,
+            le=5000,
+            description="initial CD8 density in the tumour, cells/mm²; "
+            "None = the phenotype's default",
+        ),
     ] = None
     priming: Annotated[
         float | None,
-        Field(ge=0, le=1, description="baseline systemic priming of tumour-specific T cells "
-              "(0–1); None = the phenotype's default"),
+        Field(
+            ge=0,
+            le=1,
+            description="baseline systemic priming of tumour-specific T cells "
+            "(0–1); None = the phenotype's default",
+        ),
     ] = None
 
 

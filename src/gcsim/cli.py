@@ -1,0 +1,253 @@
+"""The ``gcsim`` command line.
+
+User mistakes (a bad scenario, a missing file, an unwritable path) end with exit code 2 and
+one-line ``FILE:LINE:COL: field.path: message`` lines on stderr, never a traceback: a traceback
+says "gcsim is broken" when the problem is the input. An unexpected exception (a bug) prints one
+line and exits 1; ``GCSIM_DEBUG=1`` shows its traceback.
+
+Heavy modules (numba, the model) must be imported inside the commands that need them, so that
+``gcsim validate`` stays fast.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from gcsim.params import DEFAULTS, Param, markdown_table
+from gcsim.scenario import ScenarioError, json_schema_text, load_scenario, write_json_schema
+
+USER_ERROR = 2
+INTERNAL_ERROR = 1
+_WIDE = 150  # terminal width from which the parameter table gets one column per field
+_NAME_WIDTH = max(len(p.name) for p in DEFAULTS)
+
+# soft_wrap: a message must stay on one line whatever the terminal width; markup and
+# highlighting are off because messages contain brackets (``[0, 1]``) and user text.
+out = Console(soft_wrap=True, markup=False, highlight=False)
+err = Console(stderr=True, soft_wrap=True, markup=False, highlight=False)
+
+
+class _App(typer.Typer):
+    """A Typer app whose last resort turns an unexpected exception into one line."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().__call__(*args, **kwargs)
+        except Exception as exc:
+            if os.environ.get("GCSIM_DEBUG"):
+                raise
+            err.print(
+                f"gcsim: internal error: {type(exc).__name__}: {exc} "
+                "(set GCSIM_DEBUG=1 to see the traceback)"
+            )
+            sys.exit(INTERNAL_ERROR)
+
+
+app = _App(
+    name="gcsim",
+    help="Agent-based simulator of gastric cancer, its vessels and immune cells.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _fail(lines: list[str]) -> NoReturn:
+    """Print each problem on its own line to stderr and exit with the user-error code."""
+    for line in lines:
+        err.print(line)
+    raise typer.Exit(USER_ERROR)
+
+
+def _package_version() -> str:
+    try:
+        return version("gcsim")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "unknown"
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        out.print(f"gcsim {_package_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_show_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Agent-based simulator of gastric cancer, its vessels and immune cells."""
+
+
+@app.command()
+def validate(
+    files: Annotated[
+        list[Path],
+        typer.Argument(metavar="FILE", help="Scenario YAML file(s).", show_default=False),
+    ],
+    overrides: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            "-s",
+            metavar="KEY.PATH=VALUE",
+            help="Override a field, e.g. time.days=30 or parameters.cd8.kill_probability=0.2 "
+            "(repeatable).",
+        ),
+    ] = None,
+) -> None:
+    """Check scenario files without running them: exit 0 if all are valid, 2 otherwise."""
+    problems: list[str] = []
+    for file in files:
+        try:
+            scenario = load_scenario(file, overrides or ())
+        except ScenarioError as exc:
+            problems += exc.messages
+        else:
+            out.print(f"{file}: ok ({scenario.name})")
+    if problems:
+        _fail(list(dict.fromkeys(problems)))  # a bad --set is the same line for every file
+
+
+@app.command()
+def schema(
+    output: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Write to this file (atomically) instead of stdout."),
+    ] = None,
+) -> None:
+    """Print the JSON Schema of scenario files (for editors and other tools)."""
+    if output is None:
+        sys.stdout.write(json_schema_text())  # raw text: rich would wrap long JSON lines
+        return
+    try:
+        write_json_schema(output)
+    except OSError as exc:
+        _fail([f"{output}: cannot write: {exc.strerror or exc}"])
+    out.print(f"wrote {output}")
+
+
+@app.command()
+def params(
+    markdown: Annotated[
+        bool, typer.Option("--markdown", help="Print Markdown (docs/parameters.md) instead.")
+    ] = False,
+) -> None:
+    """List the default parameters with their units, ranges and sources."""
+    if markdown:
+        sys.stdout.write(markdown_table())
+        return
+    out.print(_params_table(out.width), soft_wrap=False)
+
+
+def _params_table(width: int) -> Table:
+    """One row per parameter, one section per group; assumptions stand out in yellow.
+
+    Below ``_WIDE`` columns the meaning and the source go under the name, so that nothing is
+    cut at 80 columns (the name must stay whole: it is what a scenario types).
+    """
+    wide = width >= _WIDE
+    table = Table(
+        title="Default parameters (override under `parameters:` in a scenario)",
+        show_lines=not wide,
+    )
+    table.add_column("name" if wide else "name / meaning / source", min_width=_NAME_WIDTH)
+    table.add_column("value", justify="right", no_wrap=True)
+    table.add_column("unit", no_wrap=True)
+    table.add_column("range", no_wrap=True)
+    if wide:
+        table.add_column("meaning")
+        table.add_column("source")
+    group = None
+    for param in DEFAULTS:
+        if wide and group is not None and param.group != group:
+            table.add_section()
+        group = param.group
+        numbers = (f"{param.value:.6g}", param.unit, _range(param))
+        style = "yellow" if param.is_assumption else None
+        if wide:
+            table.add_row(param.name, *numbers, param.description, param.source, style=style)
+        else:
+            cell = Text(param.name, style="bold")
+            cell.append(f"\n{param.description}\n")
+            cell.append(param.source, style="dim")
+            table.add_row(cell, *numbers, style=style)
+    return table
+
+
+def _range(param: Param) -> str:
+    high = "∞" if math.isinf(param.hi) else f"{param.hi:g}"
+    return f"[{param.lo:g}, {high}]"
+
+
+@app.command()
+def run(
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="Scenario YAML file.")],
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Run directory (default: runs/<scenario name>)."),
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option("--seed", min=0, help="Root seed (overrides the file's).")
+    ] = None,
+    overrides: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            "-s",
+            metavar="KEY.PATH=VALUE",
+            help="Override a field, as in `gcsim validate` (repeatable).",
+        ),
+    ] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace a non-empty output directory.")
+    ] = False,
+) -> None:
+    """Simulate a scenario and write run.json, timeseries.parquet and plots to a run directory."""
+    settings = list(overrides or []) + ([f"seed={seed}"] if seed is not None else [])
+    try:
+        scenario = load_scenario(file, settings)
+    except ScenarioError as exc:
+        _fail(exc.messages)
+    target = out_dir if out_dir is not None else Path("runs") / scenario.name.replace(" ", "_")
+
+    import warnings
+
+    from gcsim.io import OutputExistsError, check_output_dir
+
+    try:
+        check_output_dir(target, overwrite)  # refuse before spending minutes simulating
+    except OutputExistsError as exc:
+        _fail([str(exc)])
+    from gcsim.report import progress_bar, summary_table
+    from gcsim.runner import run_scenario
+
+    with warnings.catch_warnings(record=True) as caught, progress_bar(out) as advance:
+        warnings.simplefilter("always")
+        try:
+            result = run_scenario(scenario, target, overwrite=overwrite, progress=advance)
+        except OutputExistsError as exc:
+            _fail([str(exc)])
+    out.print(summary_table(result))
+    for warning in caught:
+        err.print(f"warning: {warning.message}")
+    out.print(f"results: {target}")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,28 @@
+"""Scenario files: the pydantic schema, a loader with located error messages, and the hash.
+
+``load_scenario("x.yaml", ["time.days=30"])`` returns a frozen :class:`Scenario` or raises
+:class:`ScenarioError`, whose messages read ``FILE:LINE:COL: field.path: message``.
+"""
+
+from gcsim.scenario.loader import (
+    Issue,
+    ScenarioError,
+    json_schema,
+    json_schema_text,
+    load_scenario,
+    scenario_hash,
+    write_json_schema,
+)
+from gcsim.scenario.schema import SCHEMA_VERSION, Scenario
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "Issue",
+    "Scenario",
+    "ScenarioError",
+    "json_schema",
+    "json_schema_text",
+    "load_scenario",
+    "scenario_hash",
+    "write_json_schema",
+]

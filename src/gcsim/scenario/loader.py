@@ -1,0 +1,578 @@
+"""Read a scenario YAML file into a validated :class:`Scenario`, or fail with located messages.
+
+A scenario is hand-written, so every problem is reported like a compiler error,
+``FILE:LINE:COL: field.path: message`` on one line, which editors and CI logs can jump to. The
+file is read with ruamel.yaml's round-trip loader because it keeps the line and column of every
+key (``CommentedMap.lc``); pydantic validates, and each pydantic ``loc`` is mapped back to the
+deepest key that exists in the file.
+
+Safety: the round-trip loader never builds Python objects from tags, and on top of that every
+node is checked *before* construction, so a tag other than the plain YAML ones
+(``!!python/...``, ``!custom``) is an error at its line rather than something half-understood.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import hashlib
+import json
+import os
+import re
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from pydantic.fields import FieldInfo
+from pydantic_core import ErrorDetails
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from ruamel.yaml.reader import ReaderError
+from ruamel.yaml.scalarbool import ScalarBoolean
+
+from gcsim.params import DEFAULTS, DEFAULTS_BY_NAME, Param
+from gcsim.scenario.schema import SCHEMA_VERSION, Scenario
+
+__all__ = [
+    "Issue",
+    "ScenarioError",
+    "json_schema",
+    "json_schema_text",
+    "load_scenario",
+    "scenario_hash",
+    "write_json_schema",
+]
+
+JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+
+# Plain YAML 1.2 values. ``merge`` is the ``<<`` key; ``timestamp`` is what an unquoted date
+# resolves to, which is turned back into its ISO text so that ``name: 2024-01-01`` still works.
+_PLAIN_TAGS = frozenset(
+    f"tag:yaml.org,2002:{kind}"
+    for kind in ("str", "int", "float", "bool", "null", "map", "seq", "merge", "timestamp")
+)
+# Aliases share nodes, so a small file can expand to a huge tree ("billion laughs").
+_MAX_VALUES = 100_000
+# Pydantic error types whose location is the key itself rather than its value.
+_KEY_ERRORS = frozenset({"extra_forbidden", "missing", "invalid_key"})
+# Errors raised by our own validators: they sit on the model, the message names the field.
+_CUSTOM_ERRORS = frozenset({"value_error", "assertion_error"})
+_WORD = re.compile(r"'([^']+)'|([A-Za-z_]\w*(?:\.\w+)*)")
+
+Loc = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One problem, printed like a compiler message so that editors and CI logs can jump to it.
+
+    ``source`` is the file name, or ``--set key=value`` for a problem caused by an override.
+    ``line`` and ``col`` are 1-based, or ``None`` when the problem has no place in the file.
+    """
+
+    source: str
+    message: str
+    field: str = ""
+    line: int | None = None
+    col: int | None = None
+
+    def __str__(self) -> str:
+        where = self.source if self.line is None else f"{self.source}:{self.line}:{self.col}"
+        parts = [where, _one_line(self.field), _one_line(self.message)]
+        return ": ".join(part for part in parts if part)
+
+
+class ScenarioError(Exception):
+    """A scenario that cannot be used; ``str()`` is the first problem, ``messages`` all of them."""
+
+    def __init__(self, issues: Iterable[Issue]) -> None:
+        self.issues: tuple[Issue, ...] = tuple(dict.fromkeys(issues))
+        if not self.issues:
+            raise ValueError("ScenarioError needs at least one issue")
+        super().__init__(str(self.issues[0]))
+
+    @property
+    def messages(self) -> list[str]:
+        """Every problem as one line, in file order, override problems last."""
+        return [str(issue) for issue in self.issues]
+
+    def __str__(self) -> str:
+        return self.messages[0]
+
+    def __reduce__(self) -> tuple[type[ScenarioError], tuple[tuple[Issue, ...]]]:
+        return (type(self), (self.issues,))  # survive pickling (worker processes)
+
+
+class _YamlProblem(Exception):
+    """A problem found while parsing YAML text, before we know whether it came from a file."""
+
+    def __init__(
+        self, message: str, line: int | None = None, col: int | None = None, field: str = ""
+    ) -> None:
+        super().__init__(message)
+        self.message, self.line, self.col, self.field = message, line, col, field
+
+
+# --- public API ------------------------------------------------------------------------------
+
+
+def load_scenario(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -> Scenario:
+    """Read, override and validate a scenario file; raise :class:`ScenarioError` on any problem.
+
+    ``overrides`` are ``key.path=value`` strings (as given to ``--set``); the value is read as a
+    YAML scalar. After ``parameters.`` the rest of the path is one key, because parameter names
+    contain dots (``parameters.cd8.kill_probability=0.2``).
+    """
+    if isinstance(overrides, str):  # a bare string would be read one character at a time
+        raise TypeError("overrides must be a sequence of 'key.path=value' strings")
+    file = os.fspath(path)
+    text = _read_text(Path(path), file)
+    try:
+        data, (line, col) = _parse_yaml(text)
+    except _YamlProblem as problem:
+        raise ScenarioError([_file_issue(file, problem)]) from None
+    if data is None:
+        raise ScenarioError([Issue(file, "file is empty (a scenario needs at least `name:`)")])
+    if not isinstance(data, CommentedMap):
+        message = f"top level must be a mapping of scenario fields, got {_kind(data)}"
+        raise ScenarioError([Issue(file, message, line=line, col=col)])
+    owned = _apply_overrides(data, overrides)
+    try:
+        plain = _plain(data, [_MAX_VALUES])
+    except _YamlProblem as problem:
+        raise ScenarioError([_file_issue(file, problem)]) from None
+    try:
+        return Scenario.model_validate(plain)
+    except ValidationError as exc:
+        issues = [_issue_for(err, data, file, owned) for err in exc.errors(include_url=False)]
+        raise ScenarioError(_in_file_order(issues, file)) from exc
+
+
+def scenario_hash(scenario: Scenario) -> str:
+    """SHA-256 of the resolved scenario (defaults filled in), stable across key order and runs.
+
+    Two runs with the same hash simulated the same thing, whatever the YAML looked like.
+    """
+    canonical = json.dumps(
+        scenario.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def json_schema() -> dict[str, Any]:
+    """JSON Schema of a scenario file, for editors (yaml-language-server) and other tools.
+
+    Pydantic's schema is used as is, except that ``parameters`` lists the known names with their
+    ranges: the model checks those in a validator, which pydantic cannot export.
+    """
+    schema = Scenario.model_json_schema()
+    parameters = schema["properties"]["parameters"]
+    parameters["properties"] = {p.name: _parameter_schema(p) for p in DEFAULTS}
+    parameters["additionalProperties"] = False
+    schema.pop("title", None)
+    return {
+        "$schema": JSON_SCHEMA_DIALECT,
+        "title": "gcsim scenario",
+        "$comment": f"schema version {SCHEMA_VERSION}; generated by `gcsim schema`, do not edit",
+        **schema,
+    }
+
+
+def json_schema_text() -> str:
+    """The JSON Schema as the text written to disk (stable, so diffs show real changes)."""
+    return json.dumps(json_schema(), indent=2, ensure_ascii=False) + "\n"
+
+
+def write_json_schema(path: str | os.PathLike[str]) -> Path:
+    """Write the JSON Schema atomically, so a reader never sees a half-written file."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(json_schema_text())
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; the schema is meant to be shared
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+# --- reading and parsing ---------------------------------------------------------------------
+
+
+def _read_text(path: Path, file: str) -> str:
+    """The file as text; every way of not having one becomes a one-line issue."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ScenarioError([Issue(file, "no such file")]) from None
+    except IsADirectoryError:
+        raise ScenarioError([Issue(file, "is a directory, not a scenario file")]) from None
+    except PermissionError:
+        raise ScenarioError([Issue(file, "permission denied")]) from None
+    except OSError as exc:
+        raise ScenarioError([Issue(file, f"cannot read: {exc.strerror or exc}")]) from None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line, col = _position(raw, exc.start)
+        message = f"not UTF-8 text (byte 0x{raw[exc.start]:02x}); save the file as UTF-8"
+        raise ScenarioError([Issue(file, message, line=line, col=col)]) from None
+
+
+def _parse_yaml(text: str) -> tuple[Any, tuple[int, int]]:
+    """Parse one YAML document; return the round-trip data and the 1-based start of its root.
+
+    The node tree is composed and checked first, so nothing is constructed from a bad tag.
+    """
+    yaml = YAML(typ="rt")
+    try:
+        root = yaml.compose(text)
+        if root is None:
+            return None, (1, 1)
+        _check_nodes(root, (), set(), set())
+        return yaml.load(text), (root.start_mark.line + 1, root.start_mark.column + 1)
+    except MarkedYAMLError as exc:
+        raise _marked_problem(exc) from None
+    except ReaderError as exc:
+        line, col = _position(text, exc.position)
+        char = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        message = f"character #x{char:04x} is not allowed in YAML ({exc.reason})"
+        raise _YamlProblem(message, line, col) from None
+    except YAMLError as exc:
+        raise _YamlProblem(str(exc)) from None
+    except RecursionError:
+        raise _YamlProblem("nesting too deep") from None
+
+
+def _check_nodes(node: Node, path: Loc, on_path: set[int], seen: set[int]) -> None:
+    """Reject non-plain tags, non-scalar keys and recursive aliases, before construction."""
+    line, col = node.start_mark.line + 1, node.start_mark.column + 1
+    if id(node) in on_path:
+        raise _YamlProblem("recursive alias is not allowed", line, col, _dotted(path))
+    if id(node) in seen:  # an alias of a node already checked
+        return
+    seen.add(id(node))
+    tag = str(node.tag)
+    if tag not in _PLAIN_TAGS:
+        short = tag.replace("tag:yaml.org,2002:", "!!")
+        message = f"tag {short} is not allowed: a scenario holds plain YAML values only"
+        raise _YamlProblem(message, line, col, _dotted(path))
+    on_path.add(id(node))
+    if isinstance(node, MappingNode):
+        for key, value in node.value:
+            if not isinstance(key, ScalarNode):
+                kline, kcol = key.start_mark.line + 1, key.start_mark.column + 1
+                raise _YamlProblem("keys must be plain scalars", kline, kcol, _dotted(path))
+            _check_nodes(key, path, on_path, seen)
+            _check_nodes(value, (*path, key.value), on_path, seen)
+    elif isinstance(node, SequenceNode):
+        for index, item in enumerate(node.value):
+            _check_nodes(item, (*path, index), on_path, seen)
+    on_path.discard(id(node))
+
+
+def _marked_problem(exc: MarkedYAMLError) -> _YamlProblem:
+    """ruamel's multi-line error as one line, placed at the problem (or else the context)."""
+    mark = exc.problem_mark or exc.context_mark
+    message = exc.problem or exc.context or "invalid YAML"
+    if exc.problem and exc.context:
+        where = f" at line {exc.context_mark.line + 1}" if exc.context_mark else ""
+        message = f"{exc.problem} ({exc.context}{where})"
+    if mark is None:
+        return _YamlProblem(message)
+    return _YamlProblem(message, mark.line + 1, mark.column + 1)
+
+
+def _plain(value: Any, budget: list[int]) -> Any:
+    """Round-trip data as plain Python types, so the Scenario never holds ruamel subclasses."""
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise _YamlProblem(f"more than {_MAX_VALUES} values once aliases are expanded")
+    if isinstance(value, Mapping):
+        return {_plain(k, budget): _plain(v, budget) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(item, budget) for item in value]
+    if isinstance(value, TaggedScalar):  # an explicit plain tag such as ``!!str 3``
+        return str(value.value)
+    if isinstance(value, bool | ScalarBoolean):
+        return bool(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
+
+
+# --- overrides -------------------------------------------------------------------------------
+
+
+def _apply_overrides(data: CommentedMap, overrides: Sequence[str]) -> dict[Loc, str]:
+    """Apply ``--set`` strings in order; return the paths each one created or replaced.
+
+    Validation errors under those paths are then blamed on the override, not on the file.
+    """
+    owned: dict[Loc, str] = {}
+    issues: list[Issue] = []
+    for text in overrides:
+        try:
+            path, value = _parse_override(text)
+            for created in _assign(data, path, value):
+                owned[created] = text
+        except _YamlProblem as problem:
+            issues.append(Issue(f"--set {text}", problem.message, problem.field))
+    if issues:
+        raise ScenarioError(issues)
+    return owned
+
+
+def _parse_override(text: str) -> tuple[Loc, Any]:
+    """Split ``key.path=value`` and read the value as one YAML scalar."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise _YamlProblem("expected key.path=value")
+    head, _, rest = key.partition(".")
+    path: Loc = ("parameters", rest) if head == "parameters" and rest else tuple(key.split("."))
+    if any(part == "" for part in path):
+        raise _YamlProblem("empty part in the key path", field=key)
+    try:
+        value, _ = _parse_yaml(raw)
+    except _YamlProblem as problem:
+        raise _YamlProblem(f"invalid YAML value: {problem.message}", field=key) from None
+    if isinstance(value, Mapping | list):
+        message = f"value must be a single YAML scalar, got {_kind(value)} (quote it)"
+        raise _YamlProblem(message, field=key)
+    return path, value
+
+
+def _assign(data: CommentedMap, path: Loc, value: Any) -> list[Loc]:
+    """Set ``data[path] = value``, creating missing mappings; return the paths created."""
+    node: Any = data
+    created: list[Loc] = []
+    for depth, key in enumerate(path[:-1], start=1):
+        child = node.get(key)
+        if child is None:
+            child = node[key] = CommentedMap()
+            created.append(path[:depth])
+        elif not isinstance(child, Mapping):
+            message = f"is {_kind(child)}, not a mapping, so {path[depth]!r} cannot be set in it"
+            raise _YamlProblem(message, field=_dotted(path[:depth]))
+        node = child
+    node[path[-1]] = value
+    created.append(path)
+    return created
+
+
+# --- mapping pydantic errors back to the file ------------------------------------------------
+
+
+def _issue_for(err: ErrorDetails, data: CommentedMap, file: str, owned: dict[Loc, str]) -> Issue:
+    """Turn one pydantic error into an issue at the deepest key of its ``loc`` in the file."""
+    loc: Loc = tuple(err["loc"])
+    message = _describe(err, loc)
+    if err["type"] in _CUSTOM_ERRORS:
+        loc = _refine(data, loc, message)
+        message += _parameter_hint(loc)
+    field = _dotted(loc)
+    for path, text in owned.items():
+        if loc[: len(path)] == path:
+            return Issue(f"--set {text}", message, field)
+    line, col = _locate(data, loc, at_key=err["type"] in _KEY_ERRORS)
+    return Issue(file, message, field, line, col)
+
+
+def _describe(err: ErrorDetails, loc: Loc) -> str:
+    """Pydantic's message, with the offending value and the field's unit where that helps."""
+    kind = err["type"]
+    if kind in _CUSTOM_ERRORS:
+        return str(err.get("ctx", {}).get("error", err["msg"]))
+    if kind == "extra_forbidden":
+        return _unknown_key(loc)
+    if kind == "missing":
+        return "required field is missing"
+    message = err["msg"]
+    value = err.get("input")
+    if not isinstance(value, Mapping | list):
+        message += f", got {value!r}"
+    info = _field_info(loc)
+    if info is not None and info.description:
+        message += f" ({info.description})"
+    return message
+
+
+def _unknown_key(loc: Loc) -> str:
+    """Name the unknown key, suggest the closest known one and list what is allowed."""
+    key = str(loc[-1])
+    model = _model_at(loc[:-1])
+    if model is None:
+        return f"unknown key {key!r}"
+    allowed = list(model.model_fields)
+    return f"unknown key {key!r}{_did_you_mean(key, allowed)}; allowed: {', '.join(allowed)}"
+
+
+def _parameter_hint(loc: Loc) -> str:
+    """Suggest a parameter name when an unknown one was given under ``parameters``."""
+    if len(loc) == 2 and loc[0] == "parameters" and loc[1] not in DEFAULTS_BY_NAME:
+        return _did_you_mean(str(loc[1]), DEFAULTS_BY_NAME)
+    return ""
+
+
+def _did_you_mean(word: str, candidates: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(candidates), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _refine(data: Any, loc: Loc, message: str) -> Loc:
+    """Point a model-level validator error at the key its message names, if that key exists.
+
+    Our validators run on a whole model (``parameters``, ``time``, the root), so pydantic's
+    ``loc`` stops there; the message says which key is wrong (``'foo'``, ``tumor.x_um``).
+    """
+    node = _get(data, loc)
+    if not isinstance(node, Mapping):
+        return loc
+    partial: Loc = ()
+    for match in _WORD.finditer(message):
+        found, complete = _resolve(node, match.group(1) or match.group(2))
+        if complete:
+            return (*loc, *found)
+        partial = partial or found
+    return (*loc, *partial)
+
+
+def _resolve(node: Mapping[Any, Any], dotted: str) -> tuple[Loc, bool]:
+    """The longest existing key path spelled by ``dotted``; keys may contain dots themselves."""
+    if dotted in node:
+        return (dotted,), True
+    parts = dotted.split(".")
+    for cut in range(len(parts) - 1, 0, -1):
+        head = ".".join(parts[:cut])
+        if head in node:
+            child = node[head]
+            if not isinstance(child, Mapping):
+                return (head,), False
+            rest, complete = _resolve(child, ".".join(parts[cut:]))
+            return (head, *rest), complete
+    return (), False
+
+
+def _locate(data: CommentedMap, loc: Loc, *, at_key: bool) -> tuple[int, int]:
+    """1-based line and column of the deepest part of ``loc`` present in the file.
+
+    A scalar value is pointed at itself; a mapping, an empty value, a missing or an unknown key
+    at its key.
+    """
+    line, col = data.lc.line or 0, data.lc.col or 0
+    node: Any = data
+    for depth, part in enumerate(loc, start=1):
+        if not isinstance(node, CommentedMap | CommentedSeq) or part not in node.lc.data:
+            break
+        position = node.lc.data[part]
+        child = node[part]
+        is_scalar = child is not None and not isinstance(child, Mapping | list)
+        if depth == len(loc) and not at_key and is_scalar:
+            line, col = position[-2], position[-1]  # the value (a seq item has only one pair)
+        else:
+            line, col = position[0], position[1]
+        node = child
+    return line + 1, col + 1
+
+
+def _in_file_order(issues: list[Issue], file: str) -> list[Issue]:
+    """File issues sorted by position, then override issues in the order given."""
+    in_file = sorted((i for i in issues if i.source == file), key=lambda i: (i.line, i.col))
+    return in_file + [i for i in issues if i.source != file]
+
+
+# --- small helpers ---------------------------------------------------------------------------
+
+
+def _file_issue(file: str, problem: _YamlProblem) -> Issue:
+    return Issue(file, problem.message, problem.field, problem.line, problem.col)
+
+
+def _get(data: Any, loc: Loc) -> Any:
+    for part in loc:
+        if not isinstance(data, Mapping | list):
+            return None
+        try:
+            data = data[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
+
+
+def _model_at(loc: Loc) -> type[BaseModel] | None:
+    """The pydantic model that validates the mapping at ``loc`` (None below a plain field)."""
+    model: type[BaseModel] | None = Scenario
+    for part in loc:
+        info = model.model_fields.get(part) if model and isinstance(part, str) else None
+        if info is None:
+            return None
+        annotation = info.annotation
+        is_model = isinstance(annotation, type) and issubclass(annotation, BaseModel)
+        model = annotation if is_model else None
+    return model
+
+
+def _field_info(loc: Loc) -> FieldInfo | None:
+    model = _model_at(loc[:-1]) if loc else None
+    last = loc[-1] if loc else None
+    return model.model_fields.get(last) if model and isinstance(last, str) else None
+
+
+def _parameter_schema(param: Param) -> dict[str, Any]:
+    schema: dict[str, Any] = {
+        "type": "number",
+        "description": f"{param.description} [{param.unit}]. Source: {param.source}",
+        "default": param.value,
+        "minimum": param.lo,
+    }
+    if param.hi != float("inf"):
+        schema["maximum"] = param.hi
+    return schema
+
+
+def _dotted(loc: Loc) -> str:
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    return f"a {type(value).__name__}"
+
+
+def _position(text: str | bytes, offset: int) -> tuple[int, int]:
+    """1-based line and column of a character (or byte) offset."""
+    newline = "\n" if isinstance(text, str) else b"\n"
+    before = text[:offset]
+    return before.count(newline) + 1, offset - (before.rfind(newline) + 1) + 1
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())

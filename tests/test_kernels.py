@@ -1,0 +1,196 @@
+"""Rule kernels: compiled code equals the same rules run as plain Python, and independent
+numpy formulations of the sources and sinks.
+
+A second, hand-written copy of each stochastic rule consuming the same random stream would be a
+copy of the kernel, not a check of it (see docs/decisions/0003-kernel-references.md). Instead the
+compiled kernel is compared with its own source executed by the Python interpreter (``py_func``),
+which catches numba typing, overflow and float32 rounding differences, and the rules' outcomes are
+checked against invariants and mechanisms in test_model.py.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+
+from conftest import small_model
+from gcsim.kernels.immune import immune_step, kill_probability, recruit
+from gcsim.kernels.secretion import oxygen_coefficients, secretion_sources
+from gcsim.kernels.tumor import tumor_step
+from gcsim.kernels.vessels import vessel_step
+from gcsim.state import CD8, MACROPHAGE, MDSC, NECROTIC, STROMA, TREG, TUMOR, VESSEL
+
+
+@pytest.fixture(scope="module")
+def stepped():
+    model = small_model(seed=3)
+    for _ in range(30):
+        model.step()
+    return model
+
+
+def _run_twice(kernel, build_args):
+    """Run ``kernel`` compiled and as Python on identical copies; return both argument lists."""
+    compiled_args, python_args = build_args(), build_args()
+    compiled_out = kernel(*compiled_args)
+    python_out = kernel.py_func(*python_args)
+    return compiled_args, python_args, compiled_out, python_out
+
+
+def _assert_same(a_args, b_args, a_out, b_out):
+    assert a_out == b_out
+    for a, b in zip(a_args, b_args, strict=True):
+        if isinstance(a, np.ndarray) and a.dtype.kind == "f":
+            # NumPy 2 keeps float32 arithmetic for float32 scalars where numba promotes to
+            # float64: float32 state may differ in its last bit, never more.
+            np.testing.assert_allclose(a, b, rtol=2e-7, atol=1e-12)
+        elif isinstance(a, np.ndarray):
+            np.testing.assert_array_equal(a, b)  # cell codes, markers, counters: exact
+
+
+def test_tumor_kernel_equals_python(stepped):
+    s = stepped.state
+
+    def args():
+        state = copy.deepcopy(s)
+        order = np.flatnonzero((state.tissue == TUMOR) | (state.tissue == NECROTIC))
+        np.random.default_rng(9).shuffle(order)
+        return [
+            np.random.default_rng(11),
+            stepped.tumor_rules,
+            order,
+            state.tissue,
+            state.cycle,
+            state.pdl1,
+            state.pdl1_const,
+            state.antigen,
+            state.marker,
+            state.oxygen,
+            state.ifng,
+        ]
+
+    _assert_same(*_run_twice(tumor_step, args))
+
+
+def test_vessel_kernel_equals_python(stepped):
+    s = stepped.state
+
+    def args():
+        state = copy.deepcopy(s)
+        state.vegf[:] = 2.0  # saturating VEGF so that sprouting happens
+        order = np.flatnonzero(state.tissue == VESSEL)
+        return [
+            np.random.default_rng(12),
+            stepped.vessel_rules,
+            order,
+            state.tissue,
+            state.maturity,
+            state.vegf,
+        ]
+
+    _assert_same(*_run_twice(vessel_step, args))
+
+
+def test_immune_kernel_equals_python(stepped):
+    s = stepped.state
+
+    def args():
+        state = copy.deepcopy(s)
+        order = np.flatnonzero(state.immune > 0)
+        return [
+            np.random.default_rng(13),
+            stepped.immune_rules,
+            order,
+            state.tissue,
+            state.antigen,
+            state.pdl1,
+            state.immune,
+            state.exhaustion,
+            state.engaged,
+            state.divisions,
+            state.polarisation,
+            state.oxygen,
+            state.chemokine,
+            state.ifng,
+            state.tgfb,
+            np.zeros_like(state.immune, dtype=np.uint8),
+            np.zeros(4, dtype=np.int64),
+        ]
+
+    compiled, python, *_ = _run_twice(immune_step, args)
+    _assert_same(compiled, python, None, None)
+    assert compiled[-1][0] > 0  # engagements happened: the comparison exercised killing
+
+
+def test_recruitment_kernel_equals_python(stepped):
+    s = stepped.state
+
+    def args():
+        state = copy.deepcopy(s)
+        state.chemokine[:] = 10.0
+        state.vegf[:] = 10.0
+        return [
+            np.random.default_rng(14),
+            stepped.recruitment_rules,
+            1.0,
+            np.flatnonzero(state.tissue == VESSEL),
+            state.tissue,
+            state.maturity,
+            state.immune,
+            state.polarisation,
+            state.chemokine,
+            state.vegf,
+            np.zeros(5, dtype=np.int64),
+        ]
+
+    compiled, python, *_ = _run_twice(recruit, args)
+    _assert_same(compiled, python, None, None)
+    assert compiled[-1][CD8] > 0
+
+
+def test_oxygen_coefficients_match_numpy(stepped):
+    s, r = stepped.state, stepped.secretion_rules
+    uptake, supply = np.zeros(s.tissue.shape), np.zeros(s.tissue.shape)
+    oxygen_coefficients(r, s.tissue, s.immune, s.maturity, uptake, supply)
+    expected_uptake = (
+        r.uptake_background
+        + r.uptake_tumor * (s.tissue == TUMOR)
+        + r.uptake_stroma * (s.tissue == STROMA)
+        + r.uptake_immune * (s.immune > 0)
+    )
+    perfused = (s.tissue == VESSEL) & (s.maturity >= r.perfusion_threshold)
+    np.testing.assert_allclose(uptake, expected_uptake)
+    np.testing.assert_allclose(supply, np.where(perfused, r.vessel_exchange * s.maturity, 0.0))
+
+
+def test_secretion_sources_match_numpy(stepped):
+    s, r = stepped.state, stepped.secretion_rules
+    out = [np.zeros(s.tissue.shape) for _ in range(4)]
+    secretion_sources(r, s.tissue, s.immune, s.engaged, s.polarisation, s.oxygen, s.ifng, *out)
+    hypoxia = 1.0 - np.clip(s.oxygen / r.hypoxic_threshold, 0.0, 1.0)
+    induced = s.ifng**r.ifng_hill / (r.ifng_half_max**r.ifng_hill + s.ifng**r.ifng_hill)
+    tumour, mac = s.tissue == TUMOR, s.immune == MACROPHAGE
+    m1 = s.polarisation.astype(float)
+    basal = r.chemokine_basal_fraction
+    vegf = r.vegf_hypoxic * hypoxia * (tumour + mac * (1 - m1))
+    chem = r.chemokine * (tumour * (basal + (1 - basal) * induced) + mac * m1 * induced)
+    ifng = r.ifng * ((s.immune == CD8) & (s.engaged > 0))
+    tgfb = r.tgfb * (((s.immune == TREG) | (s.immune == MDSC)) + mac * (1 - m1))
+    for got, want in zip(out, (vegf, chem, ifng, tgfb), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-12)
+
+
+def test_kill_probability_follows_its_formula(stepped):
+    r = stepped.immune_rules
+    p = kill_probability(r, 0.8, 0.5, 0.0, 0)
+    assert p == pytest.approx(r.kill_p * 0.8 * (1 - r.pd1_brake_max * 0.5))
+    assert kill_probability(r, 0.8, 1.0, 0.0, 0) < p < kill_probability(r, 0.8, 0.0, 0.0, 0)
+    assert kill_probability(r, 0.8, 0.5, 1.0, 0) < p  # suppressive cytokine
+    assert kill_probability(r, 0.8, 0.5, 0.0, 2) < p  # adjacent Tregs / MDSCs
+    blocked = r._replace(pd1_occupancy=1.0)
+    assert kill_probability(blocked, 0.8, 1.0, 0.0, 0) == pytest.approx(
+        kill_probability(blocked, 0.8, 0.0, 0.0, 0)
+    )
+    assert kill_probability(r, 0.0, 0.0, 0.0, 0) == 0.0

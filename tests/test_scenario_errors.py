@@ -1,0 +1,372 @@
+"""A bad scenario must fail with one located line naming the file, the line and the field.
+
+Each case writes one small YAML file and checks the exact ``FILE:LINE:COL: field: message``
+prefix, because that prefix is what a user (or an editor) relies on to find the mistake.
+"""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import pytest
+
+from gcsim.scenario import (
+    Scenario,
+    ScenarioError,
+    json_schema,
+    load_scenario,
+    scenario_hash,
+)
+
+
+def write(tmp_path: Path, text: str | bytes, name: str = "scenario.yaml") -> Path:
+    path = tmp_path / name
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text, encoding="utf-8")
+    return path
+
+
+def listing(directory: Path) -> set[Path]:
+    return set(directory.rglob("*"))
+
+
+def load_error(path: Path, overrides: tuple[str, ...] = ()) -> ScenarioError:
+    """Load, expect a ScenarioError, check that it is one line and that nothing was written."""
+    before = listing(path.parent) if path.parent.is_dir() else set()
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(path, overrides)
+    error = info.value
+    assert error.messages, "a ScenarioError always carries at least one message"
+    assert str(error) == error.messages[0]
+    for message in error.messages:
+        assert "\n" not in message and "\r" not in message, message
+    if path.parent.is_dir():
+        assert listing(path.parent) == before, "loading must not write anything"
+    return error
+
+
+# (case id, YAML text, line, field path, fragment of the message)
+LOCATED = [
+    ("unknown-top-level-key", "name: a\nbogus: 1\n", 2, "bogus", "unknown key 'bogus'"),
+    (
+        "unknown-nested-key",
+        "name: a\ntumor:\n  pdl1: 3\n",
+        3,
+        "tumor.pdl1",
+        "did you mean 'pdl1_cps'?",
+    ),
+    ("wrong-type", "name: a\ntime:\n  days: ninety\n", 3, "time.days", "valid number"),
+    ("section-not-a-mapping", "name: a\ntumor: 5\n", 2, "tumor", "valid dictionary"),
+    ("empty-section", "name: a\ntumor:\nseed: 1\n", 2, "tumor", "got None"),
+    ("negative", "name: a\nseed: -1\n", 2, "seed", "greater than or equal to 0"),
+    (
+        "out-of-range",
+        "name: a\ntumor:\n  pdl1_cps: 150\n",
+        3,
+        "tumor.pdl1_cps",
+        "less than or equal to 100, got 150",
+    ),
+    (
+        "unit-mistake-mm-for-um",
+        "name: a\ndomain:\n  width: 300\n  site_size_um: 0.02\n",
+        4,
+        "domain.site_size_um",
+        "got 0.02 (edge of one lattice site in µm",
+    ),
+    ("missing-required-name", "# no name\nseed: 3\n", 2, "name", "required field is missing"),
+    ("bad-name-pattern", "name: 'a/b'\n", 1, "name", "should match pattern"),
+    (
+        "bad-phenotype-literal",
+        "name: a\nimmune:\n  phenotype: hot\n",
+        3,
+        "immune.phenotype",
+        "'inflamed', 'excluded' or 'desert', got 'hot'",
+    ),
+    (
+        "unknown-parameter",
+        "name: a\nparameters:\n  cd8.speed: 1.0\n  cd8.kill_prob: 0.2\n",
+        4,
+        "parameters.cd8.kill_prob",
+        "unknown parameter 'cd8.kill_prob'",
+    ),
+    (
+        "parameter-out-of-range",
+        "name: a\nparameters:\n  cd8.speed: 1.0\n  cd8.kill_probability: 1.5\n",
+        4,
+        "parameters.cd8.kill_probability",
+        "outside [0.0, 1]",
+    ),
+    (
+        "parameter-not-a-number",
+        "name: a\nparameters:\n  cd8.speed: fast\n",
+        3,
+        "parameters.cd8.speed",
+        "valid number",
+    ),
+    (
+        "tumour-does-not-fit-domain",
+        "name: a\ndomain:\n  width: 40\n  height: 40\ntumor:\n  initial_radius_um: 400\n",
+        6,
+        "tumor.initial_radius_um",
+        "does not fit a 40×40 domain",
+    ),
+    (
+        "record-interval-not-whole-steps",
+        "name: a\ntime:\n  dt_hours: 5\n",
+        3,
+        "time.dt_hours",
+        "whole number of time steps",
+    ),
+    (
+        "python-tag",
+        "name: a\nseed: !!python/object/apply:os.system ['echo hi']\n",
+        2,
+        "seed",
+        "tag !!python/object/apply:os.system is not allowed",
+    ),
+    (
+        "custom-tag",
+        "name: a\ntumor:\n  pdl1_cps: !cps 12\n",
+        3,
+        "tumor.pdl1_cps",
+        "tag !cps is not allowed",
+    ),
+    ("recursive-alias", "name: a\nloop: &x [*x]\n", 2, "loop[0]", "recursive alias"),
+    ("non-scalar-key", "name: a\n? [x, y]\n: 1\n", 2, "", "keys must be plain scalars"),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "field", "fragment"),
+    [case[1:] for case in LOCATED],
+    ids=[case[0] for case in LOCATED],
+)
+def test_located_error(tmp_path: Path, text: str, line: int, field: str, fragment: str) -> None:
+    path = write(tmp_path, text)
+    error = load_error(path)
+    message = str(error)
+    prefix = f"{path}:{line}:"
+    assert message.startswith(prefix), message
+    col, _, rest = message[len(prefix) :].partition(": ")
+    assert col.isdigit() and int(col) >= 1, message
+    if field:
+        assert rest.startswith(f"{field}: "), message
+    assert fragment in message
+
+
+# (case id, YAML text or bytes, line, fragment): YAML-level problems carry no field path.
+YAML_LEVEL = [
+    ("syntax-error", "name: a\ntumor: [1, 2\nseed: 3\n", 3, "expected ',' or ']'"),
+    ("bad-indentation", "name: a\ntumor:\n  pdl1_cps: 3\n bad: 1\n", 4, ""),
+    ("tab-indentation", "name: a\n\tseed: 1\n", 2, "'\\t'"),
+    ("duplicate-key", "name: a\nseed: 1\nseed: 2\n", 3, 'duplicate key "seed"'),
+    ("two-documents", "name: a\n---\nname: b\n", 2, "another document"),
+    ("top-level-list", "- name: a\n- name: b\n", 1, "must be a mapping of scenario fields"),
+    ("top-level-scalar", "\n\njust text\n", 3, "got a string"),
+    ("not-utf8", b"name: a\ndescription: caf\xe9\n", 2, "not UTF-8"),
+    ("control-character", "name: a\ndescription: a\x01b\n", 2, "#x0001"),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "fragment"),
+    [case[1:] for case in YAML_LEVEL],
+    ids=[case[0] for case in YAML_LEVEL],
+)
+def test_yaml_level_error(tmp_path: Path, text: str | bytes, line: int, fragment: str) -> None:
+    path = write(tmp_path, text)
+    message = str(load_error(path))
+    assert message.startswith(f"{path}:{line}:"), message
+    assert fragment in message
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [("", "file is empty"), ("# only a comment\n\n", "file is empty"), ("~\n", "file is empty")],
+    ids=["empty", "comment-only", "null-document"],
+)
+def test_empty_file(tmp_path: Path, text: str, fragment: str) -> None:
+    path = write(tmp_path, text)
+    message = str(load_error(path))
+    assert message.startswith(f"{path}: "), message
+    assert fragment in message
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    path = tmp_path / "nope.yaml"
+    assert str(load_error(path)) == f"{path}: no such file"
+    assert not path.exists()
+
+
+def test_directory(tmp_path: Path) -> None:
+    directory = tmp_path / "scenarios.yaml"
+    directory.mkdir()
+    assert str(load_error(directory)) == f"{directory}: is a directory, not a scenario file"
+
+
+def test_python_tag_is_never_executed(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    text = f"name: a\nseed: !!python/object/apply:os.system ['touch {marker}']\n"
+    for payload in (text, text.replace("apply:os.system", "new:os.system")):
+        load_error(write(tmp_path, payload))
+        assert not marker.exists()
+    load_error(
+        write(tmp_path, "name: a\n"), (f"seed=!!python/object/apply:os.system ['touch {marker}']",)
+    )
+    assert not marker.exists()
+
+
+def test_billion_laughs_is_refused(tmp_path: Path) -> None:
+    lines = ["name: a", "l0: &l0 [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]"]
+    lines += [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]" for i in range(1, 8)]
+    path = write(tmp_path, "\n".join(lines) + "\n")
+    assert "aliases are expanded" in str(load_error(path))
+
+
+def test_all_errors_are_reported_in_file_order(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "name: a\nseed: -1\ntumor:\n  pdl1_cps: 150\n  bogus: 1\nimmune:\n  phenotype: hot\n",
+    )
+    error = load_error(path)
+    lines = [int(message.split(":")[1]) for message in error.messages]
+    assert lines == [2, 4, 5, 7]
+    assert [m.split(": ")[1] for m in error.messages] == [
+        "seed",
+        "tumor.pdl1_cps",
+        "tumor.bogus",
+        "immune.phenotype",
+    ]
+    assert error.issues[1].line == 4 and error.issues[1].field == "tumor.pdl1_cps"
+
+
+def test_error_survives_pickling(tmp_path: Path) -> None:
+    error = load_error(write(tmp_path, "name: a\nbogus: 1\n"))
+    copy = pickle.loads(pickle.dumps(error))
+    assert copy.messages == error.messages
+
+
+# --- overrides ---------------------------------------------------------------------------------
+
+BAD_OVERRIDES = [
+    ("tumor.bogus=1", "tumor.bogus", "unknown key 'bogus'"),
+    ("tumor.extra.deep=1", "tumor.extra", "unknown key 'extra'"),
+    ("time.days=-3", "time.days", "greater than 0, got -3"),
+    ("time.days=abc", "time.days", "valid number, unable to parse string"),
+    ("tumor.pdl1_cps=150", "tumor.pdl1_cps", "less than or equal to 100"),
+    ("parameters.cd8.kill_probability=2", "parameters.cd8.kill_probability", "outside"),
+    ("parameters.cd8.kill_prob=0.2", "parameters.cd8.kill_prob", "unknown parameter"),
+    ("immune.phenotype=hot", "immune.phenotype", "got 'hot'"),
+    ("name.first=x", "name", "is a string, not a mapping"),
+    ("seed=[1, 2]", "seed", "single YAML scalar"),
+    ("seed=!custom 3", "seed", "tag !custom is not allowed"),
+    ("time..days=3", "time..days", "empty part"),
+]
+
+
+@pytest.mark.parametrize(
+    ("override", "field", "fragment"), BAD_OVERRIDES, ids=[o for o, *_ in BAD_OVERRIDES]
+)
+def test_bad_override(tmp_path: Path, override: str, field: str, fragment: str) -> None:
+    path = write(tmp_path, "name: a\ntime:\n  days: 10\n")
+    message = str(load_error(path, (override,)))
+    assert message.startswith(f"--set {override}: {field}: "), message
+    assert fragment in message
+
+
+@pytest.mark.parametrize("override", ["time.days", "=3", ""])
+def test_malformed_override(tmp_path: Path, override: str) -> None:
+    path = write(tmp_path, "name: a\n")
+    assert str(load_error(path, (override,))) == f"--set {override}: expected key.path=value"
+
+
+def test_file_errors_and_override_errors_keep_their_sources(tmp_path: Path) -> None:
+    path = write(tmp_path, "name: a\nseed: -1\n")
+    error = load_error(path, ("time.days=0",))
+    assert error.messages[0].startswith(f"{path}:2:")
+    assert error.messages[1].startswith("--set time.days=0: time.days: ")
+
+
+# --- what must load ----------------------------------------------------------------------------
+
+
+def test_minimal_file_loads_with_defaults(tmp_path: Path) -> None:
+    scenario = load_scenario(write(tmp_path, "name: minimal\n"))
+    assert scenario == Scenario(name="minimal")
+
+
+def test_overrides_apply_and_create_sections(tmp_path: Path) -> None:
+    path = write(tmp_path, "name: a\ntime:\n  days: 10\nparameters:\n  cd8.speed: 1.5\n")
+    scenario = load_scenario(
+        path,
+        [
+            "time.days=30",
+            "tumor.pdl1_cps=12",
+            "parameters.cd8.kill_probability=0.2",
+            "immune.phenotype=excluded",
+            "seed = 7",
+        ],
+    )
+    assert scenario.time.days == 30.0
+    assert scenario.tumor.pdl1_cps == 12.0
+    assert scenario.parameters == {"cd8.speed": 1.5, "cd8.kill_probability": 0.2}
+    assert scenario.immune.phenotype == "excluded"
+    assert scenario.seed == 7
+
+
+def test_later_override_wins(tmp_path: Path) -> None:
+    path = write(tmp_path, "name: a\n")
+    assert load_scenario(path, ["time.days=5", "time.days=6"]).time.days == 6.0
+
+
+def test_loaded_values_are_plain_python(tmp_path: Path) -> None:
+    """ruamel's ScalarFloat & co. must not leak into the model (numba would choke on them)."""
+    path = write(tmp_path, "name: a\ntime:\n  days: 1.50\nparameters:\n  cd8.speed: 1.0e0\n")
+    scenario = load_scenario(path)
+    assert type(scenario.time.days) is float
+    assert type(scenario.parameters["cd8.speed"]) is float
+    assert all(type(key) is str for key in scenario.parameters)
+
+
+def test_anchors_merge_keys_dates_and_bom_are_fine(tmp_path: Path) -> None:
+    text = (
+        "\ufeffname: 2024-05-01\n"
+        "domain: &square\n  width: 300\n  height: 300\n"
+        "stroma:\n  fraction: 0.2\n"
+        "vessels: {density: 0.03}\n"
+    )
+    scenario = load_scenario(write(tmp_path, text))
+    assert scenario.name == "2024-05-01"
+    assert scenario.domain.width == 300
+    assert scenario.vessels.density == 0.03
+
+
+def test_scenario_hash_is_stable_and_sensitive(tmp_path: Path) -> None:
+    first = load_scenario(write(tmp_path, "name: a\nseed: 1\ntime: {days: 30}\n", "a.yaml"))
+    same = load_scenario(
+        write(
+            tmp_path,
+            "# reordered, defaults spelled out\ntime:\n  days: 30.0\n"
+            "  dt_hours: 1\nseed: 1\nname: a\n",
+            "b.yaml",
+        )
+    )
+    other = load_scenario(write(tmp_path, "name: a\nseed: 2\ntime: {days: 30}\n", "c.yaml"))
+    assert scenario_hash(first) == scenario_hash(same)
+    assert scenario_hash(first) == scenario_hash(load_scenario(tmp_path / "a.yaml"))
+    assert scenario_hash(first) != scenario_hash(other)
+    assert len(scenario_hash(first)) == 64
+    overridden = load_scenario(tmp_path / "a.yaml", ["seed=2"])
+    assert scenario_hash(overridden) == scenario_hash(other)
+
+
+def test_json_schema_describes_the_file() -> None:
+    schema = json_schema()
+    assert schema["$schema"].startswith("https://json-schema.org/")
+    assert {"name", "tumor", "parameters"} <= set(schema["properties"])
+    parameters = schema["properties"]["parameters"]
+    assert parameters["additionalProperties"] is False
+    assert parameters["properties"]["cd8.kill_probability"]["maximum"] == 1
