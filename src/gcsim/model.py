@@ -71,7 +71,7 @@ class GastricTumorModel(mesa.Model):
         seed_lattice(self.state, scenario, self.preset, self.params, self.rng)
         self._uptake = np.zeros((width, height))
         self._supply = np.zeros((width, height))
-        self._sources = {name: np.zeros((width, height)) for name in CYTOKINES}
+        self._sources = {name: np.zeros((width, height), np.float32) for name in CYTOKINES}
         self._done = np.zeros((width, height), dtype=np.uint8)
         self._immune_counters = np.zeros(4, dtype=np.int64)
         self._recruit_counts = np.zeros(5, dtype=np.int64)

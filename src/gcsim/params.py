@@ -88,7 +88,7 @@ DEFAULTS: tuple[Param, ...] = (
     ),
     Param(
         "oxygen.solver_tolerance",
-        1e-3,
+        1e-2,
         "mmHg",
         "red-black SOR stops when the largest update is below this",
         "Numerical choice",

@@ -80,11 +80,12 @@ def solve_uniform_decay(
 ) -> np.ndarray:
     """Exact steady state of ``D ∇²c − decay·c + source = 0`` with ``c = 0`` beyond the edge.
 
-    source : (nx, ny) secretion rate (unit/min); diffusion D in µm²/min; decay in 1/min (> 0);
-    dx in µm. Returns c (unit). The DST-I diagonalises the 5-point Laplacian with zero Dirichlet
-    edges: the tissue around the section drains cytokines to lymph and blood. With ``pad`` the
-    zero-concentration edge lies up to a few sites beyond the domain (see ``fast_padding``);
-    cells never live there, and the solution is exact for that slightly larger domain.
+    source : (nx, ny) secretion rate (unit/min), float32 or float64 (the result has its dtype);
+    diffusion D in µm²/min; decay in 1/min (> 0); dx in µm. Returns c (unit).
+    The DST-I diagonalises the 5-point Laplacian with zero Dirichlet edges: the tissue around the
+    section drains cytokines to lymph and blood. With ``pad`` the zero-concentration edge lies
+    up to a few sites beyond the domain (see ``fast_padding``); cells never live there, and the
+    solution is exact for that slightly larger domain.
     """
     if pad:
         (x0, x1), (y0, y1) = fast_padding(source.shape[0]), fast_padding(source.shape[1])
@@ -92,11 +93,8 @@ def solve_uniform_decay(
         full = solve_uniform_decay(padded, diffusion, decay, dx, pad=False)
         return full[x0 : x0 + source.shape[0], y0 : y0 + source.shape[1]]
     nx, ny = source.shape
-    denom = (
-        diffusion
-        * (laplacian_eigenvalues(nx, dx)[:, None] + laplacian_eigenvalues(ny, dx)[None, :])
-        + decay
-    )
+    eigenvalues = laplacian_eigenvalues(nx, dx)[:, None] + laplacian_eigenvalues(ny, dx)[None, :]
+    denom = (diffusion * eigenvalues + decay).astype(source.dtype)  # float32 stays float32
     solution = scipy.fft.idstn(scipy.fft.dstn(source, type=1) / denom, type=1)
     np.maximum(solution, 0.0, out=solution)  # round-off only; the exact solution is >= 0
     return solution
