@@ -246,10 +246,11 @@ DEFAULTS: tuple[Param, ...] = (
     Param("vegf.decay", 0.0116, "1/min", "VEGF decay (half-life ≈ 1 h)", "Assumption (M)", lo=1e-6),
     Param(
         "vegf.secretion_hypoxic",
-        0.01,
+        0.6,
         "ng/mL/min",
         "VEGF secretion of a fully hypoxic cell",
-        "Assumption: calibrated so hypoxic rims reach ~1 ng/mL",
+        "Assumption: calibrated so an untreated tumour's vessels are dense and partly immature "
+        "(mean maturity ≈ 0.65 at day 45, 120² inflamed) without collapse; ≥ 1.0 runs away",
     ),
     Param(
         "chemokine.diffusion",
