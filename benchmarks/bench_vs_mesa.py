@@ -418,7 +418,7 @@ def engine_step(
     t0 = time.perf_counter()
     order = np.flatnonzero((s.tissue == TUMOR) | (s.tissue == NECROTIC))
     rng.shuffle(order)
-    divisions, necrotic, apoptotic = tumor_step(
+    divisions, necrotic, apoptotic, _ = tumor_step(
         rng,
         rules[0],
         order,
@@ -428,6 +428,7 @@ def engine_step(
         s.pdl1_const,
         s.antigen,
         s.marker,
+        s.doomed,
         s.oxygen,
         s.ifng,
     )
@@ -452,6 +453,7 @@ def engine_step(
         s.chemokine,
         s.ifng,
         s.tgfb,
+        s.vegf,
         done,
         counters,
     )

@@ -57,6 +57,10 @@ def test_tumor_kernel_equals_python(stepped):
         state = copy.deepcopy(s)
         order = np.flatnonzero((state.tissue == TUMOR) | (state.tissue == NECROTIC))
         np.random.default_rng(9).shuffle(order)
+        # half the cells lethally irradiated and near mitosis: exercises mitotic catastrophe
+        marked = np.random.default_rng(10).random(state.tissue.shape) < 0.5
+        state.doomed[marked & (state.tissue == TUMOR)] = 1
+        state.cycle[state.tissue == TUMOR] = 0.99
         return [
             np.random.default_rng(11),
             stepped.tumor_rules,
@@ -67,11 +71,14 @@ def test_tumor_kernel_equals_python(stepped):
             state.pdl1_const,
             state.antigen,
             state.marker,
+            state.doomed,
             state.oxygen,
             state.ifng,
         ]
 
-    _assert_same(*_run_twice(tumor_step, args))
+    compiled, python, out, python_out = _run_twice(tumor_step, args)
+    _assert_same(compiled, python, out, python_out)
+    assert out[3] > 0  # mitotic deaths happened: the comparison exercised them
 
 
 def test_vessel_kernel_equals_python(stepped):
@@ -115,6 +122,7 @@ def test_immune_kernel_equals_python(stepped):
             state.chemokine,
             state.ifng,
             state.tgfb,
+            state.vegf,
             np.zeros_like(state.immune, dtype=np.uint8),
             np.zeros(4, dtype=np.int64),
         ]
@@ -174,7 +182,8 @@ def test_secretion_sources_match_numpy(stepped):
     tumour, mac = s.tissue == TUMOR, s.immune == MACROPHAGE
     m1 = s.polarisation.astype(float)
     basal = r.chemokine_basal_fraction
-    vegf = r.vegf_hypoxic * hypoxia * (tumour + mac * (1 - m1))
+    drive = r.vegf_basal_fraction + (1 - r.vegf_basal_fraction) * hypoxia
+    vegf = r.vegf_hypoxic * drive * (tumour + mac * (1 - m1))
     chem = r.chemokine * (tumour * (basal + (1 - basal) * induced) + mac * m1 * induced)
     ifng = r.ifng * ((s.immune == CD8) & (s.engaged > 0))
     tgfb = r.tgfb * (((s.immune == TREG) | (s.immune == MDSC)) + mac * (1 - m1))

@@ -23,7 +23,14 @@ SMALL = Scenario.model_validate(
     }
 )
 
-EXPECTED_FILES = {"run.json", "timeseries.parquet", "dynamics.png", "lattice.png"}
+EXPECTED_FILES = {
+    "run.json",
+    "timeseries.parquet",
+    "runs.parquet",
+    "arms.csv",
+    "dynamics.png",
+    "lattice_untreated.png",
+}
 
 
 def test_run_writes_a_complete_directory(tmp_path):
@@ -39,7 +46,7 @@ def test_run_writes_a_complete_directory(tmp_path):
     assert list(table.columns[:4]) == ["run_id", "arm", "replicate", "time_h"]
     assert table["time_h"].tolist() == [0, 12, 24, 36, 48]
     pd.testing.assert_frame_equal(table, result.timeseries)
-    for png in ("dynamics.png", "lattice.png"):
+    for png in ("dynamics.png", "lattice_untreated.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

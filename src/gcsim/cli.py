@@ -217,8 +217,18 @@ def run(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace a non-empty output directory.")
     ] = False,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            "-j",
+            min=1,
+            help="Processes for the arm × replicate runs (default: one per CPU).",
+        ),
+    ] = None,
 ) -> None:
-    """Simulate a scenario and write run.json, timeseries.parquet and plots to a run directory."""
+    """Simulate every arm × replicate of a scenario; write run.json, timeseries.parquet,
+    runs.parquet, arms.csv and plots to a run directory."""
     settings = list(overrides or []) + ([f"seed={seed}"] if seed is not None else [])
     try:
         scenario = load_scenario(file, settings)
@@ -240,7 +250,9 @@ def run(
     with warnings.catch_warnings(record=True) as caught, progress_bar(out) as advance:
         warnings.simplefilter("always")
         try:
-            result = run_scenario(scenario, target, overwrite=overwrite, progress=advance)
+            result = run_scenario(
+                scenario, target, overwrite=overwrite, progress=advance, workers=workers
+            )
         except OutputExistsError as exc:
             _fail([str(exc)])
     out.print(summary_table(result))

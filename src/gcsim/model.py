@@ -25,6 +25,7 @@ from gcsim.params import Parameters
 from gcsim.phenotypes import PRESETS
 from gcsim.scenario.schema import Scenario
 from gcsim.state import CD8, MACROPHAGE, MDSC, NECROTIC, TREG, TUMOR, VESSEL, LatticeState
+from gcsim.therapies import Effects
 
 SOR_OMEGA = 1.85  # over-relaxation; any value in (0, 2) converges, this one converges fast here
 SOR_MAX_SWEEPS = 200  # per step; warm starts need a handful
@@ -50,9 +51,20 @@ class GastricTumorModel(mesa.Model):
     """
 
     def __init__(
-        self, scenario: Scenario | str | Path | None = None, *, rng: Any = None, **fields: Any
+        self,
+        scenario: Scenario | str | Path | None = None,
+        *,
+        rng: Any = None,
+        arm: str | None = None,
+        **fields: Any,
     ) -> None:
+        """``scenario``: a Scenario, a YAML path or None (defaults); ``rng``: seed (default the
+        scenario's); ``arm``: the treatment arm to apply (default the scenario's first arm);
+        ``fields``: ``section__field=value`` overrides of the scenario (as ``mesa.batch_run``
+        passes parameters)."""
         scenario = _resolve_scenario(scenario, fields)
+        self.arm = next(iter(scenario.arms)) if arm is None else arm
+        treatments = scenario.treatments(self.arm)
         super().__init__(rng=scenario.seed if rng is None else rng)
         self.spec = scenario  # `scenario` is taken by mesa.Model
         self.params = Parameters(scenario.parameters)
@@ -87,6 +99,10 @@ class GastricTumorModel(mesa.Model):
                 "apoptoses",
                 "sprouts",
                 "regressions",
+                "mitotic_deaths",
+                "radiation_doomed",
+                "chemo_kills",
+                "lymphocytes_killed",
             ),
             0,
         )
@@ -96,6 +112,10 @@ class GastricTumorModel(mesa.Model):
         self.priming_level = self.baseline_priming
         self._released_antigen = 0.0
         self._views: dict[tuple[str, tuple[int, int]], mesa.Agent] = {}
+        self._vegf_signal = np.zeros((width, height), np.float32)
+        self._delivery: dict[str, tuple[int, np.ndarray, float]] = {}
+        self.effects = Effects()
+        self.therapies = [t.start(self) for t in treatments]
 
         self.state.oxygen[:] = self.params["oxygen.boundary"]
         self._solve_fields(SOR_INITIAL_SWEEPS)
@@ -138,6 +158,7 @@ class GastricTumorModel(mesa.Model):
             vessel_exchange=p["oxygen.vessel_exchange"],
             perfusion_threshold=p["vessel.perfusion_threshold"],
             vegf_hypoxic=p["vegf.secretion_hypoxic"],
+            vegf_basal_fraction=p["vegf.basal_fraction"],
             hypoxic_threshold=p["tumor.hypoxic_threshold"],
             chemokine=p["chemokine.secretion"],
             chemokine_basal_fraction=p["chemokine.basal_fraction"],
@@ -159,6 +180,10 @@ class GastricTumorModel(mesa.Model):
             pd1_exhaustion_gain=p["pd1.exhaustion_gain"],
             pd1_brake_max=p["pd1.brake_max"],
             pd1_occupancy=0.0,
+            reinvigoration_p=0.0,
+            reinvigorated_exhaustion=max(
+                0.0, 1.0 - p["ici.reinvigorated_kills"] / p["cd8.kill_capacity"]
+            ),
             tgfb_max=p["suppression.tgfb_max"],
             tgfb_half_max=p["tgfb.half_max"],
             contact_suppression=p["suppression.treg_contact"],
@@ -175,6 +200,9 @@ class GastricTumorModel(mesa.Model):
             ifng_half_max=p["pdl1.ifng_half_max"],
             ifng_hill=p["pdl1.ifng_hill"],
             hypoxia_m2=p["macrophage.hypoxia_m2"],
+            vegf_m2=p["macrophage.vegf_m2"],
+            vegf_half_max=p["vessel.vegf_half_max"],
+            m1_stimulus=0.0,
             hypoxia_lo=p["tumor.proliferation_threshold"],
             hypoxia_hi=p["tumor.hypoxic_threshold"],
         )
@@ -206,8 +234,11 @@ class GastricTumorModel(mesa.Model):
         return order
 
     def step(self) -> None:
-        """One time step: vessels → fields → tumour → recruitment → immune → priming → observe."""
+        """One time step: therapies → vessels → fields → tumour → recruitment → immune →
+        priming → observe."""
         s = self.state
+        with self._phase("therapies"):
+            effects = self._apply_therapies()
         with self._phase("vessels"):
             sprouts, regressions = vessel_step(
                 self.rng,
@@ -215,14 +246,15 @@ class GastricTumorModel(mesa.Model):
                 self._shuffled_sites(s.tissue == VESSEL),
                 s.tissue,
                 s.maturity,
-                s.vegf,
+                self._vegf_signal,
             )
             self.counters["sprouts"] += sprouts
             self.counters["regressions"] += regressions
         self._solve_fields(SOR_MAX_SWEEPS)
+        self._block_vegf(effects)  # recruitment and macrophages read the new field
         with self._phase("tumor"):
             order = self._shuffled_sites((s.tissue == TUMOR) | (s.tissue == NECROTIC))
-            divisions, necrotic, apoptotic = tumor_step(
+            divisions, necrotic, apoptotic, mitotic = tumor_step(
                 self.rng,
                 self.tumor_rules,
                 order,
@@ -232,10 +264,12 @@ class GastricTumorModel(mesa.Model):
                 s.pdl1_const,
                 s.antigen,
                 s.marker,
+                s.doomed,
                 s.oxygen,
                 s.ifng,
             )
             self.counters["tumor_divisions"] += divisions
+            self.counters["mitotic_deaths"] += mitotic
             self.counters["necrotic_deaths"] += necrotic
             self.counters["apoptoses"] += apoptotic
         with self._phase("recruitment"):
@@ -243,14 +277,14 @@ class GastricTumorModel(mesa.Model):
             recruit(
                 self.rng,
                 self.recruitment_rules,
-                self.priming_level,
+                self.priming_level * effects.lymphocyte_supply,
                 self._shuffled_sites(s.tissue == VESSEL),
                 s.tissue,
                 s.maturity,
                 s.immune,
                 s.polarisation,
                 s.chemokine,
-                s.vegf,
+                self._vegf_signal,
                 self._recruit_counts,
             )
             self.counters["cd8_recruited"] += int(self._recruit_counts[CD8])
@@ -259,7 +293,7 @@ class GastricTumorModel(mesa.Model):
             self._immune_counters[:] = 0
             immune_step(
                 self.rng,
-                self.immune_rules,
+                self._immune_rules(effects),
                 self._shuffled_sites(s.immune > 0),
                 s.tissue,
                 s.antigen,
@@ -273,6 +307,7 @@ class GastricTumorModel(mesa.Model):
                 s.chemokine,
                 s.ifng,
                 s.tgfb,
+                self._vegf_signal,
                 self._done,
                 self._immune_counters,
             )
@@ -281,12 +316,73 @@ class GastricTumorModel(mesa.Model):
             self.counters["kills"] += kills
             self.counters["cd8_divisions"] += cd8_divisions
             self.counters["immune_deaths"] += deaths
-        self._update_priming(kills + self.params["priming.necrosis_weight"] * necrotic)
+        released = (
+            kills
+            + self.params["priming.necrosis_weight"] * necrotic
+            + effects.radiation_death_weight * mitotic
+            + self._released_antigen
+        )
+        self._released_antigen = 0.0
+        self._update_priming(released)
         if self.steps % self.record_every == 0:
             with self._phase("observe"):
                 self._record()
         if self.steps >= self.end_steps:
             self.running = False
+
+    def _apply_therapies(self) -> Effects:
+        """Combine this step's effects of all therapies (which may also act on cells)."""
+        effects = Effects()
+        for therapy in self.therapies:
+            therapy.apply(self, effects)
+        self._block_vegf(effects)
+        self.effects = effects
+        return effects
+
+    def _block_vegf(self, effects: Effects) -> None:
+        """The VEGF signal seen by endothelium and myeloid cells, after neutralisation."""
+        np.multiply(self.state.vegf, np.float32(1.0 - effects.vegf_block), out=self._vegf_signal)
+
+    def _immune_rules(self, effects: Effects) -> ImmuneRules:
+        if not self.therapies:
+            return self.immune_rules
+        reinvigoration = effects.pd1_occupancy * self.params["ici.reinvigoration_rate"]
+        return self.immune_rules._replace(
+            pd1_occupancy=effects.pd1_occupancy,
+            reinvigoration_p=_per_step(reinvigoration, self.dt_h),
+            m1_stimulus=effects.m1_stimulus,
+        )
+
+    def release_antigen(self, amount: float) -> None:
+        """Antigen released this step by treatment-induced deaths (units of one CTL kill)."""
+        self._released_antigen += amount
+
+    def delivery(self, molecule: str) -> np.ndarray:
+        """Local tissue exposure relative to nominal for a drug of class ``molecule``.
+
+        The steady state of diffusion with a penetration length ``delivery.<molecule>_length``
+        from perfused vessels (each weighted by its maturity), scaled so that a uniform vessel
+        density of ``delivery.reference_vessel_density`` gives 1. Solved once per step when asked.
+        """
+        cached = self._delivery.get(molecule)
+        if cached is not None and cached[0] == self.steps:
+            return cached[1]
+        p, s = self.params, self.state
+        length = p[f"delivery.{molecule}_length"]
+        perfused = (s.tissue == VESSEL) & (s.maturity >= p["vessel.perfusion_threshold"])
+        source = np.where(perfused, s.maturity, 0.0)
+        decay = 1.0 / length**2  # with unit diffusion, the penetration length is `length`
+        field = solve_uniform_decay(source, 1.0, decay, self.site_um)
+        field *= decay / p["delivery.reference_vessel_density"]
+        lesion = s.tissue == TUMOR
+        mean = float(field[lesion].mean()) if lesion.any() else 0.0
+        self._delivery[molecule] = (self.steps, field, mean)
+        return field
+
+    def lesion_delivery(self, molecule: str) -> float:
+        """Mean of ``delivery(molecule)`` over viable tumour cells."""
+        self.delivery(molecule)
+        return self._delivery[molecule][2]
 
     def _solve_fields(self, max_sweeps: int) -> None:
         s, p = self.state, self.params

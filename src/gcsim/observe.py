@@ -8,10 +8,12 @@ import numpy as np
 from scipy import ndimage
 
 from gcsim.state import CD8, MACROPHAGE, MDSC, NECROTIC, TREG, TUMOR, VESSEL
+from gcsim.therapies import registry
 
 if TYPE_CHECKING:
     from gcsim.model import GastricTumorModel
 
+EXPOSURE_METRICS = tuple(f"exposure_{kind}" for kind in registry())
 EDGE_SITES = 2  # a tumour cell this close to the domain edge means growth is no longer visible
 
 
@@ -109,13 +111,36 @@ def measure(model: GastricTumorModel) -> dict[str, float]:
         "cum_cd8_recruited": c["cd8_recruited"],
         "cum_necrotic_deaths": c["necrotic_deaths"],
         "tumor_touches_edge": int(touches_edge),
+        "pd1_occupancy": model.effects.pd1_occupancy,
+        "vegf_block": model.effects.vegf_block,
+        "m1_stimulus": model.effects.m1_stimulus,
+        "lymphocyte_supply": model.effects.lymphocyte_supply,
+        "cum_mitotic_deaths": c["mitotic_deaths"],
+        "cum_radiation_doomed": c["radiation_doomed"],
+        "cum_chemo_kills": c["chemo_kills"],
+        "cum_lymphocytes_killed": c["lymphocytes_killed"],
+        **exposures(model),
     }
 
 
-METRICS = tuple(
-    "time_h tumor_cells viable_tumor_mm2 necrotic_sites necrotic_fraction hypoxic_fraction "
-    "mean_tumor_po2_mmHg vessel_sites perfused_vessel_fraction cd8_cells cd8_exhausted "
-    "treg_cells mdsc_cells macrophages m1_macrophages m2_macrophages cd8_core_per_mm2 "
-    "cd8_margin_per_mm2 cd8_treg_ratio m1_m2_ratio cps priming cum_engagements cum_kills "
-    "cum_cd8_divisions cum_cd8_recruited cum_necrotic_deaths tumor_touches_edge".split()
+def exposures(model: GastricTumorModel) -> dict[str, float]:
+    """Summed exposure per therapy type (occupancy-like C/EC50 for drugs, cumulative Gy for
+    radiotherapy; see each therapy's ``exposure``), 0 for types not in this arm."""
+    out = dict.fromkeys(EXPOSURE_METRICS, 0.0)
+    for therapy in model.therapies:
+        out[f"exposure_{therapy.config.kind}"] += therapy.exposure(model.time_h)
+    return out
+
+
+METRICS = (
+    tuple(
+        "time_h tumor_cells viable_tumor_mm2 necrotic_sites necrotic_fraction hypoxic_fraction "
+        "mean_tumor_po2_mmHg vessel_sites perfused_vessel_fraction cd8_cells cd8_exhausted "
+        "treg_cells mdsc_cells macrophages m1_macrophages m2_macrophages cd8_core_per_mm2 "
+        "cd8_margin_per_mm2 cd8_treg_ratio m1_m2_ratio cps priming cum_engagements cum_kills "
+        "cum_cd8_divisions cum_cd8_recruited cum_necrotic_deaths tumor_touches_edge pd1_occupancy "
+        "vegf_block m1_stimulus lymphocyte_supply cum_mitotic_deaths cum_radiation_doomed "
+        "cum_chemo_kills cum_lymphocytes_killed".split()
+    )
+    + EXPOSURE_METRICS
 )

@@ -27,6 +27,7 @@ from gcsim.state import (
 
 if TYPE_CHECKING:
     from gcsim.model import GastricTumorModel
+    from gcsim.scenario.schema import Scenario
 
 TISSUE_COLOURS = {
     EMPTY: ("#f4efe6", "free space"),
@@ -81,7 +82,7 @@ def lattice_image(model: GastricTumorModel) -> np.ndarray:
     return np.transpose(rgb, (1, 0, 2))  # arrays are [x, y]; images are [row = y, column = x]
 
 
-def plot_lattice(model: GastricTumorModel, path: Path) -> None:
+def plot_lattice(model: GastricTumorModel, path: Path, title: str = "") -> None:
     """Cells (left) and oxygen (right) at the model's current time, with a legend."""
     extent_mm = [
         0,
@@ -101,5 +102,89 @@ def plot_lattice(model: GastricTumorModel, path: Path) -> None:
     for ax in (left, right):
         ax.set_xlabel("mm")
         ax.set_ylabel("mm")
+    if title:
+        fig.suptitle(title)
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+EXPOSURE_STYLES = (
+    ("pd1_occupancy", "-", "PD-1 occupancy"),
+    ("vegf_block", "--", "VEGF blockade"),
+    ("exposure_chemotherapy", ":", "cytotoxic effect"),
+)
+
+
+def plot_arms(table: pd.DataFrame, scenario: Scenario, path: Path) -> None:
+    """Arms compared: mean over replicates (line) and range (band) of viable tumour relative to
+    baseline, CD8 density in the core, hypoxic and perfused-vessel fractions, priming; and the
+    exposure of each arm with its dosing days marked."""
+    fig, axes = plt.subplots(2, 3, figsize=(15, 8), constrained_layout=True)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    table = table.assign(
+        day=table["time_h"] / 24.0,
+        burden_ratio=table["tumor_cells"]
+        / table.groupby("run_id")["tumor_cells"].transform("first").replace(0, np.nan),
+    )
+    panels = (
+        ("burden_ratio", "viable tumour / day 0"),
+        ("cd8_core_per_mm2", "CD8 in the core (cells/mm²)"),
+        ("hypoxic_fraction", "hypoxic fraction of tumour"),
+        ("perfused_vessel_fraction", "perfused-vessel fraction"),
+        ("priming", "T-cell priming (0–1)"),
+    )
+    arms = list(scenario.arms)
+    for ax, (column, label) in zip(axes.flat, panels, strict=False):
+        for i, arm in enumerate(arms):
+            runs = table[table["arm"] == arm].pivot(index="day", columns="replicate", values=column)
+            colour = colours[i % len(colours)]
+            ax.plot(runs.index, runs.mean(axis=1), color=colour, label=arm)
+            if runs.shape[1] > 1:
+                ax.fill_between(
+                    runs.index,
+                    runs.min(axis=1),
+                    runs.max(axis=1),
+                    color=colour,
+                    alpha=0.2,
+                    linewidth=0,
+                )
+        ax.set_title(label)
+        ax.set_xlabel("day")
+    axes.flat[0].axhline(1.0, color="grey", linewidth=0.5)
+    axes.flat[0].legend(fontsize=8)
+    _plot_exposure(axes.flat[5], table, scenario, colours)
+    fig.suptitle(f"{scenario.name}: {scenario.replicates} replicate(s) per arm (band = range)")
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _plot_exposure(ax, table: pd.DataFrame, scenario: Scenario, colours: list[str]) -> None:
+    """Effect-level exposure per arm (0–1) and a row of dosing marks per arm below zero."""
+    for i, (arm, treatments) in enumerate(scenario.arms.items()):
+        colour = colours[i % len(colours)]
+        first = table[(table["arm"] == arm) & (table["replicate"] == 0)]
+        for column, style, _ in EXPOSURE_STYLES:
+            values = first[column]
+            if column == "exposure_chemotherapy":
+                values = values / (1.0 + values)
+            if values.any():
+                ax.plot(first["day"], values, style, color=colour)
+        row = -0.08 * (i + 1)
+        for treatment in treatments:
+            days = treatment.schedule.dose_days()
+            ax.plot(days, [row] * len(days), "|", color=colour, markersize=8)
+            ax.annotate(
+                treatment.name(),
+                (days[0], row),
+                fontsize=6,
+                color=colour,
+                xytext=(2, 2),
+                textcoords="offset points",
+            )
+    handles = [
+        plt.Line2D([], [], linestyle=s, color="black", label=n) for _, s, n in EXPOSURE_STYLES
+    ]
+    ax.legend(handles=handles, fontsize=7, loc="upper right")
+    ax.set_title("exposure (lines) and doses (marks)")
+    ax.set_xlabel("day")
+    ax.set_xlim(0, scenario.time.days)

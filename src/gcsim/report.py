@@ -57,7 +57,9 @@ def _fmt(value: float) -> str:
 
 
 def summary_table(result: RunResult) -> Table:
-    """Start and end of the main metrics."""
+    """The arms compared, or for a single run the start and end of its main metrics."""
+    if len(result.runs) > 1:
+        return arms_table(result)
     table = result.timeseries
     first, last = table.iloc[0], table.iloc[-1]
     out = Table(
@@ -80,4 +82,39 @@ def summary_table(result: RunResult) -> Table:
     ):
         out.add_row(label, _fmt(first[column]), _fmt(last[column]))
     out.add_row("tumour / day 0", "1", _fmt(last["viable_tumor_mm2"] / first["viable_tumor_mm2"]))
+    return out
+
+
+def arms_table(result: RunResult) -> Table:
+    """One row per arm: responses, burden, progression, infiltration (means over replicates)."""
+    arms = result.arms
+    days = result.manifest["scenario"]["time"]["days"]
+    out = Table(
+        title=f"{result.manifest['scenario']['name']}: {len(arms)} arm(s) × "
+        f"{int(arms['replicates'].iloc[0])} replicate(s), {days:g} days "
+        f"({result.manifest['wall_time_s']:.1f} s)"
+    )
+    for column, justify in (
+        ("arm", "left"),
+        ("best response", "left"),
+        ("ORR", "right"),
+        ("burden / day 0 (range)", "right"),
+        ("progressed", "right"),
+        ("median TTP (d)", "right"),
+        ("CD8 core /mm²", "right"),
+        ("hypoxic", "right"),
+    ):
+        out.add_column(column, justify=justify)
+    for row in arms.itertuples():
+        out.add_row(
+            str(row.arm),
+            str(row.best_responses),
+            f"{row.objective_response_rate:.0%}",
+            f"{_fmt(row.final_burden_ratio_mean)} ({_fmt(row.final_burden_ratio_min)}–"
+            f"{_fmt(row.final_burden_ratio_max)})",
+            f"{row.progressed}/{row.replicates}",
+            "not reached" if math.isnan(row.median_ttp_days) else f"{row.median_ttp_days:.0f}",
+            _fmt(row.cd8_core_per_mm2_mean),
+            _fmt(row.hypoxic_fraction_mean),
+        )
     return out

@@ -1,23 +1,35 @@
-"""Run a scenario to a results directory: the work behind `gcsim run`."""
+"""Run a scenario — every arm × replicate — to a results directory: the work behind `gcsim run`.
+
+Seeds: replicate ``r`` of every arm starts from the seed ``SeedSequence(root, spawn_key=(r,))``,
+so the arms of one replicate start from the same tumour (common random numbers: arm differences
+are treatment, not luck) and every result is the same whether runs execute in this process or in
+a pool, in any order.
+"""
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from gcsim.compare import arm_summary
 from gcsim.io import atomic_directory, package_versions, write_json, write_parquet
 from gcsim.model import GastricTumorModel
-from gcsim.plots import plot_dynamics, plot_lattice
+from gcsim.plots import plot_arms, plot_lattice
 from gcsim.scenario.loader import scenario_hash
 from gcsim.scenario.schema import Scenario
+from gcsim.summary import summarize
 
-ARM = "untreated"
+Progress = Callable[[int, int], None]
 
 
 class EdgeWarning(UserWarning):
@@ -25,23 +37,141 @@ class EdgeWarning(UserWarning):
     as disease control."""
 
 
+@dataclass(frozen=True)
+class Job:
+    """One simulation: an arm, a replicate and its seed."""
+
+    arm: str
+    replicate: int
+    seed: int
+
+    @property
+    def run_id(self) -> str:
+        return f"{self.arm}/r{self.replicate}"
+
+
+@dataclass
+class Simulation:
+    """What one job returns (picklable, so it crosses process boundaries)."""
+
+    job: Job
+    table: pd.DataFrame
+    wall_time_s: float
+    steps: int
+    phase_seconds: dict[str, float]
+    reached_edge_day: float | None
+
+
 @dataclass
 class RunResult:
     out: Path
     timeseries: pd.DataFrame
-    manifest: dict[str, Any]
-    model: GastricTumorModel
+    runs: pd.DataFrame  # one row per run: arm, replicate, seed, summary metrics
+    arms: pd.DataFrame  # one row per arm: summary over replicates
+    manifest: dict[str, Any] = field(default_factory=dict)
 
 
-def timeseries_table(
-    model: GastricTumorModel, run_id: str, arm: str, replicate: int
-) -> pd.DataFrame:
+def replicate_seed(root: int, replicate: int) -> int:
+    """The seed of ``replicate`` (shared by all arms), spawned from the root seed."""
+    state = np.random.SeedSequence(root, spawn_key=(replicate,)).generate_state(2, np.uint32)
+    return int(state[0]) << 31 | int(state[1]) >> 1
+
+
+def plan(scenario: Scenario) -> list[Job]:
+    """Every arm × replicate, arms in file order."""
+    seeds = [replicate_seed(scenario.seed, r) for r in range(scenario.replicates)]
+    return [Job(arm, r, seeds[r]) for arm in scenario.arms for r in range(scenario.replicates)]
+
+
+def timeseries_table(model: GastricTumorModel, job: Job) -> pd.DataFrame:
     """The model's recorded metrics as a tidy table (one row per observation)."""
     table = model.datacollector.get_model_vars_dataframe().reset_index(drop=True)
-    table.insert(0, "replicate", replicate)
-    table.insert(0, "arm", arm)
-    table.insert(0, "run_id", run_id)
+    table.insert(0, "replicate", job.replicate)
+    table.insert(0, "arm", job.arm)
+    table.insert(0, "run_id", job.run_id)
     return table
+
+
+def simulate(
+    scenario: Scenario, job: Job, lattice_png: Path | None = None, progress: Progress | None = None
+) -> Simulation:
+    """Run one job; draw its final lattice to ``lattice_png`` if given."""
+    started = time.perf_counter()
+    model = GastricTumorModel(scenario, rng=job.seed, arm=job.arm)
+    model.run(progress)
+    wall = time.perf_counter() - started
+    table = timeseries_table(model, job)
+    touching = table.loc[table["tumor_touches_edge"] == 1, "time_h"]
+    if lattice_png is not None:
+        plot_lattice(model, lattice_png, title=f"{job.arm}, replicate {job.replicate}")
+    return Simulation(
+        job=job,
+        table=table,
+        wall_time_s=wall,
+        steps=model.steps,
+        phase_seconds={k: round(v, 4) for k, v in model.timings.items()},
+        reached_edge_day=None if touching.empty else float(touching.iloc[0]) / 24.0,
+    )
+
+
+def _simulate_remote(payload: dict[str, Any], job: Job, lattice_png: str | None) -> Simulation:
+    """``simulate`` in a worker process (the scenario travels as JSON-able data)."""
+    scenario = Scenario.model_validate(payload)
+    return simulate(scenario, job, Path(lattice_png) if lattice_png else None)
+
+
+def default_workers(n_jobs: int) -> int:
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(n_jobs, cpus))
+
+
+def _execute(
+    scenario: Scenario,
+    jobs: list[Job],
+    lattice_pngs: dict[Job, Path],
+    workers: int,
+    progress: Progress | None,
+) -> list[Simulation]:
+    steps_per_job = round(scenario.time.days * 24.0 / scenario.time.dt_hours)
+    total = steps_per_job * len(jobs)
+    if workers <= 1:
+        results = []
+        for i, job in enumerate(jobs):
+            offset = i * steps_per_job
+
+            def advance(done: int, _total: int, offset: int = offset) -> None:
+                if progress is not None:
+                    progress(offset + done, total)
+
+            results.append(simulate(scenario, job, lattice_pngs.get(job), advance))
+        return results
+    payload = scenario.model_dump(mode="json")
+    by_job: dict[Job, Simulation] = {}
+    # spawn, not fork: a forked child would inherit the parent's threads (progress display)
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        pending: set[Future[Simulation]] = {
+            pool.submit(_simulate_remote, payload, job, _str(lattice_pngs.get(job))) for job in jobs
+        }
+        try:
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    result = future.result()
+                    by_job[result.job] = result
+                if progress is not None:
+                    progress(len(by_job) * steps_per_job, total)
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+    return [by_job[job] for job in jobs]
+
+
+def _str(path: Path | None) -> str | None:
+    return None if path is None else str(path)
 
 
 def run_scenario(
@@ -49,40 +179,82 @@ def run_scenario(
     out: Path,
     *,
     overwrite: bool = False,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
+    workers: int | None = None,
 ) -> RunResult:
-    """Simulate ``scenario`` and write ``out``/run.json, timeseries.parquet and two PNGs.
+    """Simulate every arm × replicate of ``scenario`` and write the run directory ``out``.
 
-    The directory appears only when everything is written (see ``atomic_directory``).
+    Files: run.json (provenance), timeseries.parquet (tidy, all runs), runs.parquet (summary
+    metrics per run), arms.csv (summary per arm), dynamics.png (arms compared) and
+    lattice_<arm>.png (final lattice of replicate 0). The directory appears only when everything
+    is written (see ``atomic_directory``). ``workers``: processes (default: one per CPU, at most
+    one per run; 1 runs in this process).
     """
+    jobs = plan(scenario)
+    workers = default_workers(len(jobs)) if workers is None else workers
     with atomic_directory(Path(out), overwrite) as tmp:
         started = time.perf_counter()
-        model = GastricTumorModel(scenario)
-        model.run(progress)
+        lattice_pngs = {job: tmp / _lattice_name(job.arm) for job in jobs if job.replicate == 0}
+        simulations = _execute(scenario, jobs, lattice_pngs, workers, progress)
         wall = time.perf_counter() - started
-        table = timeseries_table(model, run_id="run-0", arm=ARM, replicate=0)
-        reached_edge = bool(table["tumor_touches_edge"].any())
-        if reached_edge:
-            first = table.loc[table["tumor_touches_edge"] == 1, "time_h"].iloc[0]
+        timeseries = pd.concat([s.table for s in simulations], ignore_index=True)
+        runs = pd.DataFrame(
+            [
+                {"arm": s.job.arm, "replicate": s.job.replicate, "seed": s.job.seed}
+                | summarize(s.table)
+                for s in simulations
+            ]
+        )
+        arms = arm_summary(runs, follow_up_days=scenario.time.days)
+        edge = [s for s in simulations if s.reached_edge_day is not None]
+        if edge:
+            first = min(edge, key=lambda s: s.reached_edge_day or 0.0)
             warnings.warn(
-                f"the tumour reached the domain edge at day {first / 24:.1f}; growth after that "
-                "is not visible (enlarge domain.width/height)",
+                f"the tumour reached the domain edge in {len(edge)} of {len(simulations)} runs "
+                f"(first: {first.job.run_id} at day {first.reached_edge_day:.1f}); growth after "
+                "that is not visible (enlarge domain.width/height)",
                 EdgeWarning,
                 stacklevel=2,
             )
+        files = [
+            "run.json",
+            "timeseries.parquet",
+            "runs.parquet",
+            "arms.csv",
+            "dynamics.png",
+            *sorted(p.name for p in lattice_pngs.values()),
+        ]
         manifest = {
             "scenario": scenario.model_dump(mode="json"),
             "scenario_hash": scenario_hash(scenario),
             "seed": scenario.seed,
             "versions": package_versions(),
             "wall_time_s": round(wall, 3),
-            "steps": model.steps,
-            "phase_seconds": {k: round(v, 4) for k, v in model.timings.items()},
-            "tumor_reached_edge": reached_edge,
-            "files": ["run.json", "timeseries.parquet", "dynamics.png", "lattice.png"],
+            "workers": workers,
+            "steps": simulations[0].steps,
+            "tumor_reached_edge": bool(edge),
+            "runs": [
+                {
+                    "run_id": s.job.run_id,
+                    "arm": s.job.arm,
+                    "replicate": s.job.replicate,
+                    "seed": s.job.seed,
+                    "wall_time_s": round(s.wall_time_s, 3),
+                    "phase_seconds": s.phase_seconds,
+                    "tumor_reached_edge_day": s.reached_edge_day,
+                }
+                for s in simulations
+            ],
+            "files": files,
         }
-        write_parquet(tmp / "timeseries.parquet", table)
-        plot_dynamics(table, tmp / "dynamics.png", title=scenario.name)
-        plot_lattice(model, tmp / "lattice.png")
+        write_parquet(tmp / "timeseries.parquet", timeseries)
+        write_parquet(tmp / "runs.parquet", runs)
+        arms.to_csv(tmp / "arms.csv", index=False)
+        plot_arms(timeseries, scenario, tmp / "dynamics.png")
         write_json(tmp / "run.json", manifest)
-    return RunResult(out=Path(out), timeseries=table, manifest=manifest, model=model)
+    return RunResult(out=Path(out), timeseries=timeseries, runs=runs, arms=arms, manifest=manifest)
+
+
+def _lattice_name(arm: str) -> str:
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in arm)
+    return f"lattice_{safe}.png"

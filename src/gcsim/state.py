@@ -49,6 +49,7 @@ class LatticeState:
     pdl1_const: np.ndarray  # float32, constitutive PD-L1 level (tumour, heritable)
     antigen: np.ndarray  # float32, antigenicity 0..1 (tumour, heritable)
     marker: np.ndarray  # uint8, subclone marker bits (tumour, heritable)
+    doomed: np.ndarray  # uint8, 1 = lethally irradiated: dies at its next mitosis (tumour)
     maturity: np.ndarray  # float32, pericyte coverage / perfusion quality 0..1 (vessel)
     immune: np.ndarray  # int8 immune code
     exhaustion: np.ndarray  # float32, 0..1; a CD8 with exhaustion >= 1 no longer kills
@@ -67,6 +68,7 @@ class LatticeState:
         dtypes = {
             "tissue": np.int8,
             "marker": np.uint8,
+            "doomed": np.uint8,
             "immune": np.int8,
             "divisions": np.int8,
             "oxygen": np.float64,

@@ -22,6 +22,8 @@ class ImmuneRules(NamedTuple):
     pd1_exhaustion_gain: float
     pd1_brake_max: float
     pd1_occupancy: float  # fraction of PD-1/PD-L1 axis blocked by checkpoint inhibitors
+    reinvigoration_p: float  # per step, exhausted CD8 regains function (checkpoint blockade)
+    reinvigorated_exhaustion: float  # exhaustion level a reinvigorated cell returns to
     tgfb_max: float
     tgfb_half_max: float
     contact_suppression: float
@@ -36,6 +38,9 @@ class ImmuneRules(NamedTuple):
     ifng_half_max: float
     ifng_hill: float
     hypoxia_m2: float
+    vegf_m2: float  # weight of the VEGF signal pushing macrophages to M2
+    vegf_half_max: float
+    m1_stimulus: float  # treatment-driven M1 drive (low-dose radiation), added to Hill(IFN-γ)
     hypoxia_lo: float  # pO₂ at which the hypoxic push to M2 is maximal (mmHg)
     hypoxia_hi: float  # pO₂ above which there is no hypoxic push (mmHg)
 
@@ -260,17 +265,20 @@ def immune_step(
     chemokine,
     ifng,
     tgfb,
+    vegf,
     done,
     counters,
 ):
     """One step for the immune cells at the flat indices in ``order`` (shuffled).
 
     Per cell: death (exhausted CD8s die faster); then by type —
-    CD8: an engaged cell stays put; a free one tries to engage an adjacent tumour cell, else
+    CD8: an exhausted cell regains function with ``reinvigoration_p`` (checkpoint blockade);
+    an engaged cell stays put; a free one tries to engage an adjacent tumour cell, else
     migrates up the chemokine gradient and arrests beside antigen; Treg/MDSC: slow random walk
     biased to chemokine (they suppress through contact and cytokine, see ``kill_probability``);
-    macrophage: slow walk, polarisation relaxes toward 0.5 + 0.5·(Hill(IFN-γ) − Hill(suppressive
-    cytokine) − hypoxia push) clipped to [0, 1] (1 = M1).
+    macrophage: slow walk, polarisation relaxes toward 0.5 + 0.5·(Hill(IFN-γ) + M1 stimulus −
+    Hill(suppressive cytokine) − hypoxia push − VEGF push) clipped to [0, 1] (1 = M1); ``vegf``
+    is the VEGF signal after any blockade.
     ``done`` is a zeroed scratch array marking cells that already acted (moved or newborn).
     ``counters`` accumulates [engagements, kills, CD8 divisions, deaths].
     """
@@ -298,6 +306,8 @@ def immune_step(
             counters[3] += 1
             continue
         if kind == CD8:
+            if exhaustion[x, y] >= 1.0 and rng.random() < rules.reinvigoration_p:
+                exhaustion[x, y] = rules.reinvigorated_exhaustion
             if engaged[x, y] > 0.0:
                 engaged[x, y] = max(0.0, engaged[x, y] - rules.dt_h)
                 if engaged[x, y] > 0.0:
@@ -341,9 +351,12 @@ def immune_step(
             )
         else:
             if kind == MACROPHAGE:
-                m1 = hill(ifng[x, y], rules.ifng_half_max, rules.ifng_hill)
-                m2 = hill(tgfb[x, y], rules.tgfb_half_max, 1.0) + rules.hypoxia_m2 * (
-                    1.0 - ramp(oxygen[x, y], rules.hypoxia_lo, rules.hypoxia_hi)
+                m1 = hill(ifng[x, y], rules.ifng_half_max, rules.ifng_hill) + rules.m1_stimulus
+                m2 = (
+                    hill(tgfb[x, y], rules.tgfb_half_max, 1.0)
+                    + rules.hypoxia_m2
+                    * (1.0 - ramp(oxygen[x, y], rules.hypoxia_lo, rules.hypoxia_hi))
+                    + rules.vegf_m2 * hill(vegf[x, y], rules.vegf_half_max, 1.0)
                 )
                 target = min(1.0, max(0.0, 0.5 + 0.5 * (m1 - m2)))
                 polarisation[x, y] += rules.polarisation_relax * (target - polarisation[x, y])

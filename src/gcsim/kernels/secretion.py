@@ -16,6 +16,7 @@ class SecretionRules(NamedTuple):
     vessel_exchange: float  # 1/min at maturity 1
     perfusion_threshold: float
     vegf_hypoxic: float  # ng/mL/min
+    vegf_basal_fraction: float  # of vegf_hypoxic, secreted by oxygenated tumour cells and M2
     hypoxic_threshold: float  # mmHg
     chemokine: float  # ng/mL/min
     chemokine_basal_fraction: float
@@ -68,8 +69,9 @@ def secretion_sources(
 ):
     """Fill the secretion rates (ng/mL/min) of VEGF, chemokine, IFN-γ and suppressive cytokine.
 
-    * VEGF: tumour cells and M2-leaning macrophages in proportion to hypoxia
-      (1 − ramp of pO₂ from 0 to the hypoxic threshold).
+    * VEGF: tumour cells and M2-leaning macrophages, a basal fraction (oncogene-driven,
+      hypoxia-independent) plus the rest in proportion to hypoxia (1 − ramp of pO₂ from 0 to the
+      hypoxic threshold).
     * Chemokine (CXCL9/10-like): tumour cells at a basal fraction plus the IFN-γ-induced rest
       (Hill of IFN-γ); macrophages in proportion to their M1 polarisation and IFN-γ.
     * IFN-γ: engaged CD8 T cells.
@@ -81,12 +83,13 @@ def secretion_sources(
         for y in range(ny):
             hypoxia = 1.0 - ramp(oxygen[x, y], 0.0, rules.hypoxic_threshold)
             induced = hill(ifng[x, y], rules.ifng_half_max, rules.ifng_hill)
+            vegf_drive = rules.vegf_basal_fraction + (1.0 - rules.vegf_basal_fraction) * hypoxia
             v = 0.0
             c = 0.0
             g = 0.0
             t = 0.0
             if tissue[x, y] == TUMOR:
-                v += rules.vegf_hypoxic * hypoxia
+                v += rules.vegf_hypoxic * vegf_drive
                 basal = rules.chemokine_basal_fraction
                 c += rules.chemokine * (basal + (1.0 - basal) * induced)
             kind = immune[x, y]
@@ -99,7 +102,7 @@ def secretion_sources(
                 m1 = polarisation[x, y]
                 c += rules.chemokine * m1 * induced
                 t += rules.tgfb * (1.0 - m1)
-                v += rules.vegf_hypoxic * (1.0 - m1) * hypoxia
+                v += rules.vegf_hypoxic * (1.0 - m1) * vegf_drive
             vegf_src[x, y] = v
             chemokine_src[x, y] = c
             ifng_src[x, y] = g

@@ -27,7 +27,9 @@ class TumorRules(NamedTuple):
 
 
 @njit(cache=True)
-def tumor_step(rng, rules, order, tissue, cycle, pdl1, pdl1_const, antigen, marker, oxygen, ifng):
+def tumor_step(
+    rng, rules, order, tissue, cycle, pdl1, pdl1_const, antigen, marker, doomed, oxygen, ifng
+):
     """Apply one step of the tumour rules to the tumour sites listed in ``order`` (flat indices).
 
     For each cell, in the given (shuffled) order:
@@ -38,14 +40,16 @@ def tumor_step(rng, rules, order, tissue, cycle, pdl1, pdl1_const, antigen, mark
     3. the cycle advances in proportion to ``ramp(pO₂)`` between the proliferation threshold and
        saturation (hypoxic quiescence below the threshold); a cell that completes its cycle
        divides into a random free Moore neighbour, or into a stromal one with probability
-       ``stroma_invasion``; with no room it waits (contact inhibition).
+       ``stroma_invasion``; with no room it waits (contact inhibition). A ``doomed`` cell
+       (lethally irradiated) dies instead of dividing: mitotic catastrophe.
     Necrotic sites are cleared to free space with ``clearance_p``.
-    Returns (divisions, necrotic deaths, apoptoses).
+    Returns (divisions, necrotic deaths, apoptoses, mitotic deaths).
     """
     nx, ny = tissue.shape
     n_div = 0
     n_necrotic = 0
     n_apoptotic = 0
+    n_mitotic = 0
     candidates = np.empty(8, dtype=np.int64)
     for k in range(order.shape[0]):
         x = order[k] // ny
@@ -75,6 +79,11 @@ def tumor_step(rng, rules, order, tissue, cycle, pdl1, pdl1_const, antigen, mark
         cycle[x, y] = min(1.0, cycle[x, y] + rules.cycle_per_step * drive)
         if cycle[x, y] < 1.0:
             continue
+        if doomed[x, y]:
+            tissue[x, y] = EMPTY
+            doomed[x, y] = 0
+            n_mitotic += 1
+            continue
         n_free = 0
         for d in range(8):
             u = x + DX[d]
@@ -98,5 +107,6 @@ def tumor_step(rng, rules, order, tissue, cycle, pdl1, pdl1_const, antigen, mark
         pdl1_const[u, v] = pdl1_const[x, y]
         antigen[u, v] = antigen[x, y]
         marker[u, v] = marker[x, y]
+        doomed[u, v] = 0
         n_div += 1
-    return n_div, n_necrotic, n_apoptotic
+    return n_div, n_necrotic, n_apoptotic, n_mitotic

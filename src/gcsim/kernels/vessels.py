@@ -18,6 +18,19 @@ class VesselRules(NamedTuple):
 
 
 @njit(cache=True)
+def _vessels_around(tissue, x, y):
+    """Number of vessel sites among the Moore neighbours of (x, y)."""
+    nx, ny = tissue.shape
+    n = 0
+    for d in range(8):
+        u = x + DX[d]
+        v = y + DY[d]
+        if 0 <= u < nx and 0 <= v < ny and tissue[u, v] == VESSEL:
+            n += 1
+    return n
+
+
+@njit(cache=True)
 def vessel_step(rng, rules, order, tissue, maturity, vegf):
     """One step of the vessel rules for the vessel sites in ``order`` (flat indices, shuffled).
 
@@ -27,7 +40,9 @@ def vessel_step(rng, rules, order, tissue, maturity, vegf):
     2. An immature vessel (maturity below the perfusion threshold) depends on VEGF to survive: it
        regresses with probability ``regression_p · (1 − Hill(VEGF))``.
     3. A vessel sprouts with probability ``sprout_p · Hill(VEGF)`` into the free or stromal
-       neighbour with the highest VEGF (tip-cell chemotaxis); the sprout starts immature.
+       neighbour with the highest VEGF (tip-cell chemotaxis) among those touching no other vessel
+       (Dll4–Notch lateral inhibition keeps sprouts apart; without it vessel density grows
+       without bound wherever VEGF diffuses); the sprout starts immature.
     Returns (sprouts, regressions).
     """
     nx, ny = tissue.shape
@@ -56,7 +71,11 @@ def vessel_step(rng, rules, order, tissue, maturity, vegf):
             v = y + DY[d]
             if u < 0 or u >= nx or v < 0 or v >= ny:
                 continue
-            if (tissue[u, v] == EMPTY or tissue[u, v] == STROMA) and vegf[u, v] > best_vegf:
+            if (
+                (tissue[u, v] == EMPTY or tissue[u, v] == STROMA)
+                and vegf[u, v] > best_vegf
+                and _vessels_around(tissue, u, v) == 1
+            ):
                 best = d
                 best_vegf = vegf[u, v]
         if best >= 0:

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from gcsim.params import DEFAULTS_BY_NAME
+from gcsim.therapies import TreatmentConfig, treatment_type
+from gcsim.validation import Strict as _Strict
 
 SCHEMA_VERSION = 1
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+ARM_NAME = r"^[A-Za-z0-9_.+\- ]+$"
+Treatment = treatment_type()
 
 
 class Domain(_Strict):
@@ -155,6 +155,17 @@ class Scenario(_Strict):
     stroma: Stroma = Stroma()
     vessels: Vessels = Vessels()
     immune: Immune = Immune()
+    replicates: Annotated[
+        int, Field(ge=1, le=1000, description="simulations per arm, each with its own seed")
+    ] = 1
+    arms: Annotated[
+        dict[Annotated[str, Field(pattern=ARM_NAME, max_length=60)], list[Treatment]],
+        Field(
+            min_length=1,
+            description="treatment arms by name, each a list of treatments ([] = untreated); "
+            "replicate r of every arm starts from the same tumour (common random numbers)",
+        ),
+    ] = Field(default_factory=lambda: {"untreated": []})
     parameters: dict[str, float] = Field(
         default_factory=dict,
         description="overrides of the default parameter table (gcsim params lists the names), "
@@ -170,6 +181,24 @@ class Scenario(_Strict):
                 raise ValueError(f"unknown parameter {key!r} (see `gcsim params`)")
             param.check(number)
         return value
+
+    @model_validator(mode="after")
+    def _doses_within_time(self) -> Scenario:
+        for arm, treatments in self.arms.items():
+            for i, treatment in enumerate(treatments):
+                last = max(treatment.schedule.dose_days())
+                if last >= self.time.days:
+                    raise ValueError(
+                        f"arms.{arm}.{i}.schedule: a dose on day {last:g} falls after the end of "
+                        f"the simulation (time.days = {self.time.days:g})"
+                    )
+        return self
+
+    def treatments(self, arm: str) -> list[TreatmentConfig]:
+        """The treatments of ``arm`` (KeyError naming the arms if unknown)."""
+        if arm not in self.arms:
+            raise KeyError(f"no arm {arm!r}; arms: {', '.join(self.arms)}")
+        return list(self.arms[arm])
 
     @model_validator(mode="after")
     def _tumour_fits_domain(self) -> Scenario:

@@ -1,0 +1,139 @@
+"""What every therapy shares: doses with units, schedules, the per-step effects it may exert and
+the protocol a therapy implements.
+
+A therapy acts on the model only through mechanisms: it contributes to the step's ``Effects``
+(checkpoint occupancy, VEGF blockade, M1 drive, lymphocyte supply, immunogenicity of radiation
+deaths) and may act on cells directly through a kernel (radiation, cytotoxic kill). The model
+combines the effects of all active therapies, so combinations follow from the mechanisms and no
+arm is ever special-cased.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, ClassVar, Literal
+
+import numpy as np
+from pydantic import Field, model_validator
+
+from gcsim.params import Parameters
+from gcsim.validation import Strict
+
+if TYPE_CHECKING:
+    from gcsim.model import GastricTumorModel
+
+MassUnit = Literal["mg", "mg/kg", "mg/m2"]
+DoseUnit = Literal["mg", "mg/kg", "mg/m2", "Gy"]
+MIN_FRACTION_GAP_DAYS = 0.25  # 6 h: below it repair between fractions is incomplete
+
+
+class Dose(Strict):
+    """An amount with its unit: mg (flat), mg/kg (body weight), mg/m2 (body surface) or Gy."""
+
+    value: Annotated[float, Field(gt=0, description="dose per administration, in `unit`")]
+    unit: Annotated[DoseUnit, Field(description="mg, mg/kg, mg/m2 or Gy")]
+
+    def milligrams(self, params: Parameters) -> float:
+        """The dose in mg for the parameter set's patient (body weight, body surface)."""
+        scale = {
+            "mg": 1.0,
+            "mg/kg": params["patient.body_weight"],
+            "mg/m2": params["patient.body_surface"],
+        }
+        if self.unit not in scale:
+            raise ValueError(f"a dose in {self.unit} has no mass")
+        return self.value * scale[self.unit]
+
+
+class Schedule(Strict):
+    """When a treatment is given: ``start_day`` + ``interval_days`` × ``doses``, or ``days``."""
+
+    start_day: Annotated[float, Field(ge=0, le=3650, description="day of the first dose")] = 0.0
+    interval_days: Annotated[
+        float | None, Field(gt=0, le=365, description="days between doses (cycle length)")
+    ] = None
+    doses: Annotated[int | None, Field(ge=1, le=2000, description="number of doses")] = None
+    days: Annotated[
+        tuple[Annotated[float, Field(ge=0, le=3650)], ...] | None,
+        Field(min_length=1, description="explicit dosing days, increasing (instead of the above)"),
+    ] = None
+
+    @model_validator(mode="after")
+    def _one_form(self) -> Schedule:
+        if self.days is not None:
+            if self.doses is not None or self.interval_days is not None or self.start_day:
+                raise ValueError("give either 'days' or start_day/interval_days/doses, not both")
+            for before, after in zip(self.days, self.days[1:], strict=False):
+                if after <= before:
+                    raise ValueError(f"'days' must increase: day {after:g} follows day {before:g}")
+        elif (self.doses or 1) > 1 and self.interval_days is None:
+            raise ValueError(f"'interval_days' is needed for {self.doses} doses")
+        return self
+
+    def dose_days(self) -> tuple[float, ...]:
+        if self.days is not None:
+            return self.days
+        interval = self.interval_days or 0.0
+        return tuple(self.start_day + i * interval for i in range(self.doses or 1))
+
+
+class TreatmentConfig(Strict, ABC):
+    """One treatment of an arm, as written in the scenario file. Subclasses add ``type``."""
+
+    type: str
+    schedule: Schedule
+    label: Annotated[str | None, Field(max_length=60, description="name on plots")] = None
+
+    kind: ClassVar[str]  # the registry key, equal to the ``type`` literal
+
+    @abstractmethod
+    def start(self, model: GastricTumorModel) -> Therapy:
+        """The running therapy for one simulation."""
+
+    def name(self) -> str:
+        return self.label or self.kind
+
+
+@dataclass
+class Effects:
+    """What all active therapies do to the model in one step (neutral values = no treatment)."""
+
+    pd1_occupancy: float = 0.0  # fraction of PD-1/PD-L1 interactions blocked
+    reinvigoration_per_h: float = 0.0  # rate at which exhausted CD8 T cells regain function
+    vegf_block: float = 0.0  # fraction of the VEGF signal removed
+    m1_stimulus: float = 0.0  # M1 drive added to Hill(IFN-γ) in macrophage polarisation
+    lymphocyte_supply: float = 1.0  # factor on T-cell supply from blood
+    radiation_death_weight: float = 0.0  # antigen per mitotic death after radiation
+
+    def add_blockade(self, attribute: str, fraction: float) -> None:
+        """Combine independent blockades: 1 − (1 − a)(1 − b)."""
+        current = getattr(self, attribute)
+        setattr(self, attribute, 1.0 - (1.0 - current) * (1.0 - fraction))
+
+
+class Therapy(ABC):
+    """A treatment while a simulation runs. ``apply`` is called once per step, before the rules."""
+
+    def __init__(self, config: TreatmentConfig, model: GastricTumorModel) -> None:
+        self.config = config
+        self.dose_times_h = np.array(config.schedule.dose_days()) * 24.0
+
+    @abstractmethod
+    def apply(self, model: GastricTumorModel, effects: Effects) -> None:
+        """Add this step's effects and act on cells; ``model.time_h`` is the step's start."""
+
+    @abstractmethod
+    def exposure(self, t_h: float) -> float:
+        """The exposure recorded for plots: occupancy, blockade, C/EC50 or dose (Gy)."""
+
+    def doses_between(self, t0_h: float, t1_h: float) -> np.ndarray:
+        """Indices of doses given in [t0, t1)."""
+        return np.flatnonzero((self.dose_times_h >= t0_h) & (self.dose_times_h < t1_h))
+
+
+def hill(x: float, half_max: float, power: float = 1.0) -> float:
+    """x^n / (K^n + x^n) for x ≥ 0."""
+    if x <= 0.0:
+        return 0.0
+    return float(x**power / (half_max**power + x**power))

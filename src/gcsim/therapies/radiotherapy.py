@@ -1,0 +1,154 @@
+"""External-beam radiotherapy: fractions of a dose over the whole section or a disc.
+
+Mechanisms, per fraction of dose D (Gy):
+* **Kill**: linear-quadratic survival of the oxygen-modified dose (hypoxic cells resist, OER up
+  to ``rt.oer``); lethally hit tumour cells are marked and die at their next mitosis, so a
+  tumour shrinks over the following days and quiescent hypoxic cells die late.
+* **Lymphocytes** in the field die in interphase, 1 − exp(−α_L D), far more readily than tumour
+  cells.
+* **Adjuvant signal** (cytosolic DNA → cGAS–STING → type-I IFN) set to 1 − Hill(D; TREX1 dose):
+  TREX1 induced above ~12–18 Gy degrades the DNA (Vanpouille-Box 2017). While it lasts
+  (``rt.adjuvant_time``) each radiation death releases ``rt.icd_weight × signal`` of antigen to
+  the priming compartment, so 8 Gy × 3 primes more than 20 Gy × 1.
+* **Low-dose remodelling**: a window Hill(D; half-dose) × (1 − Hill(D; ceiling, 4)) that peaks for
+  0.5–2 Gy fractions drives macrophages to M1 and normalises vessels (removes part of the VEGF
+  signal) for ``rt.remodel_time`` (Klug 2013; Herrera 2022).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from typing import TYPE_CHECKING, Annotated, ClassVar, Literal
+
+import numpy as np
+from pydantic import Field, model_validator
+
+from gcsim.kernels.therapy import irradiate
+from gcsim.therapies.base import (
+    MIN_FRACTION_GAP_DAYS,
+    Dose,
+    Effects,
+    Therapy,
+    TreatmentConfig,
+    hill,
+)
+from gcsim.validation import Strict
+
+if TYPE_CHECKING:
+    from gcsim.model import GastricTumorModel
+
+
+class Region(Strict):
+    """A disc-shaped field; the centre is given from the centre of the section."""
+
+    center_um: Annotated[
+        tuple[float, float],
+        Field(description="(x, y) offset of the field centre from the section centre, µm"),
+    ] = (0.0, 0.0)
+    radius_um: Annotated[float, Field(gt=0, le=100000, description="field radius, µm")]
+
+
+class Radiotherapy(TreatmentConfig):
+    """Fractions of ``dose_per_fraction`` (Gy) on the schedule's days, over ``field``."""
+
+    type: Literal["radiotherapy"]
+    dose_per_fraction: Dose
+    field: Annotated[
+        Literal["whole"] | Region, Field(description="'whole' section or a disc region")
+    ] = "whole"
+
+    kind: ClassVar[str] = "radiotherapy"
+
+    @model_validator(mode="after")
+    def _gray_and_gaps(self) -> Radiotherapy:
+        if self.dose_per_fraction.unit != "Gy":
+            raise ValueError(
+                f"dose_per_fraction.unit {self.dose_per_fraction.unit!r} does not fit "
+                "radiotherapy: give the dose per fraction in Gy"
+            )
+        if self.dose_per_fraction.value > 30:
+            raise ValueError(
+                f"dose_per_fraction.value {self.dose_per_fraction.value:g} Gy exceeds 30 Gy, "
+                "more than any single fraction given clinically"
+            )
+        days = self.schedule.dose_days()
+        for before, after in itertools.pairwise(days):
+            if after - before < MIN_FRACTION_GAP_DAYS:
+                raise ValueError(
+                    f"schedule: fractions on day {before:g} and day {after:g} overlap: fractions "
+                    f"must be at least {MIN_FRACTION_GAP_DAYS * 24:g} h apart"
+                )
+        return self
+
+    def name(self) -> str:
+        return (
+            self.label
+            or f"RT {self.dose_per_fraction.value:g} Gy × {len(self.schedule.dose_days())}"
+        )
+
+    def start(self, model: GastricTumorModel) -> RadiotherapyTherapy:
+        return RadiotherapyTherapy(self, model)
+
+
+class RadiotherapyTherapy(Therapy):
+    config: Radiotherapy
+
+    def __init__(self, config: Radiotherapy, model: GastricTumorModel) -> None:
+        super().__init__(config, model)
+        p = model.params
+        self.dose = config.dose_per_fraction.value
+        self.field = field_mask(config.field, model.state.tissue.shape, model.site_um)
+        self.adjuvant = 0.0
+        self.remodelling = 0.0
+        self._adjuvant_decay = math.exp(-model.dt_h / p["rt.adjuvant_time"])
+        self._remodel_decay = math.exp(-model.dt_h / p["rt.remodel_time"])
+        self.adjuvant_per_fraction = 1.0 - hill(self.dose, p["rt.trex1_dose"], p["rt.trex1_hill"])
+        self.remodel_per_fraction = hill(self.dose, p["rt.remodel_half_dose"], 2.0) * (
+            1.0 - hill(self.dose, p["rt.remodel_ceiling_dose"], 4.0)
+        )
+
+    def apply(self, model: GastricTumorModel, effects: Effects) -> None:
+        p, s = model.params, model.state
+        self.adjuvant *= self._adjuvant_decay
+        self.remodelling *= self._remodel_decay
+        for _ in self.doses_between(model.time_h, model.time_h + model.dt_h):
+            doomed, lymphocytes = irradiate(
+                model.rng,
+                self.field,
+                self.dose,
+                p["rt.alpha_tumor"],
+                p["rt.beta_tumor"],
+                p["rt.oer"],
+                p["rt.oer_k"],
+                p["rt.alpha_lymphocyte"],
+                s.tissue,
+                s.immune,
+                s.oxygen,
+                s.doomed,
+                s.exhaustion,
+                s.engaged,
+                s.divisions,
+            )
+            model.counters["radiation_doomed"] += doomed
+            model.counters["lymphocytes_killed"] += lymphocytes
+            self.adjuvant = max(self.adjuvant, self.adjuvant_per_fraction)
+            self.remodelling = max(self.remodelling, self.remodel_per_fraction)
+        effects.radiation_death_weight += p["rt.icd_weight"] * self.adjuvant
+        effects.m1_stimulus += p["rt.remodel_m1_stimulus"] * self.remodelling
+        effects.add_blockade("vegf_block", p["rt.remodel_normalisation"] * self.remodelling)
+
+    def exposure(self, t_h: float) -> float:
+        """Cumulative dose delivered by ``t_h`` (Gy)."""
+        return self.dose * float(np.count_nonzero(self.dose_times_h <= t_h))
+
+
+def field_mask(
+    field: Literal["whole"] | Region, shape: tuple[int, int], site_um: float
+) -> np.ndarray:
+    """uint8 mask of the sites inside the field (site centres within the disc)."""
+    if not isinstance(field, Region):
+        return np.ones(shape, dtype=np.uint8)
+    x = (np.arange(shape[0]) + 0.5 - shape[0] / 2) * site_um - field.center_um[0]
+    y = (np.arange(shape[1]) + 0.5 - shape[1] / 2) * site_um - field.center_um[1]
+    return ((x[:, None] ** 2 + y[None, :] ** 2) <= field.radius_um**2).astype(np.uint8)
