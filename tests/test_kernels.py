@@ -170,7 +170,8 @@ def test_oxygen_coefficients_match_numpy(stepped):
     )
     perfused = (s.tissue == VESSEL) & (s.maturity >= r.perfusion_threshold)
     np.testing.assert_allclose(uptake, expected_uptake)
-    np.testing.assert_allclose(supply, np.where(perfused, r.vessel_exchange * s.maturity, 0.0))
+    flow = (s.maturity - r.perfusion_threshold) / (1 - r.perfusion_threshold)
+    np.testing.assert_allclose(supply, np.where(perfused, r.vessel_exchange * flow, 0.0))
 
 
 def test_secretion_sources_match_numpy(stepped):

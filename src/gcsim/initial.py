@@ -20,7 +20,8 @@ from gcsim.state import (
 )
 
 INITIAL_M1 = 0.3  # tumour-associated macrophages start M2-leaning (assumption)
-INTRATUMORAL_MATURITY = 0.4  # tumour vessels start immature but perfused (assumption)
+# tumour vessels start partly immature, near 1 − Hill(VEGF) of an untreated tumour (assumption)
+INTRATUMORAL_MATURITY = 0.6
 
 
 def seed_lattice(

@@ -111,6 +111,7 @@ class GastricTumorModel(mesa.Model):
         self._lymph_node = [0.0, 0.0]  # antigen in transit, antigen presented (dead-cell units)
         self.priming_level = self.baseline_priming
         self._released_antigen = 0.0
+        self.antigen_released = 0.0  # cumulative input to the priming compartment (kill units)
         self._views: dict[tuple[str, tuple[int, int]], mesa.Agent] = {}
         self._vegf_signal = np.zeros((width, height), np.float32)
         self._delivery: dict[str, tuple[int, np.ndarray, float]] = {}
@@ -148,6 +149,7 @@ class GastricTumorModel(mesa.Model):
             maturity_relax=_per_step(1.0 / p["vessel.maturation_time"], dt),
             sprout_maturity=p["vessel.sprout_maturity"],
             perfusion_threshold=p["vessel.perfusion_threshold"],
+            survival_half_max=p["vessel.vegf_survival_half_max"],
             regression_p=_per_step(p["vessel.immature_regression_rate"], dt),
         )
         self.secretion_rules = SecretionRules(
@@ -323,6 +325,7 @@ class GastricTumorModel(mesa.Model):
             + self._released_antigen
         )
         self._released_antigen = 0.0
+        self.antigen_released += released
         self._update_priming(released)
         if self.steps % self.record_every == 0:
             with self._phase("observe"):
@@ -361,16 +364,17 @@ class GastricTumorModel(mesa.Model):
         """Local tissue exposure relative to nominal for a drug of class ``molecule``.
 
         The steady state of diffusion with a penetration length ``delivery.<molecule>_length``
-        from perfused vessels (each weighted by its maturity), scaled so that a uniform vessel
-        density of ``delivery.reference_vessel_density`` gives 1. Solved once per step when asked.
+        from perfused vessels (each weighted by its flow, ``perfusion(maturity)``), scaled so
+        that a uniform vessel density of ``delivery.reference_vessel_density`` gives 1. Solved once per step when asked.
         """
         cached = self._delivery.get(molecule)
         if cached is not None and cached[0] == self.steps:
             return cached[1]
         p, s = self.params, self.state
         length = p[f"delivery.{molecule}_length"]
-        perfused = (s.tissue == VESSEL) & (s.maturity >= p["vessel.perfusion_threshold"])
-        source = np.where(perfused, s.maturity, 0.0)
+        threshold = p["vessel.perfusion_threshold"]
+        flow = np.clip((s.maturity - threshold) / (1.0 - threshold), 0.0, 1.0)
+        source = np.where(s.tissue == VESSEL, flow, 0.0)  # as kernels.common.perfusion
         decay = 1.0 / length**2  # with unit diffusion, the penetration length is `length`
         field = solve_uniform_decay(source, 1.0, decay, self.site_um)
         field *= decay / p["delivery.reference_vessel_density"]

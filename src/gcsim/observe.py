@@ -17,17 +17,21 @@ EXPOSURE_METRICS = tuple(f"exposure_{kind}" for kind in registry())
 EDGE_SITES = 2  # a tumour cell this close to the domain edge means growth is no longer visible
 
 
-def tumour_regions(
-    tissue: np.ndarray, site_um: float, margin_half_width_um: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Core and invasive-margin masks.
-
-    The lesion is the tumour and necrotic sites, closed over gaps of a few sites (killed cells)
-    and with holes filled. The margin is the band of ± ``margin_half_width_um`` around the
-    lesion's boundary; the core is the lesion deeper than that.
-    """
+def lesion_mask(tissue: np.ndarray) -> np.ndarray:
+    """The lesion: tumour and necrotic sites, closed over gaps of a few sites (killed cells, the
+    vessels inside) and with holes filled."""
     lesion = (tissue == TUMOR) | (tissue == NECROTIC)
-    lesion = ndimage.binary_fill_holes(ndimage.binary_closing(lesion, iterations=2))
+    return ndimage.binary_fill_holes(ndimage.binary_closing(lesion, iterations=2))
+
+
+def tumour_regions(
+    lesion: np.ndarray, site_um: float, margin_half_width_um: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Core and invasive-margin masks of a ``lesion`` mask (see ``lesion_mask``).
+
+    The margin is the band of ± ``margin_half_width_um`` around the lesion's boundary; the core
+    is the lesion deeper than that.
+    """
     if not lesion.any():
         empty = np.zeros_like(lesion)
         return empty, empty
@@ -61,7 +65,12 @@ def measure(model: GastricTumorModel) -> dict[str, float]:
     n_mac = int(macrophage.sum())
     n_cd8 = int(cd8.sum())
     n_treg = int((s.immune == TREG).sum())
-    core, margin = tumour_regions(s.tissue, model.site_um, p["observe.margin_half_width"])
+    lesion = lesion_mask(s.tissue)
+    core, margin = tumour_regions(lesion, model.site_um, p["observe.margin_half_width"])
+    lesion_mm2 = float(lesion.sum()) * site_mm2
+    threshold = p["vessel.perfusion_threshold"]
+    flow = np.clip((s.maturity - threshold) / (1.0 - threshold), 0.0, 1.0)  # kernels' perfusion
+    lesion_flow = float(flow[lesion & vessels].sum())
     hypoxic = int((tumour & (s.oxygen < p["tumor.hypoxic_threshold"])).sum())
 
     threshold = p["pdl1.positive_threshold"]
@@ -92,6 +101,12 @@ def measure(model: GastricTumorModel) -> dict[str, float]:
         "mean_tumor_po2_mmHg": float(s.oxygen[tumour].mean()) if n_tumor else float("nan"),
         "vessel_sites": n_vessel,
         "perfused_vessel_fraction": _ratio(perfused, n_vessel),
+        "lesion_mm2": lesion_mm2,
+        "tumor_perfusion_per_mm2": _ratio(lesion_flow, lesion_mm2),
+        "tumor_vessels_per_mm2": _ratio(int((lesion & vessels).sum()), lesion_mm2),
+        "tumor_vessel_maturity": float(s.maturity[lesion & vessels].mean())
+        if (lesion & vessels).any()
+        else float("nan"),
         "cd8_cells": n_cd8,
         "cd8_exhausted": int((cd8 & (s.exhaustion >= 1.0)).sum()),
         "treg_cells": n_treg,
@@ -119,6 +134,7 @@ def measure(model: GastricTumorModel) -> dict[str, float]:
         "cum_radiation_doomed": c["radiation_doomed"],
         "cum_chemo_kills": c["chemo_kills"],
         "cum_lymphocytes_killed": c["lymphocytes_killed"],
+        "cum_antigen_released": model.antigen_released,
         **exposures(model),
     }
 
@@ -135,12 +151,14 @@ def exposures(model: GastricTumorModel) -> dict[str, float]:
 METRICS = (
     tuple(
         "time_h tumor_cells viable_tumor_mm2 necrotic_sites necrotic_fraction hypoxic_fraction "
-        "mean_tumor_po2_mmHg vessel_sites perfused_vessel_fraction cd8_cells cd8_exhausted "
+        "mean_tumor_po2_mmHg vessel_sites perfused_vessel_fraction lesion_mm2 "
+        "tumor_perfusion_per_mm2 tumor_vessels_per_mm2 tumor_vessel_maturity cd8_cells "
+        "cd8_exhausted "
         "treg_cells mdsc_cells macrophages m1_macrophages m2_macrophages cd8_core_per_mm2 "
         "cd8_margin_per_mm2 cd8_treg_ratio m1_m2_ratio cps priming cum_engagements cum_kills "
         "cum_cd8_divisions cum_cd8_recruited cum_necrotic_deaths tumor_touches_edge pd1_occupancy "
         "vegf_block m1_stimulus lymphocyte_supply cum_mitotic_deaths cum_radiation_doomed "
-        "cum_chemo_kills cum_lymphocytes_killed".split()
+        "cum_chemo_kills cum_lymphocytes_killed cum_antigen_released".split()
     )
     + EXPOSURE_METRICS
 )

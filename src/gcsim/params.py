@@ -66,8 +66,9 @@ DEFAULTS: tuple[Param, ...] = (
         "oxygen.vessel_exchange",
         1000.0,
         "1/min",
-        "transvascular exchange coefficient of a fully perfused vessel site",
-        "Assumption: large enough that a perfused vessel site sits near blood pO₂",
+        "blood-to-tissue exchange of a vessel site at full flow (scaled by its perfusion)",
+        "Assumption: large enough that a perfused vessel site sits near blood pO₂ unless its "
+        "flow is small (lower values make oxygen delivery flow-limited: sweep it)",
     ),
     Param(
         "oxygen.blood",
@@ -229,11 +230,20 @@ DEFAULTS: tuple[Param, ...] = (
     ),
     Param("vessel.sprout_maturity", 0.1, "1", "maturity of a new sprout", "Assumption", hi=1),
     Param(
+        "vessel.vegf_survival_half_max",
+        0.05,
+        "ng/mL",
+        "VEGF at half-maximal endothelial survival signalling (≪ the destabilising half-max)",
+        "Assumption; VEGF as endothelial survival factor: Gerber et al. 1998, Benjamin et al. 1999",
+        lo=1e-6,
+    ),
+    Param(
         "vessel.immature_regression_rate",
-        1 / 240,
+        1 / 24,
         "1/h",
-        "regression rate of an immature (non-perfused) vessel without VEGF support",
-        "Assumption: immature vessels depend on VEGF for survival (Jain 2005, qualitative)",
+        "regression rate of a vessel without pericytes (maturity 0) and without VEGF support",
+        "Inai et al., Am J Pathol 2004: VEGF inhibition regresses up to ~70 % of tumour "
+        "capillaries within a week (M)",
     ),
     # --- soluble signals ----------------------------------------------------------------------
     Param(

@@ -18,6 +18,16 @@ def hill(x: float, half_max: float, power: float) -> float:
 
 
 @njit(cache=True)
+def perfusion(maturity: float, threshold: float) -> float:
+    """Blood flow of a vessel relative to a mature one: 0 up to the perfusion threshold, rising
+    linearly to 1 at full pericyte coverage (immature vessels are leaky, with raised interstitial
+    pressure and sluggish, intermittent flow; Jain, Science 2005)."""
+    if maturity <= threshold:
+        return 0.0
+    return min(1.0, (maturity - threshold) / (1.0 - threshold))
+
+
+@njit(cache=True)
 def ramp(x: float, lo: float, hi: float) -> float:
     """Linear ramp: 0 at or below ``lo``, 1 at or above ``hi``."""
     if x <= lo:

@@ -6,7 +6,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from gcsim.kernels.common import DX, DY, hill, ramp
+from gcsim.kernels.common import DX, DY, hill, perfusion, ramp
 from gcsim.state import CD8, EMPTY, MACROPHAGE, MDSC, NO_IMMUNE, STROMA, TREG, TUMOR, VESSEL
 
 
@@ -144,6 +144,19 @@ def migrate(
 
 
 @njit(cache=True)
+def _pdl1_around(tissue, pdl1, x, y):
+    """Highest PD-L1 among the tumour cells on or next to (x, y)."""
+    nx, ny = tissue.shape
+    best = 0.0
+    for d in range(-1, 8):
+        u = x + (DX[d] if d >= 0 else 0)
+        v = y + (DY[d] if d >= 0 else 0)
+        if 0 <= u < nx and 0 <= v < ny and tissue[u, v] == TUMOR and pdl1[u, v] > best:
+            best = pdl1[u, v]
+    return best
+
+
+@njit(cache=True)
 def _free_neighbour(rng, tissue, immune, x, y):
     """A random Moore neighbour whose immune layer is free and tissue is not stroma, or -1."""
     nx, ny = tissue.shape
@@ -272,7 +285,8 @@ def immune_step(
     """One step for the immune cells at the flat indices in ``order`` (shuffled).
 
     Per cell: death (exhausted CD8s die faster); then by type —
-    CD8: an exhausted cell regains function with ``reinvigoration_p`` (checkpoint blockade);
+    CD8: an exhausted cell regains function with ``reinvigoration_p`` × the highest PD-L1 of
+    the tumour cells it touches (blockade releases PD-1 signalling only where there is PD-L1);
     an engaged cell stays put; a free one tries to engage an adjacent tumour cell, else
     migrates up the chemokine gradient and arrests beside antigen; Treg/MDSC: slow random walk
     biased to chemokine (they suppress through contact and cytokine, see ``kill_probability``);
@@ -306,7 +320,9 @@ def immune_step(
             counters[3] += 1
             continue
         if kind == CD8:
-            if exhaustion[x, y] >= 1.0 and rng.random() < rules.reinvigoration_p:
+            if exhaustion[x, y] >= 1.0 and rng.random() < rules.reinvigoration_p * _pdl1_around(
+                tissue, pdl1, x, y
+            ):
                 exhaustion[x, y] = rules.reinvigorated_exhaustion
             if engaged[x, y] > 0.0:
                 engaged[x, y] = max(0.0, engaged[x, y] - rules.dt_h)
@@ -401,9 +417,10 @@ def recruit(
     """Extravasation of immune cells through perfused vessels (flat indices in ``order``).
 
     At a vessel with maturity above the perfusion threshold, per step:
-    CD8 with ``cd8_p · maturity · Hill(chemokine) · priming``; Tregs at ``treg_ratio`` of that;
-    MDSCs with ``mdsc_p · maturity · Hill(VEGF)`` (hypoxia-driven recruitment);
-    monocyte-derived macrophages with ``macrophage_p · maturity`` (arriving unpolarised, 0.5).
+    CD8 with ``cd8_p · flow · Hill(chemokine) · priming``; Tregs at ``treg_ratio`` of that;
+    MDSCs with ``mdsc_p · flow · Hill(VEGF)`` (hypoxia-driven recruitment);
+    monocyte-derived macrophages with ``macrophage_p · flow`` (arriving unpolarised, 0.5), where
+    flow = ``perfusion(maturity)`` (see ``gcsim.kernels.common``).
     ``counts`` accumulates recruits by immune code.
     """
     ny = tissue.shape[1]
@@ -412,7 +429,7 @@ def recruit(
         y = order[k] % ny
         if tissue[x, y] != VESSEL or maturity[x, y] < rules.perfusion_threshold:
             continue
-        flow = maturity[x, y]
+        flow = perfusion(maturity[x, y], rules.perfusion_threshold)
         attraction = hill(chemokine[x, y], rules.chemokine_half_max, 1.0)
         p_cd8 = rules.cd8_p * flow * attraction * priming
         if rng.random() < p_cd8 and _place(rng, tissue, immune, polarisation, x, y, CD8, 0.0):

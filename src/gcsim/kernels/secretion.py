@@ -4,7 +4,7 @@ from typing import NamedTuple
 
 from numba import njit
 
-from gcsim.kernels.common import hill, ramp
+from gcsim.kernels.common import hill, perfusion, ramp
 from gcsim.state import CD8, MACROPHAGE, MDSC, NO_IMMUNE, STROMA, TREG, TUMOR, VESSEL
 
 
@@ -31,8 +31,8 @@ def oxygen_coefficients(rules, tissue, immune, maturity, uptake, supply):
     """Fill ``uptake`` (consumption, 1/min) and ``supply`` (vessel exchange, 1/min).
 
     Uptake is the sum of the site's tissue cell, its immune cell and the background loss.
-    A vessel supplies oxygen in proportion to its maturity once it is perfused (maturity above
-    the perfusion threshold): immature, leaky vessels are poorly perfused.
+    A vessel supplies oxygen at ``vessel_exchange × perfusion(maturity)``: immature, leaky
+    vessels deliver less, and none below the perfusion threshold.
     """
     nx, ny = tissue.shape
     for x in range(nx):
@@ -46,9 +46,9 @@ def oxygen_coefficients(rules, tissue, immune, maturity, uptake, supply):
             if immune[x, y] != NO_IMMUNE:
                 u += rules.uptake_immune
             uptake[x, y] = u
-            m = maturity[x, y]
-            if code == VESSEL and m >= rules.perfusion_threshold:
-                supply[x, y] = rules.vessel_exchange * m
+            if code == VESSEL:
+                flow = perfusion(maturity[x, y], rules.perfusion_threshold)
+                supply[x, y] = rules.vessel_exchange * flow
             else:
                 supply[x, y] = 0.0
 

@@ -14,6 +14,7 @@ class VesselRules(NamedTuple):
     maturity_relax: float  # fraction of the gap to the target maturity closed per step
     sprout_maturity: float
     perfusion_threshold: float
+    survival_half_max: float  # ng/mL, VEGF as endothelial survival factor
     regression_p: float  # per step, immature vessel without VEGF support
 
 
@@ -37,8 +38,11 @@ def vessel_step(rng, rules, order, tissue, maturity, vegf):
     ``vegf`` is the VEGF *signal* seen by endothelium (ng/mL), i.e. after any neutralisation.
     1. Maturity relaxes toward ``1 − Hill(VEGF)``: VEGF destabilises pericyte coverage, so vessels
        in VEGF-rich tumour stay immature, leaky and poorly perfused; removing VEGF matures them.
-    2. An immature vessel (maturity below the perfusion threshold) depends on VEGF to survive: it
-       regresses with probability ``regression_p · (1 − Hill(VEGF))``.
+    2. Endothelium without pericytes needs a little VEGF to survive: a vessel regresses with
+       probability ``regression_p · (1 − Hill(VEGF; survival half-max)) · (1 − maturity)``. The
+       survival half-max is far below the destabilising one, so partial blockade matures
+       vessels while they survive, and near-complete blockade prunes the immature ones before
+       they mature (Benjamin et al. 1999; Inai et al. 2004): the normalisation window.
     3. A vessel sprouts with probability ``sprout_p · Hill(VEGF)`` into the free or stromal
        neighbour with the highest VEGF (tip-cell chemotaxis) among those touching no other vessel
        (Dll4–Notch lateral inhibition keeps sprouts apart; without it vessel density grows
@@ -55,9 +59,8 @@ def vessel_step(rng, rules, order, tissue, maturity, vegf):
             continue
         signal = hill(vegf[x, y], rules.vegf_half_max, 1.0)
         maturity[x, y] += rules.maturity_relax * ((1.0 - signal) - maturity[x, y])
-        if maturity[x, y] < rules.perfusion_threshold and rng.random() < rules.regression_p * (
-            1.0 - signal
-        ):
+        survival = hill(vegf[x, y], rules.survival_half_max, 1.0)
+        if rng.random() < rules.regression_p * (1.0 - survival) * (1.0 - maturity[x, y]):
             tissue[x, y] = EMPTY
             maturity[x, y] = 0.0
             n_regressed += 1

@@ -382,7 +382,7 @@ def _assign(data: CommentedMap, path: Loc, value: Any) -> list[Loc]:
 
 def _issue_for(err: ErrorDetails, data: CommentedMap, file: str, owned: dict[Loc, str]) -> Issue:
     """Turn one pydantic error into an issue at the deepest key of its ``loc`` in the file."""
-    loc: Loc = tuple(err["loc"])
+    loc = _strip_union_tags(data, tuple(err["loc"]))
     message = _describe(err, loc)
     if err["type"] in _CUSTOM_ERRORS:
         loc = _refine(data, loc, message)
@@ -455,7 +455,8 @@ def _refine(data: Any, loc: Loc, message: str) -> Loc:
 
 
 def _resolve(node: Mapping[Any, Any], dotted: str) -> tuple[Loc, bool]:
-    """The longest existing key path spelled by ``dotted``; keys may contain dots themselves."""
+    """The longest existing key path spelled by ``dotted``; keys may contain dots themselves,
+    and a numeric part indexes a list (``arms.a.0.schedule``)."""
     if dotted in node:
         return (dotted,), True
     parts = dotted.split(".")
@@ -463,11 +464,42 @@ def _resolve(node: Mapping[Any, Any], dotted: str) -> tuple[Loc, bool]:
         head = ".".join(parts[:cut])
         if head in node:
             child = node[head]
+            rest_parts = parts[cut:]
+            if isinstance(child, list) and rest_parts[0].isdigit():
+                index = int(rest_parts[0])
+                if index >= len(child):
+                    return (head,), False
+                if len(rest_parts) == 1:
+                    return (head, index), True
+                if not isinstance(child[index], Mapping):
+                    return (head, index), False
+                rest, complete = _resolve(child[index], ".".join(rest_parts[1:]))
+                return (head, index, *rest), complete
             if not isinstance(child, Mapping):
                 return (head,), False
-            rest, complete = _resolve(child, ".".join(parts[cut:]))
+            rest, complete = _resolve(child, ".".join(rest_parts))
             return (head, *rest), complete
     return (), False
+
+
+def _strip_union_tags(data: Any, loc: Loc) -> Loc:
+    """Drop the tags pydantic inserts in the ``loc`` of a tagged-union member
+    (``arms.a[0].radiotherapy.dose`` → ``arms.a[0].dose``): they are not keys of the file."""
+    kept: list[str | int] = []
+    node = data
+    for part in loc:
+        is_tag = (
+            isinstance(node, Mapping)
+            and isinstance(part, str)
+            and part not in node
+            and node.get("type") == part
+        )
+        if part == "[key]":  # pydantic's marker for an invalid mapping key: point at the key
+            continue
+        if not is_tag:
+            kept.append(part)
+            node = _get(node, (part,))
+    return tuple(kept)
 
 
 def _locate(data: CommentedMap, loc: Loc, *, at_key: bool) -> tuple[int, int]:
@@ -479,7 +511,7 @@ def _locate(data: CommentedMap, loc: Loc, *, at_key: bool) -> tuple[int, int]:
     line, col = data.lc.line or 0, data.lc.col or 0
     node: Any = data
     for depth, part in enumerate(loc, start=1):
-        if not isinstance(node, CommentedMap | CommentedSeq) or part not in node.lc.data:
+        if not isinstance(node, CommentedMap | CommentedSeq) or part not in (node.lc.data or {}):
             break
         position = node.lc.data[part]
         child = node[part]

@@ -1,0 +1,140 @@
+"""Treatment entries: bad schedules, doses and drugs fail with located one-line errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gcsim.scenario import load_scenario
+from gcsim.therapies import Schedule
+from test_scenario_errors import load_error, write
+
+HEAD = "name: t\ntime: {days: 60}\narms:\n  a:\n"
+ICI = (
+    "    - type: checkpoint_inhibitor\n"
+    "      drug: {drug}\n"
+    "      dose: {{value: {value}, unit: {unit}}}\n"
+    "      schedule: {schedule}\n"
+)
+RT = (
+    "    - type: radiotherapy\n"
+    "      dose_per_fraction: {{value: {value}, unit: {unit}}}\n"
+    "      schedule: {schedule}\n"
+)
+
+
+def ici(drug="pembrolizumab", value=200, unit="mg", schedule="{start_day: 0}") -> str:
+    return HEAD + ICI.format(drug=drug, value=value, unit=unit, schedule=schedule)
+
+
+def rt(value=2, unit="Gy", schedule="{days: [1, 2]}") -> str:
+    return HEAD + RT.format(value=value, unit=unit, schedule=schedule)
+
+
+# (case id, YAML, line, field path prefix, message fragment)
+CASES = [
+    ("unknown-drug", ici(drug="aspirin"), 6, "arms.a[0].drug", "pembrolizumab"),
+    (
+        "unknown-type",
+        HEAD + "    - type: magic\n",
+        5,
+        "arms.a[0]",
+        "does not match any of the expected",
+    ),
+    (
+        "negative-dose",
+        ici(value=-5),
+        7,
+        "arms.a[0].dose.value",
+        "greater than 0",
+    ),
+    (
+        "gray-for-a-drug",
+        ici(unit="Gy"),
+        7,
+        "arms.a[0].dose.unit",
+        "does not fit a drug",
+    ),
+    ("mg-for-radiation", rt(unit="mg"), 6, "arms.a[0].dose_per_fraction.unit", "in Gy"),
+    (
+        "unit-slip",
+        ici(value=200, unit="mg/kg"),
+        7,
+        "arms.a[0].dose.value",
+        "check the unit",
+    ),
+    ("too-many-gray", rt(value=60), 6, "arms.a[0].dose_per_fraction.value", "30 Gy"),
+    (
+        "negative-day",
+        ici(schedule="{days: [-1, 3]}"),
+        8,
+        "arms.a[0].schedule.days[0]",
+        "greater than or equal to 0",
+    ),
+    (
+        "overlapping-fractions",
+        rt(schedule="{days: [1, 1.1]}"),
+        7,
+        "arms.a[0].schedule",
+        "overlap",
+    ),
+    (
+        "unordered-days",
+        ici(schedule="{days: [7, 3]}"),
+        8,
+        "arms.a[0].schedule.days",
+        "must increase",
+    ),
+    (
+        "doses-without-interval",
+        ici(schedule="{doses: 3}"),
+        8,
+        "arms.a[0].schedule",
+        "interval_days",
+    ),
+    (
+        "days-and-interval",
+        ici(schedule="{days: [1], interval_days: 7}"),
+        8,
+        "arms.a[0].schedule",
+        "not both",
+    ),
+    ("dose-after-end", ici(schedule="{start_day: 80}"), 8, "arms.a[0].schedule", "after the end"),
+    (
+        "unknown-treatment-key",
+        ici().replace("      drug:", "      dosis: 1\n      drug:"),
+        6,
+        "arms.a[0].dosis",
+        "unknown key",
+    ),
+    ("bad-arm-name", "name: t\narms:\n  'a/b': []\n", 3, "arms", "pattern"),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "field", "fragment"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
+def test_treatment_error_is_located(
+    tmp_path: Path, text: str, line: int, field: str, fragment: str
+) -> None:
+    path = write(tmp_path, text)
+    message = str(load_error(path))
+    assert message.startswith(f"{path}:{line}:"), message
+    assert f" {field}" in message, message
+    assert fragment in message, message
+
+
+def test_a_valid_multi_arm_file_loads(tmp_path: Path) -> None:
+    scenario = load_scenario(
+        write(tmp_path, ici(schedule="{start_day: 7, interval_days: 21, doses: 2}") + "  b: []\n")
+    )
+    assert list(scenario.arms) == ["a", "b"]
+    assert scenario.arms["a"][0].schedule.dose_days() == (7.0, 28.0)
+    assert scenario.arms["b"] == []
+
+
+def test_schedule_forms_give_dose_days() -> None:
+    assert Schedule(start_day=2, interval_days=14, doses=3).dose_days() == (2.0, 16.0, 30.0)
+    assert Schedule(days=(0, 0.5, 7)).dose_days() == (0.0, 0.5, 7.0)
+    assert Schedule().dose_days() == (0.0,)
