@@ -365,7 +365,8 @@ class GastricTumorModel(mesa.Model):
 
         The steady state of diffusion with a penetration length ``delivery.<molecule>_length``
         from perfused vessels (each weighted by its flow, ``perfusion(maturity)``), scaled so
-        that a uniform vessel density of ``delivery.reference_vessel_density`` gives 1. Solved once per step when asked.
+        that a uniform vessel density of ``delivery.reference_vessel_density`` gives 1. Solved
+        at most once per step, when a therapy asks.
         """
         cached = self._delivery.get(molecule)
         if cached is not None and cached[0] == self.steps:
