@@ -221,3 +221,45 @@ def test_drug_delivery_follows_perfused_vessels(molecule):
     model.state.maturity[:] = 0.0  # nothing perfused: nothing delivered
     model.steps += 1  # a new step invalidates the cached field
     assert model.delivery(molecule).max() == 0.0
+
+
+# --- anti-VEGF ---------------------------------------------------------------------------------
+def bevacizumab(mg_per_kg: float) -> list[dict]:
+    return [
+        {
+            "type": "anti_vegf",
+            "drug": "bevacizumab",
+            "dose": {"value": mg_per_kg, "unit": "mg/kg"},
+            "schedule": {"start_day": 5},
+        }
+    ]
+
+
+def test_antivegf_normalisation_window_depends_on_dose_and_fades():
+    table = run_arms(
+        {"none": [], "normalising": bevacizumab(5), "high": bevacizumab(30)},
+        days=30,
+        replicates=2,
+        domain={"width": 150, "height": 150},
+        tumor={**SMALL["tumor"], "initial_radius_um": 700},
+    )
+    table = table.assign(day=table["time_h"] / 24)
+
+    def mean(arm: str, column: str) -> pd.Series:
+        return table[table["arm"] == arm].groupby("day")[column].mean()
+
+    perfusion = {
+        arm: mean(arm, "tumor_perfusion_per_mm2") for arm in ("none", "normalising", "high")
+    }
+    # the high dose matures the vessels it leaves (normalisation) ...
+    maturity = {arm: mean(arm, "tumor_vessel_maturity") for arm in ("none", "high")}
+    assert maturity["high"].loc[10:14].mean() > maturity["none"].loc[10:14].mean() + 0.1
+    # ... but prunes so many that the normalising dose perfuses the tumour better at its peak
+    assert perfusion["normalising"].max() > 1.3 * perfusion["high"].max(), perfusion
+    # the normalising dose's gain over no treatment peaks early, then fades
+    gain = perfusion["normalising"] - perfusion["none"]
+    assert gain.loc[8:16].max() > 2.0, gain
+    assert gain.loc[26:].mean() < gain.loc[8:16].max() - 2.0, gain
+    # and prolonged high exposure ends with deeper hypoxia than no treatment
+    hypoxic = {arm: mean(arm, "hypoxic_fraction") for arm in ("none", "high")}
+    assert hypoxic["high"].loc[24:].mean() > hypoxic["none"].loc[24:].mean() + 0.1
