@@ -130,11 +130,37 @@ def test_a_valid_multi_arm_file_loads(tmp_path: Path) -> None:
         write(tmp_path, ici(schedule="{start_day: 7, interval_days: 21, doses: 2}") + "  b: []\n")
     )
     assert list(scenario.arms) == ["a", "b"]
-    assert scenario.arms["a"][0].schedule.dose_days() == (7.0, 28.0)
-    assert scenario.arms["b"] == []
+    assert scenario.arms["a"].treatments[0].schedule.dose_days() == (7.0, 28.0)
+    assert scenario.arms["b"].treatments == []
 
 
 def test_schedule_forms_give_dose_days() -> None:
     assert Schedule(start_day=2, interval_days=14, doses=3).dose_days() == (2.0, 16.0, 30.0)
     assert Schedule(days=(0, 0.5, 7)).dose_days() == (0.0, 0.5, 7.0)
     assert Schedule().dose_days() == (0.0,)
+
+
+def test_an_arm_may_be_a_different_patient_group(tmp_path: Path) -> None:
+    text = (
+        "name: t\ntime: {days: 30}\ntumor: {initial_radius_um: 400, pdl1_cps: 5}\n"
+        "parameters: {cd8.kill_probability: 0.2}\narms:\n"
+        "  low_cps:\n    tumor: {pdl1_cps: 0.5}\n    treatments: []\n"
+        "  desert:\n    immune: {phenotype: desert}\n    parameters: {cd8.speed: 3}\n"
+        "  as_is: []\n"
+    )
+    scenario = load_scenario(write(tmp_path, text))
+    low = scenario.for_arm("low_cps")
+    assert low.tumor.pdl1_cps == 0.5 and low.tumor.initial_radius_um == 400  # merged per field
+    desert = scenario.for_arm("desert")
+    assert desert.immune.phenotype == "desert" and desert.tumor.pdl1_cps == 5
+    assert desert.parameters == {"cd8.kill_probability": 0.2, "cd8.speed": 3}
+    assert scenario.for_arm("as_is").tumor == scenario.tumor
+    with pytest.raises(KeyError, match="low_cps, desert, as_is"):
+        scenario.for_arm("nope")
+
+
+def test_an_arm_override_is_validated_and_located(tmp_path: Path) -> None:
+    text = "name: t\narms:\n  a:\n    tumor: {pdl1_cps: 300}\n"
+    message = str(load_error(write(tmp_path, text)))
+    assert message.startswith(f"{tmp_path / 'scenario.yaml'}:4:"), message
+    assert "arms.a.tumor.pdl1_cps" in message

@@ -64,7 +64,8 @@ class GastricTumorModel(mesa.Model):
         passes parameters)."""
         scenario = _resolve_scenario(scenario, fields)
         self.arm = next(iter(scenario.arms)) if arm is None else arm
-        treatments = scenario.treatments(self.arm)
+        scenario = scenario.for_arm(self.arm)
+        treatments = scenario.arms[self.arm].treatments
         super().__init__(rng=scenario.seed if rng is None else rng)
         self.spec = scenario  # `scenario` is taken by mesa.Model
         self.params = Parameters(scenario.parameters)

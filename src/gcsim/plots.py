@@ -160,7 +160,7 @@ def plot_arms(table: pd.DataFrame, scenario: Scenario, path: Path) -> None:
 
 def _plot_exposure(ax, table: pd.DataFrame, scenario: Scenario, colours: list[str]) -> None:
     """Effect-level exposure per arm (0–1) and a row of dosing marks per arm below zero."""
-    for i, (arm, treatments) in enumerate(scenario.arms.items()):
+    for i, (arm, spec) in enumerate(scenario.arms.items()):
         colour = colours[i % len(colours)]
         first = table[(table["arm"] == arm) & (table["replicate"] == 0)]
         for column, style, _ in EXPOSURE_STYLES:
@@ -170,7 +170,7 @@ def _plot_exposure(ax, table: pd.DataFrame, scenario: Scenario, colours: list[st
             if values.any():
                 ax.plot(first["day"], values, style, color=colour)
         row = -0.08 * (i + 1)
-        for treatment in treatments:
+        for treatment in spec.treatments:
             days = treatment.schedule.dose_days()
             ax.plot(days, [row] * len(days), "|", color=colour, markersize=8)
             ax.annotate(

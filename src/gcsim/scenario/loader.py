@@ -465,6 +465,8 @@ def _resolve(node: Mapping[Any, Any], dotted: str) -> tuple[Loc, bool]:
         if head in node:
             child = node[head]
             rest_parts = parts[cut:]
+            if isinstance(child, list) and rest_parts[0] == "treatments":  # arm shorthand
+                rest_parts = rest_parts[1:] or ["0"]
             if isinstance(child, list) and rest_parts[0].isdigit():
                 index = int(rest_parts[0])
                 if index >= len(child):
@@ -495,6 +497,8 @@ def _strip_union_tags(data: Any, loc: Loc) -> Loc:
             and node.get("type") == part
         )
         if part == "[key]":  # pydantic's marker for an invalid mapping key: point at the key
+            continue
+        if part == "treatments" and isinstance(node, list):  # an arm written as a bare list
             continue
         if not is_tag:
             kept.append(part)

@@ -7,12 +7,12 @@ days are asked). ``extra="forbid"`` everywhere: an unknown key is an error, neve
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from gcsim.params import DEFAULTS_BY_NAME
-from gcsim.therapies import TreatmentConfig, treatment_type
+from gcsim.therapies import treatment_type
 from gcsim.validation import Strict as _Strict
 
 SCHEMA_VERSION = 1
@@ -143,6 +143,41 @@ class Immune(_Strict):
     ] = None
 
 
+def _check_parameters(value: dict[str, float]) -> dict[str, float]:
+    for key, number in value.items():
+        param = DEFAULTS_BY_NAME.get(key)
+        if param is None:
+            raise ValueError(f"unknown parameter {key!r} (see `gcsim params`)")
+        param.check(number)
+    return value
+
+
+class Arm(_Strict):
+    """A treatment arm: its treatments and, where the arm is a different patient group, the
+    fields of ``tumor``, ``immune`` or ``parameters`` that differ from the scenario's (merged
+    field by field). Written as a bare list when it only has treatments."""
+
+    treatments: Annotated[list[Treatment], Field(description="[] = untreated")] = Field(
+        default_factory=list
+    )
+    tumor: Annotated[Tumor | None, Field(description="tumour fields that differ in this arm")] = (
+        None
+    )
+    immune: Annotated[Immune | None, Field(description="immune fields that differ in this arm")] = (
+        None
+    )
+    parameters: Annotated[
+        dict[str, float], Field(description="parameter overrides for this arm")
+    ] = Field(default_factory=dict)
+
+    _known_parameters = field_validator("parameters")(_check_parameters)
+
+
+def _arm_shorthand(value: Any) -> Any:
+    """``arm: [treatments...]`` is short for ``arm: {treatments: [...]}``."""
+    return {"treatments": value} if isinstance(value, list) else value
+
+
 class Scenario(_Strict):
     """A scenario: one simulated tumour, its microenvironment and (later) its treatment arms."""
 
@@ -159,46 +194,24 @@ class Scenario(_Strict):
         int, Field(ge=1, le=1000, description="simulations per arm, each with its own seed")
     ] = 1
     arms: Annotated[
-        dict[Annotated[str, Field(pattern=ARM_NAME, max_length=60)], list[Treatment]],
+        dict[
+            Annotated[str, Field(pattern=ARM_NAME, max_length=60)],
+            Annotated[Arm, BeforeValidator(_arm_shorthand)],
+        ],
         Field(
             min_length=1,
-            description="treatment arms by name, each a list of treatments ([] = untreated); "
-            "replicate r of every arm starts from the same tumour (common random numbers)",
+            description="treatment arms by name, each a list of treatments ([] = untreated) or "
+            "{treatments, tumor, immune, parameters}; replicate r of every arm uses the same "
+            "seed (common random numbers)",
         ),
-    ] = Field(default_factory=lambda: {"untreated": []})
+    ] = Field(default_factory=lambda: {"untreated": Arm()})
     parameters: dict[str, float] = Field(
         default_factory=dict,
         description="overrides of the default parameter table (gcsim params lists the names), "
         "each in the unit the table gives",
     )
 
-    @field_validator("parameters")
-    @classmethod
-    def _known_parameters(cls, value: dict[str, float]) -> dict[str, float]:
-        for key, number in value.items():
-            param = DEFAULTS_BY_NAME.get(key)
-            if param is None:
-                raise ValueError(f"unknown parameter {key!r} (see `gcsim params`)")
-            param.check(number)
-        return value
-
-    @model_validator(mode="after")
-    def _doses_within_time(self) -> Scenario:
-        for arm, treatments in self.arms.items():
-            for i, treatment in enumerate(treatments):
-                last = max(treatment.schedule.dose_days())
-                if last >= self.time.days:
-                    raise ValueError(
-                        f"arms.{arm}.{i}.schedule: a dose on day {last:g} falls after the end of "
-                        f"the simulation (time.days = {self.time.days:g})"
-                    )
-        return self
-
-    def treatments(self, arm: str) -> list[TreatmentConfig]:
-        """The treatments of ``arm`` (KeyError naming the arms if unknown)."""
-        if arm not in self.arms:
-            raise KeyError(f"no arm {arm!r}; arms: {', '.join(self.arms)}")
-        return list(self.arms[arm])
+    _known_parameters = field_validator("parameters")(_check_parameters)
 
     @model_validator(mode="after")
     def _tumour_fits_domain(self) -> Scenario:
@@ -210,3 +223,40 @@ class Scenario(_Strict):
                 f"{self.domain.site_size_um} µm sites"
             )
         return self
+
+    @model_validator(mode="after")
+    def _arms_fit(self) -> Scenario:
+        for name, arm in self.arms.items():
+            for i, treatment in enumerate(arm.treatments):
+                last = max(treatment.schedule.dose_days())
+                if last >= self.time.days:
+                    raise ValueError(
+                        f"arms.{name}.treatments.{i}.schedule: a dose on day {last:g} falls "
+                        f"after the end of the simulation (time.days = {self.time.days:g})"
+                    )
+            radius = self.for_arm(name).tumor.initial_radius_um
+            if radius != self.tumor.initial_radius_um:
+                self.for_arm(name)._tumour_fits_domain()
+        return self
+
+    def for_arm(self, name: str) -> Scenario:
+        """The scenario one arm simulates: its tumour, immune and parameter fields merged over
+        this scenario's, and only its own treatments (KeyError naming the arms if unknown)."""
+        if name not in self.arms:
+            raise KeyError(f"no arm {name!r}; arms: {', '.join(self.arms)}")
+        arm = self.arms[name]
+        return self.model_copy(
+            update={
+                "tumor": _merged(self.tumor, arm.tumor),
+                "immune": _merged(self.immune, arm.immune),
+                "parameters": {**self.parameters, **arm.parameters},
+                "arms": {name: Arm(treatments=arm.treatments)},
+            }
+        )
+
+
+def _merged(base: _Strict, change: _Strict | None) -> Any:
+    """``base`` with the fields the user set in ``change``."""
+    if change is None:
+        return base
+    return base.model_copy(update={f: getattr(change, f) for f in change.model_fields_set})
