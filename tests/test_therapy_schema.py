@@ -164,3 +164,13 @@ def test_an_arm_override_is_validated_and_located(tmp_path: Path) -> None:
     message = str(load_error(write(tmp_path, text)))
     assert message.startswith(f"{tmp_path / 'scenario.yaml'}:4:"), message
     assert "arms.a.tumor.pdl1_cps" in message
+
+
+def test_cycles_repeat_the_pattern() -> None:
+    capecitabine = Schedule(start_day=0, interval_days=0.5, doses=28, cycles=2, cycle_days=21)
+    days = capecitabine.dose_days()
+    assert len(days) == 56 and days[27] == 13.5 and days[28] == 21.0 and days[-1] == 34.5
+    with pytest.raises(ValueError, match="overlaps the next cycle"):
+        Schedule(start_day=0, interval_days=1, doses=10, cycles=2, cycle_days=7)
+    with pytest.raises(ValueError, match="'cycle_days' is needed"):
+        Schedule(cycles=3)

@@ -47,7 +47,9 @@ class Dose(Strict):
 
 
 class Schedule(Strict):
-    """When a treatment is given: ``start_day`` + ``interval_days`` × ``doses``, or ``days``."""
+    """When a treatment is given: ``start_day`` + ``interval_days`` × ``doses``, or ``days``;
+    the pattern repeats ``cycles`` times every ``cycle_days`` (e.g. capecitabine twice daily on
+    days 1–14 of a 21-day cycle)."""
 
     start_day: Annotated[float, Field(ge=0, le=3650, description="day of the first dose")] = 0.0
     interval_days: Annotated[
@@ -57,6 +59,10 @@ class Schedule(Strict):
     days: Annotated[
         tuple[Annotated[float, Field(ge=0, le=3650)], ...] | None,
         Field(min_length=1, description="explicit dosing days, increasing (instead of the above)"),
+    ] = None
+    cycles: Annotated[int, Field(ge=1, le=200, description="repetitions of the pattern")] = 1
+    cycle_days: Annotated[
+        float | None, Field(gt=0, le=365, description="days between the starts of cycles")
     ] = None
 
     @model_validator(mode="after")
@@ -69,13 +75,26 @@ class Schedule(Strict):
                     raise ValueError(f"'days' must increase: day {after:g} follows day {before:g}")
         elif (self.doses or 1) > 1 and self.interval_days is None:
             raise ValueError(f"'interval_days' is needed for {self.doses} doses")
+        if self.cycles > 1:
+            if self.cycle_days is None:
+                raise ValueError(f"'cycle_days' is needed for {self.cycles} cycles")
+            pattern = self._pattern()
+            if pattern[-1] - pattern[0] >= self.cycle_days:
+                raise ValueError(
+                    f"one cycle's doses span {pattern[-1] - pattern[0]:g} days, which overlaps the "
+                    f"next cycle (cycle_days = {self.cycle_days:g})"
+                )
         return self
 
-    def dose_days(self) -> tuple[float, ...]:
+    def _pattern(self) -> tuple[float, ...]:
         if self.days is not None:
             return self.days
         interval = self.interval_days or 0.0
         return tuple(self.start_day + i * interval for i in range(self.doses or 1))
+
+    def dose_days(self) -> tuple[float, ...]:
+        step = self.cycle_days or 0.0
+        return tuple(c * step + day for c in range(self.cycles) for day in self._pattern())
 
 
 class TreatmentConfig(Strict, ABC):
