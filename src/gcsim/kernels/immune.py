@@ -6,7 +6,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from gcsim.kernels.common import DX, DY, hill, ramp
+from gcsim.kernels.common import DX, DY, hill, ramp, random_index
 from gcsim.state import CD8, EMPTY, MACROPHAGE, MDSC, NO_IMMUNE, STROMA, TREG, TUMOR, VESSEL
 
 
@@ -64,7 +64,7 @@ def _free_neighbour(rng, tissue, immune, x, y):
             n += 1
     if n == 0:
         return -1
-    return options[rng.integers(0, n)]
+    return options[random_index(rng, n)]
 
 
 @njit(cache=True)
@@ -119,7 +119,7 @@ def immune_step(
     # The per-cell rules below are closures over the arrays, not separate jitted functions:
     # numba inlines closures, whereas each call of a jitted function that takes arrays
     # increments and decrements every array's reference count atomically, and those atomics
-    # cost more than the rules themselves (docs/decisions/0005-immune-kernel-closures.md).
+    # cost more than the rules themselves (docs/decisions/0005-performance.md).
 
     def sees_antigen(x, y):
         for d in range(-1, 8):
@@ -174,7 +174,7 @@ def immune_step(
                     if chemokine[x + DX[d], y + DY[d]] > chemokine[x + DX[pick], y + DY[pick]]:
                         pick = d
             else:
-                pick = options[rng.integers(0, n)]
+                pick = options[random_index(rng, n)]
             u = x + DX[pick]
             v = y + DY[pick]
             relocate(x, y, u, v)
@@ -193,7 +193,7 @@ def immune_step(
                 n += 1
         if n == 0:
             return -1
-        return options[rng.integers(0, n)]
+        return options[random_index(rng, n)]
 
     def cd8_act(x, y):
         """Engagement of a free, non-exhausted CD8 T cell with an adjacent tumour cell, if any.
@@ -219,7 +219,7 @@ def immune_step(
                 n_suppressors += 1
         if n_targets == 0:
             return False
-        d = options[rng.integers(0, n_targets)]
+        d = options[random_index(rng, n_targets)]
         u = x + (DX[d] if d >= 0 else 0)
         v = y + (DY[d] if d >= 0 else 0)
         if rng.random() >= antigen[u, v]:
