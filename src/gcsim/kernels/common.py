@@ -29,7 +29,7 @@ def ramp(x: float, lo: float, hi: float) -> float:
 
 
 @njit(cache=True)
-def random_index(rng, n):
+def random_index(rng: np.random.Generator, n: int) -> int:
     """A uniform integer in [0, n), n >= 1: the same draw, from the same stream, as
     ``rng.integers(0, n)``.
 
