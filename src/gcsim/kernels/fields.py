@@ -108,7 +108,9 @@ def fast_padding(n: int) -> tuple[int, int]:
     return extra // 2, extra - extra // 2
 
 
-@functools.lru_cache(maxsize=64)
+# Eight entries hold two models' four cytokines; a parameter sweep evicts rather than
+# accumulates (an entry is one float32 copy of the padded lattice: 4 MB at 1000²).
+@functools.lru_cache(maxsize=8)
 def _spectral_factor(
     nx: int, ny: int, diffusion: float, decay: float, dx: float, dtype: np.dtype
 ) -> np.ndarray:
