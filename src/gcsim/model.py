@@ -423,8 +423,12 @@ class GastricTumorModel(mesa.Model):
                 src["tgfb"],
             )
             for name in CYTOKINES:
-                getattr(s, name)[:] = solve_uniform_decay(
-                    src[name], p[f"{name}.diffusion"], p[f"{name}.decay"], self.site_um
+                solve_uniform_decay(
+                    src[name],
+                    p[f"{name}.diffusion"],
+                    p[f"{name}.decay"],
+                    self.site_um,
+                    out=getattr(s, name),
                 )
 
     def _update_priming(self, released: float) -> None:

@@ -6,7 +6,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from gcsim.kernels.common import DX, DY, hill, perfusion, ramp
+from gcsim.kernels.common import DX, DY, hill, perfusion, ramp, random_index
 from gcsim.state import CD8, EMPTY, MACROPHAGE, MDSC, NO_IMMUNE, STROMA, TREG, TUMOR, VESSEL
 
 
@@ -56,107 +56,6 @@ class RecruitmentRules(NamedTuple):
 
 
 @njit(cache=True)
-def _accessible(rng, tissue, immune, u, v, stroma_permeability):
-    nx, ny = tissue.shape
-    if u < 0 or u >= nx or v < 0 or v >= ny or immune[u, v] != NO_IMMUNE:
-        return False
-    if tissue[u, v] == STROMA:
-        return rng.random() < stroma_permeability
-    return True
-
-
-@njit(cache=True)
-def _relocate(x, y, u, v, immune, exhaustion, engaged, divisions, polarisation):
-    immune[u, v] = immune[x, y]
-    exhaustion[u, v] = exhaustion[x, y]
-    engaged[u, v] = engaged[x, y]
-    divisions[u, v] = divisions[x, y]
-    polarisation[u, v] = polarisation[x, y]
-    immune[x, y] = NO_IMMUNE
-    exhaustion[x, y] = 0.0
-    engaged[x, y] = 0.0
-    divisions[x, y] = 0
-    polarisation[x, y] = 0.0
-
-
-@njit(cache=True)
-def _sees_antigen(tissue, antigen, x, y):
-    nx, ny = tissue.shape
-    for d in range(-1, 8):
-        u = x + (DX[d] if d >= 0 else 0)
-        v = y + (DY[d] if d >= 0 else 0)
-        if 0 <= u < nx and 0 <= v < ny and tissue[u, v] == TUMOR and antigen[u, v] > 0.0:
-            return True
-    return False
-
-
-@njit(cache=True)
-def migrate(
-    rng,
-    x,
-    y,
-    substeps,
-    bias,
-    stroma_permeability,
-    stop_on_antigen,
-    tissue,
-    antigen,
-    immune,
-    exhaustion,
-    engaged,
-    divisions,
-    polarisation,
-    chemokine,
-):
-    """Biased random walk of the immune cell at (x, y) for ``substeps`` lattice moves.
-
-    Each move: with probability ``bias`` go to the accessible Moore neighbour with the highest
-    chemokine, otherwise to a random accessible one. A site is accessible when its immune layer
-    is free and, if it is stroma, with probability ``stroma_permeability``. With
-    ``stop_on_antigen`` the cell arrests next to an antigen-bearing tumour cell (Boissonnas 2007).
-    Returns the final position.
-    """
-    options = np.empty(8, dtype=np.int64)
-    for _ in range(substeps):
-        if stop_on_antigen and _sees_antigen(tissue, antigen, x, y):
-            break
-        n = 0
-        for d in range(8):
-            if _accessible(rng, tissue, immune, x + DX[d], y + DY[d], stroma_permeability):
-                options[n] = d
-                n += 1
-        if n == 0:
-            break
-        if rng.random() < bias:
-            pick = options[0]
-            for i in range(1, n):
-                d = options[i]
-                if chemokine[x + DX[d], y + DY[d]] > chemokine[x + DX[pick], y + DY[pick]]:
-                    pick = d
-        else:
-            pick = options[rng.integers(0, n)]
-        u = x + DX[pick]
-        v = y + DY[pick]
-        _relocate(x, y, u, v, immune, exhaustion, engaged, divisions, polarisation)
-        x = u
-        y = v
-    return x, y
-
-
-@njit(cache=True)
-def _pdl1_around(tissue, pdl1, x, y):
-    """Highest PD-L1 among the tumour cells on or next to (x, y)."""
-    nx, ny = tissue.shape
-    best = 0.0
-    for d in range(-1, 8):
-        u = x + (DX[d] if d >= 0 else 0)
-        v = y + (DY[d] if d >= 0 else 0)
-        if 0 <= u < nx and 0 <= v < ny and tissue[u, v] == TUMOR and pdl1[u, v] > best:
-            best = pdl1[u, v]
-    return best
-
-
-@njit(cache=True)
 def _free_neighbour(rng, tissue, immune, x, y):
     """A random Moore neighbour whose immune layer is free and tissue is not stroma, or -1."""
     nx, ny = tissue.shape
@@ -170,7 +69,7 @@ def _free_neighbour(rng, tissue, immune, x, y):
             n += 1
     if n == 0:
         return -1
-    return options[rng.integers(0, n)]
+    return options[random_index(rng, n)]
 
 
 @njit(cache=True)
@@ -186,79 +85,6 @@ def kill_probability(rules, antigen, target_pdl1, tgfb, n_suppressors):
     cytokine = rules.tgfb_max * hill(tgfb, rules.tgfb_half_max, 1.0)
     contact = min(1.0, rules.contact_suppression * n_suppressors)
     return rules.kill_p * antigen * (1.0 - brake) * (1.0 - cytokine) * (1.0 - contact)
-
-
-@njit(cache=True)
-def _cd8_act(
-    rng,
-    rules,
-    x,
-    y,
-    tissue,
-    antigen,
-    pdl1,
-    immune,
-    exhaustion,
-    engaged,
-    divisions,
-    polarisation,
-    tgfb,
-    done,
-    counters,
-):
-    """Engagement of a free, non-exhausted CD8 T cell with an adjacent tumour cell, if any.
-
-    The T cell recognises a tumour cell with probability equal to its antigenicity and forms a
-    conjugate for one step (secreting IFN-γ); a kill holds it for ``engagement_h``. Exhaustion
-    grows by 1/kill_capacity per kill (Kather 2017's kill limit) and, through PD-1, by
-    pd1_exhaustion_gain/kill_capacity × unblocked PD-L1 per engagement. A kill frees the site and
-    may trigger division.
-    Returns True when the cell engaged (and therefore does not migrate this step).
-    """
-    nx, ny = tissue.shape
-    targets = np.empty(9, dtype=np.int64)
-    n_targets = 0
-    n_suppressors = 0
-    for d in range(-1, 8):
-        u = x + (DX[d] if d >= 0 else 0)
-        v = y + (DY[d] if d >= 0 else 0)
-        if u < 0 or u >= nx or v < 0 or v >= ny:
-            continue
-        if tissue[u, v] == TUMOR:
-            targets[n_targets] = d
-            n_targets += 1
-        if immune[u, v] == TREG or immune[u, v] == MDSC:
-            n_suppressors += 1
-    if n_targets == 0:
-        return False
-    d = targets[rng.integers(0, n_targets)]
-    u = x + (DX[d] if d >= 0 else 0)
-    v = y + (DY[d] if d >= 0 else 0)
-    if rng.random() >= antigen[u, v]:
-        return False
-    counters[0] += 1  # engagements
-    engaged[x, y] = rules.dt_h  # a conjugate forms (and IFN-γ is secreted) for this step
-    pd1_signal = pdl1[u, v] * (1.0 - rules.pd1_occupancy)
-    exhaustion[x, y] += rules.exhaustion_per_kill * rules.pd1_exhaustion_gain * pd1_signal
-    p = kill_probability(rules, antigen[u, v], pdl1[u, v], tgfb[x, y], n_suppressors)
-    if rng.random() < p:
-        tissue[u, v] = EMPTY
-        engaged[x, y] = rules.engagement_h  # the lytic hit holds the T cell (Kather 2017)
-        exhaustion[x, y] += rules.exhaustion_per_kill
-        counters[1] += 1  # kills
-        if divisions[x, y] < rules.max_divisions and rng.random() < rules.division_p:
-            d2 = _free_neighbour(rng, tissue, immune, x, y)
-            if d2 >= 0:
-                a = x + DX[d2]
-                b = y + DY[d2]
-                divisions[x, y] += 1
-                immune[a, b] = CD8
-                exhaustion[a, b] = exhaustion[x, y]
-                divisions[a, b] = divisions[x, y]
-                engaged[a, b] = 0.0
-                done[a, b] = 1
-                counters[2] += 1  # divisions
-    return True
 
 
 @njit(cache=True)
@@ -296,7 +122,150 @@ def immune_step(
     ``done`` is a zeroed scratch array marking cells that already acted (moved or newborn).
     ``counters`` accumulates [engagements, kills, CD8 divisions, deaths].
     """
-    ny = tissue.shape[1]
+    nx, ny = tissue.shape
+    options = np.empty(9, dtype=np.int64)  # one scratch buffer per call, not one per cell
+
+    # The per-cell rules below are closures over the arrays, not separate jitted functions:
+    # numba inlines closures, whereas each call of a jitted function that takes arrays
+    # increments and decrements every array's reference count atomically, and those atomics
+    # cost more than the rules themselves (docs/decisions/0005-performance.md).
+
+    def sees_antigen(x, y):
+        for d in range(-1, 8):
+            u = x + (DX[d] if d >= 0 else 0)
+            v = y + (DY[d] if d >= 0 else 0)
+            if 0 <= u < nx and 0 <= v < ny and tissue[u, v] == TUMOR and antigen[u, v] > 0.0:
+                return True
+        return False
+
+    def pdl1_around(x, y):
+        best = 0.0
+        for d in range(-1, 8):
+            u = x + (DX[d] if d >= 0 else 0)
+            v = y + (DY[d] if d >= 0 else 0)
+            if 0 <= u < nx and 0 <= v < ny and tissue[u, v] == TUMOR and pdl1[u, v] > best:
+                best = pdl1[u, v]
+        return best
+
+    def accessible(u, v):
+        if u < 0 or u >= nx or v < 0 or v >= ny or immune[u, v] != NO_IMMUNE:
+            return False
+        if tissue[u, v] == STROMA:
+            return rng.random() < rules.stroma_permeability
+        return True
+
+    def relocate(x, y, u, v):
+        immune[u, v] = immune[x, y]
+        exhaustion[u, v] = exhaustion[x, y]
+        engaged[u, v] = engaged[x, y]
+        divisions[u, v] = divisions[x, y]
+        polarisation[u, v] = polarisation[x, y]
+        immune[x, y] = NO_IMMUNE
+        exhaustion[x, y] = 0.0
+        engaged[x, y] = 0.0
+        divisions[x, y] = 0
+        polarisation[x, y] = 0.0
+
+    def migrate(x, y, substeps, stop_on_antigen):
+        """Biased random walk of the immune cell at (x, y) for ``substeps`` lattice moves.
+
+        Each move: with probability ``chemotaxis_bias`` go to the accessible Moore neighbour with
+        the highest chemokine, otherwise to a random accessible one. A site is accessible when
+        its immune layer is free and, if it is stroma, with probability
+        ``stroma_permeability``. With ``stop_on_antigen`` the cell arrests next to an
+        antigen-bearing tumour cell (Boissonnas 2007). Returns the final position.
+        """
+        for _ in range(substeps):
+            if stop_on_antigen and sees_antigen(x, y):
+                break
+            n = 0
+            for d in range(8):
+                if accessible(x + DX[d], y + DY[d]):
+                    options[n] = d
+                    n += 1
+            if n == 0:
+                break
+            if rng.random() < rules.chemotaxis_bias:
+                pick = options[0]
+                for i in range(1, n):
+                    d = options[i]
+                    if chemokine[x + DX[d], y + DY[d]] > chemokine[x + DX[pick], y + DY[pick]]:
+                        pick = d
+            else:
+                pick = options[random_index(rng, n)]
+            u = x + DX[pick]
+            v = y + DY[pick]
+            relocate(x, y, u, v)
+            x = u
+            y = v
+        return x, y
+
+    def free_neighbour(x, y):
+        """A random Moore neighbour whose immune layer is free and tissue is not stroma, or -1."""
+        n = 0
+        for d in range(8):
+            u = x + DX[d]
+            v = y + DY[d]
+            if 0 <= u < nx and 0 <= v < ny and immune[u, v] == NO_IMMUNE and tissue[u, v] != STROMA:
+                options[n] = d
+                n += 1
+        if n == 0:
+            return -1
+        return options[random_index(rng, n)]
+
+    def cd8_act(x, y):
+        """Engagement of a free, non-exhausted CD8 T cell with an adjacent tumour cell, if any.
+
+        The T cell recognises a tumour cell with probability equal to its antigenicity and forms
+        a conjugate for one step (secreting IFN-γ); a kill holds it for ``engagement_h``.
+        Exhaustion grows by 1/kill_capacity per kill (Kather 2017's kill limit) and, through
+        PD-1, by pd1_exhaustion_gain/kill_capacity × unblocked PD-L1 per engagement. A kill frees
+        the site and may trigger division.
+        Returns True when the cell engaged (and therefore does not migrate this step).
+        """
+        n_targets = 0
+        n_suppressors = 0
+        for d in range(-1, 8):
+            u = x + (DX[d] if d >= 0 else 0)
+            v = y + (DY[d] if d >= 0 else 0)
+            if u < 0 or u >= nx or v < 0 or v >= ny:
+                continue
+            if tissue[u, v] == TUMOR:
+                options[n_targets] = d
+                n_targets += 1
+            if immune[u, v] == TREG or immune[u, v] == MDSC:
+                n_suppressors += 1
+        if n_targets == 0:
+            return False
+        d = options[random_index(rng, n_targets)]
+        u = x + (DX[d] if d >= 0 else 0)
+        v = y + (DY[d] if d >= 0 else 0)
+        if rng.random() >= antigen[u, v]:
+            return False
+        counters[0] += 1  # engagements
+        engaged[x, y] = rules.dt_h  # a conjugate forms (and IFN-γ is secreted) for this step
+        pd1_signal = pdl1[u, v] * (1.0 - rules.pd1_occupancy)
+        exhaustion[x, y] += rules.exhaustion_per_kill * rules.pd1_exhaustion_gain * pd1_signal
+        p = kill_probability(rules, antigen[u, v], pdl1[u, v], tgfb[x, y], n_suppressors)
+        if rng.random() < p:
+            tissue[u, v] = EMPTY
+            engaged[x, y] = rules.engagement_h  # the lytic hit holds the T cell (Kather 2017)
+            exhaustion[x, y] += rules.exhaustion_per_kill
+            counters[1] += 1  # kills
+            if divisions[x, y] < rules.max_divisions and rng.random() < rules.division_p:
+                d2 = free_neighbour(x, y)
+                if d2 >= 0:
+                    a = x + DX[d2]
+                    b = y + DY[d2]
+                    divisions[x, y] += 1
+                    immune[a, b] = CD8
+                    exhaustion[a, b] = exhaustion[x, y]
+                    divisions[a, b] = divisions[x, y]
+                    engaged[a, b] = 0.0
+                    done[a, b] = 1
+                    counters[2] += 1  # divisions
+        return True
+
     for k in range(order.shape[0]):
         x = order[k] // ny
         y = order[k] % ny
@@ -320,8 +289,8 @@ def immune_step(
             counters[3] += 1
             continue
         if kind == CD8:
-            if exhaustion[x, y] >= 1.0 and rng.random() < rules.reinvigoration_p * _pdl1_around(
-                tissue, pdl1, x, y
+            if exhaustion[x, y] >= 1.0 and rng.random() < rules.reinvigoration_p * pdl1_around(
+                x, y
             ):
                 exhaustion[x, y] = rules.reinvigorated_exhaustion
             if engaged[x, y] > 0.0:
@@ -329,70 +298,22 @@ def immune_step(
                 if engaged[x, y] > 0.0:
                     done[x, y] = 1
                     continue
-            if exhaustion[x, y] < 1.0 and _cd8_act(
-                rng,
-                rules,
-                x,
-                y,
-                tissue,
-                antigen,
-                pdl1,
-                immune,
-                exhaustion,
-                engaged,
-                divisions,
-                polarisation,
-                tgfb,
-                done,
-                counters,
-            ):
+            if exhaustion[x, y] < 1.0 and cd8_act(x, y):
                 done[x, y] = 1
                 continue
-            x, y = migrate(
-                rng,
-                x,
-                y,
-                rules.cd8_substeps,
-                rules.chemotaxis_bias,
-                rules.stroma_permeability,
-                True,
-                tissue,
-                antigen,
-                immune,
-                exhaustion,
-                engaged,
-                divisions,
-                polarisation,
-                chemokine,
-            )
+            x, y = migrate(x, y, rules.cd8_substeps, True)
         else:
             if kind == MACROPHAGE:
                 m1 = hill(ifng[x, y], rules.ifng_half_max, rules.ifng_hill) + rules.m1_stimulus
+                hypoxia = 1.0 - ramp(oxygen[x, y], rules.hypoxia_lo, rules.hypoxia_hi)
                 m2 = (
                     hill(tgfb[x, y], rules.tgfb_half_max, 1.0)
-                    + rules.hypoxia_m2
-                    * (1.0 - ramp(oxygen[x, y], rules.hypoxia_lo, rules.hypoxia_hi))
+                    + rules.hypoxia_m2 * hypoxia
                     + rules.vegf_m2 * hill(vegf[x, y], rules.vegf_half_max, 1.0)
                 )
                 target = min(1.0, max(0.0, 0.5 + 0.5 * (m1 - m2)))
                 polarisation[x, y] += rules.polarisation_relax * (target - polarisation[x, y])
-            x, y = migrate(
-                rng,
-                x,
-                y,
-                rules.other_substeps,
-                rules.chemotaxis_bias,
-                rules.stroma_permeability,
-                False,
-                tissue,
-                antigen,
-                immune,
-                exhaustion,
-                engaged,
-                divisions,
-                polarisation,
-                chemokine,
-            )
+            x, y = migrate(x, y, rules.other_substeps, False)
         done[x, y] = 1
 
 

@@ -5,7 +5,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from gcsim.kernels.common import DX, DY, hill, ramp
+from gcsim.kernels.common import DX, DY, hill, ramp, random_index
 from gcsim.state import EMPTY, NECROTIC, STROMA, TUMOR
 
 
@@ -97,7 +97,7 @@ def tumor_step(
                 n_free += 1
         if n_free == 0:
             continue
-        d = candidates[rng.integers(0, n_free)]
+        d = candidates[random_index(rng, n_free)]
         u = x + DX[d]
         v = y + DY[d]
         tissue[u, v] = TUMOR
