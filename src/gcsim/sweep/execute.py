@@ -170,7 +170,7 @@ class DaskCluster:
     def __init__(self, address: str, timeout_s: float = 20.0) -> None:
         from distributed import Client
 
-        self._client = Client(address, timeout=f"{timeout_s}s", set_as_default=False)
+        self._client = Client(address, timeout=f"{timeout_s}s")  # default: as_completed needs it
         workers = len(self._client.scheduler_info().get("workers", {}))
         self.description = f"Dask cluster at {address}, {workers} worker(s) now"
         self._futures: list[Any] = []

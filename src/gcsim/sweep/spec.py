@@ -21,6 +21,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from ruamel.yaml.comments import CommentedMap
 
+from gcsim.params import DEFAULTS_BY_NAME
 from gcsim.scenario import (
     Issue,
     Scenario,
@@ -166,9 +167,11 @@ class Sweep:
 
     def resolve(self, values: dict[str, Scalar]) -> Scenario:
         """The base scenario with `set` and then ``values`` (factor path → value) applied."""
-        extra = [override(path, value) for path, value in values.items()]
+        return self.resolve_overrides([override(path, value) for path, value in values.items()])
+
+    def resolve_overrides(self, overrides: Sequence[str]) -> Scenario:
         return validate_yaml_mapping(
-            Scenario, self.base_data, self.base_file, [*self.fixed_overrides, *extra]
+            Scenario, self.base_data, self.base_file, [*self.fixed_overrides, *overrides]
         )
 
     def text(self) -> str:
@@ -250,19 +253,17 @@ def _check_factors(sweep: Sweep) -> None:
         values = factor.levels if factor.levels is not None else list(factor.range or ())
         if factor.range is not None and is_integer_field(path):
             values = [round(v) for v in values]
-        owners = {override(path, v): ("factors", path, key) for v in values}
-        for text in owners:
+        where = ("factors", path, key)
+        for text in (override(path, v) for v in values):
             try:
-                _resolve_checked(
-                    sweep.file,
-                    sweep.data,
-                    sweep.base_file,
-                    sweep.base_data,
-                    [*sweep.fixed_overrides, text],
-                    owners,
-                )
+                sweep.resolve_overrides([text])
             except ScenarioError as exc:
-                issues += exc.issues
+                for issue in exc.issues:
+                    if issue.source == f"--set {text}":
+                        issues.append(_moved(issue, sweep.file, sweep.data, {text: where}))
+                    else:  # the value clashes with the base scenario or `set`
+                        message = f"{text} makes the scenario invalid: {issue}"
+                        issues.append(issue_at(sweep.file, sweep.data, where, message))
                 break  # one bad value per factor is enough to act on
     if issues:
         raise ScenarioError(issues)
@@ -297,4 +298,6 @@ def _moved(issue: Issue, file: str, data: CommentedMap, owners: dict[str, tuple]
 
 def _is_field(path: str) -> bool:
     loc = factor_path(path)
-    return loc[0] == "parameters" or field_info(Scenario, loc) is not None
+    if loc[0] == "parameters":
+        return len(loc) == 2 and loc[1] in DEFAULTS_BY_NAME
+    return field_info(Scenario, loc) is not None
