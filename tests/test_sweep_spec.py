@@ -77,7 +77,8 @@ def _errors(tmp_path, body: str) -> list[str]:
             8, 31, "metrics[1]", "Input should be 'final_burden_ratio'",
         ),
         (  # unknown key in the sweep file itself
-            "design: {method: factorial}\nreplicate: 3\nfactors:\n  tumor.pdl1_cps: {levels: [1]}\n",
+            "design: {method: factorial}\nreplicate: 3\n"
+            "factors:\n  tumor.pdl1_cps: {levels: [1]}\n",
             6, 1, "replicate", "unknown key 'replicate' (did you mean 'replicates'?)",
         ),
         (  # a bad fixed override is blamed on its line under `set`

@@ -7,7 +7,7 @@ show up as spurious sensitivity. Which analysis follows from the design:
 * sobol → first-order and total Sobol' indices (S1, ST; S2 with ``second_order``), bootstrap CIs;
 * morris → μ* (mean absolute elementary effect, in units of the metric per full factor range)
   with its bootstrap CI, and σ (spread, a sign of interactions or non-linearity);
-* latin → RBD-FAST first-order indices with bootstrap CIs;
+* latin → RBD-FAST first-order indices with bootstrap CIs (M = min(10, N/16) harmonics);
 * factorial → main effects: the metric's mean ± s.e. at each level of each factor.
 
 Categorical metrics (best response) are skipped by the index methods.
@@ -135,7 +135,10 @@ def sensitivity(table: pd.DataFrame, info: dict[str, Any], notes: list[str]) -> 
         if np.ptp(y) == 0:
             notes.append(f"{metric}: the same at every point, no indices")
             continue
-        rows += _indices(design, problem, unit, y, seed, metric)
+        try:
+            rows += _indices(design, problem, unit, y, seed, metric)
+        except (ValueError, ZeroDivisionError, FloatingPointError) as exc:  # too few points
+            notes.append(f"{metric}: SALib could not compute indices ({exc})")
     return Analysis(method[design["method"]], pd.DataFrame(rows), notes=notes)
 
 
@@ -162,7 +165,9 @@ def _indices(
     else:
         from SALib.analyze import rbd_fast
 
-        result = rbd_fast.analyze(problem, unit, y, **common)
+        # RBD-FAST's harmonics M: SALib's 10 needs ~100+ points; fewer make its bootstrap fail
+        harmonics = max(1, min(10, len(y) // 16))
+        result = rbd_fast.analyze(problem, unit, y, M=harmonics, **common)
         pairs = [("S1", "S1_conf")]
     return [
         {
