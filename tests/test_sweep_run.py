@@ -225,8 +225,8 @@ def test_sampling_designs_give_indices_with_confidence_intervals(tmp_path, desig
         "tumor.pdl1_cps": {"range": [1, 60]},
         "parameters.cd8.kill_probability": {"range": [0.02, 0.5], "distribution": "loguniform"},
     }
-    sweep_file = write_sweep(tmp_path, design=design, factors=factors, replicates=1,
-                             extra={"metrics": ["final_burden_ratio", "best_response"]})  # fmt: skip
+    metrics = {"metrics": ["final_burden_ratio", "best_response"]}
+    sweep_file = write_sweep(tmp_path, design=design, factors=factors, replicates=1, extra=metrics)
     _run(sweep_file, tmp_path / "out", InProcess())
     result = CliRunner().invoke(app, ["analyze", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output

@@ -49,8 +49,9 @@ def _read(sweep_dir: Path) -> tuple[dict[str, Any], pd.DataFrame]:
         design = pd.read_parquet(sweep_dir / "design.parquet")
         metrics = pd.read_parquet(sweep_dir / "metrics.parquet")
     except FileNotFoundError as exc:
-        raise AnalysisError(f"{sweep_dir}: not a finished sweep ({Path(exc.filename).name} "
-                            "missing; run or resume `gcsim sweep` first)") from None  # fmt: skip
+        missing = Path(exc.filename).name
+        message = f"{sweep_dir}: not a finished sweep ({missing} missing; run or resume it first)"
+        raise AnalysisError(message) from None
     keys = ["run_id", "point", "replicate", "arm", "seed"]
     table = design.merge(metrics, on=keys, how="left", validate="one_to_one")
     return info, table
@@ -107,8 +108,8 @@ def main_effects(ok: pd.DataFrame, factors: list[str], names: list[str]) -> pd.D
                     }
                 )
     effects = pd.DataFrame(rows)
-    effects["level"] = effects["level"].astype(str) if effects["level"].map(type).nunique() > 1 \
-        else effects["level"]  # fmt: skip
+    if effects["level"].map(type).nunique() > 1:  # mixed levels cannot be one Parquet type
+        effects["level"] = effects["level"].astype(str)
     return effects
 
 

@@ -96,8 +96,8 @@ def plot_main_effects(effects: pd.DataFrame, path: Path) -> Path:
             rows = effects[(effects["metric"] == metric) & (effects["factor"] == factor)]
             x, labels = _positions(rows["level"].reset_index(drop=True))
             order = np.argsort(x)
-            ax.errorbar(x[order], rows["mean"].to_numpy()[order], rows["sem"].to_numpy()[order],
-                        marker="o", capsize=3)  # fmt: skip
+            mean, sem = rows["mean"].to_numpy(), rows["sem"].to_numpy()
+            ax.errorbar(x[order], mean[order], sem[order], marker="o", capsize=3)
             if labels is not None:
                 ax.set_xticks(range(len(labels)), labels, rotation=30)
             if i == len(names) - 1:

@@ -91,8 +91,6 @@ def analysis_table(analysis: Analysis) -> Table:
         table.add_column("± s.e.", justify="right")
         table.add_column("n", justify="right")
         for row in data.itertuples():
-            table.add_row(
-                row.metric, row.factor, str(row.level), f"{row.mean:.3g}", f"{row.sem:.2g}",
-                str(row.n),
-            )  # fmt: skip
+            numbers = (f"{row.mean:.3g}", f"{row.sem:.2g}", str(row.n))
+            table.add_row(row.metric, row.factor, str(row.level), *numbers)
     return table
