@@ -70,6 +70,8 @@ def analyze_sweep(sweep_dir: Path | str) -> Analysis:
     failed = int((table["status"] != "ok").sum())
     if failed:
         notes.append(f"{failed} run(s) without a result are left out")
+    table = _censored_at_follow_up(table, info, notes)
+    ok = table[table["status"] == "ok"]
     if design["method"] == "factorial":
         effects = main_effects(ok, factors, names)
         result = Analysis("main effects", effects, notes=notes)
@@ -86,6 +88,29 @@ def analyze_sweep(sweep_dir: Path | str) -> Analysis:
     write_parquet(out / f"{stem}.parquet", result.table)
     result.files[:0] = [out / f"{stem}.csv", out / f"{stem}.parquet"]
     return result
+
+
+def _censored_at_follow_up(
+    table: pd.DataFrame, info: dict[str, Any], notes: list[str]
+) -> pd.DataFrame:
+    """Runs without progression count with their follow-up time as time to progression.
+
+    A censored time is a lower bound; leaving it out would drop exactly the best outcomes, and a
+    NaN would stop SALib. The note says so, since indices then describe ``min(TTP, follow-up)``.
+    """
+    name = "time_to_progression_days"
+    if name not in table:
+        return table
+    censored = (table["status"] == "ok") & table[name].isna()
+    if not censored.any():
+        return table
+    days = info["base_scenario"]["time"]["days"]
+    follow_up = table["time.days"] if "time.days" in info["factors"] else days
+    table = table.copy()
+    table[name] = table[name].where(~censored, follow_up)
+    count = int(censored.sum())
+    notes.append(f"{name}: {count} run(s) without progression count at their follow-up time")
+    return table
 
 
 def main_effects(ok: pd.DataFrame, factors: list[str], names: list[str]) -> pd.DataFrame:
