@@ -1,6 +1,6 @@
 """Sweep throughput with 1 and 2 local workers, and the executor's per-run overhead.
 
-    .venv/bin/python benchmarks/bench_sweep.py [--runs 16] [--size 60] [--days 10] [--json F]
+    .venv/bin/python benchmarks/bench_sweep.py [--runs 16] [--size 120] [--days 20] [--json F]
 
 The same factorial design (``runs`` runs of a ``size``² lattice for ``days``) is run three ways
 through :func:`gcsim.sweep.execute.run_sweep`, the code behind ``gcsim sweep``:
@@ -40,6 +40,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def _sweep_file(directory: Path, runs: int, size: int, days: float) -> Path:
+    """A factorial sweep of ``runs`` runs (2 phenotypes × runs/2 replicates)."""
     spec = {
         "name": "bench",
         "scenario": str(REPO / "scenarios" / "baseline.yaml"),
@@ -54,7 +55,7 @@ def _sweep_file(directory: Path, runs: int, size: int, days: float) -> Path:
         "replicates": runs // 2,
         "factors": {"immune.phenotype": {"levels": ["inflamed", "desert"]}},
     }
-    path = directory / "bench.yaml"
+    path = directory / f"bench-{runs}-{size}-{days}.yaml"
     path.write_text(json.dumps(spec))
     return path
 
@@ -92,7 +93,7 @@ def _measure(sweep_file: Path, out: Path, workers: int) -> dict[str, Any]:
     }
 
 
-def run(runs: int = 16, size: int = 60, days: float = 10.0) -> dict[str, Any]:
+def run(runs: int = 16, size: int = 120, days: float = 20.0) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
         sweep_file = _sweep_file(directory, runs, size, days)
@@ -131,8 +132,8 @@ def tables(result: dict[str, Any]) -> list[Table]:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=16)
-    parser.add_argument("--size", type=int, default=60)
-    parser.add_argument("--days", type=float, default=10.0)
+    parser.add_argument("--size", type=int, default=120)
+    parser.add_argument("--days", type=float, default=20.0)
     parser.add_argument("--json", help="write machine info and results to this file")
     args = parser.parse_args(argv)
     result = run(args.runs, args.size, args.days)

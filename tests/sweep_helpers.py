@@ -23,6 +23,8 @@ SMALL = {
     "tumor.initial_radius_um": 200,
     "time.days": 3,
 }
+# 60 × 60 sites, 8 days: long enough (~0.2 s a run) for a kill to land in the middle of a sweep.
+SLOWER = {**SMALL, "domain.width": 60, "domain.height": 60, "time.days": 8}
 FACTORIAL = {
     "tumor.pdl1_cps": {"levels": [1, 40]},
     "immune.phenotype": {"levels": ["inflamed", "desert"]},
@@ -38,12 +40,13 @@ def write_sweep(
     seed: int = 7,
     name: str = "small",
     extra: dict | None = None,
+    fixed: dict | None = None,
 ) -> Path:
     """A sweep file over the baseline scenario shrunk to ``SMALL`` (JSON is valid YAML)."""
     spec = {
         "name": name,
         "scenario": str(BASELINE),
-        "set": SMALL,
+        "set": fixed or SMALL,
         "seed": seed,
         "design": design or {"method": "factorial"},
         "replicates": replicates,

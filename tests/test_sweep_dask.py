@@ -89,6 +89,7 @@ def test_dask_cluster_gives_the_local_pool_results(tmp_path, cluster):
     remote = _gcsim("sweep", str(sweep), "--out", str(tmp_path / "dask"), "--scheduler", cluster)
     assert remote.returncode == 0, remote.stderr
     assert "Dask cluster" in remote.stdout
+    assert "warning" not in remote.stderr  # same versions on the workers
     assert_same_results(tmp_path / "local", tmp_path / "dask")
     hosts = {json.loads(p.read_text())["host"] for p in (tmp_path / "dask" / "runs").glob("*.json")}
     assert len(hosts) == 2  # both workers took runs (8 runs, one thread each)

@@ -19,7 +19,7 @@ from gcsim.sweep.analyze import analyze_sweep
 from gcsim.sweep.design import plan_runs
 from gcsim.sweep.execute import InProcess, LocalPool, SweepDirectoryError, run_sweep
 from gcsim.sweep.spec import load_sweep
-from sweep_helpers import assert_same_results, fail_on_even_points, results, write_sweep
+from sweep_helpers import SLOWER, assert_same_results, fail_on_even_points, results, write_sweep
 
 THREE_LEVELS = {
     "tumor.pdl1_cps": {"levels": [1, 10, 40]},
@@ -45,7 +45,7 @@ def reference(tmp_path_factory):
 @pytest.fixture(scope="module")
 def reference12(tmp_path_factory):
     directory = tmp_path_factory.mktemp("reference12")
-    sweep_file = write_sweep(directory, factors=THREE_LEVELS, name="twelve")
+    sweep_file = write_sweep(directory, factors=THREE_LEVELS, name="twelve", fixed=SLOWER)
     _run(sweep_file, directory / "out", InProcess())
     return sweep_file, directory / "out"
 

@@ -217,3 +217,13 @@ def test_sampling_designs_stay_in_range_and_round_integer_fields(tmp_path, metho
     body = (tmp_path / "s.yaml").read_text().split("replicates: 1\n", 1)[1]
     again = _plan(tmp_path, body, head=HEAD.replace("domain.width: 40, ", ""))
     assert again.digest == plan.digest  # the design is a function of the file alone
+
+
+@pytest.mark.parametrize(
+    ("name", "runs"), [("ici_cps_infiltration", 72), ("antivegf_window_sobol", 896)]
+)
+def test_example_sweeps_are_valid(name, runs):
+    from sweep_helpers import REPO
+
+    plan = plan_runs(load_sweep(REPO / "scenarios" / "sweeps" / f"{name}.yaml"))
+    assert len(plan.runs) == runs

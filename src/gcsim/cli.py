@@ -305,6 +305,8 @@ def sweep(
         executor = make_executor(workers, scheduler)
     except OSError as exc:  # no scheduler at that address
         _fail([f"--scheduler {scheduler}: cannot connect: {exc}"])
+    for mismatch in getattr(executor, "version_mismatches", list)():  # Dask workers only
+        err.print(f"warning: {mismatch}")
     out.print(
         f"{spec.spec.name}: {len(plan.runs)} runs ({len(done)} done) on {executor.description}"
     )

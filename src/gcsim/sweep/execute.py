@@ -145,23 +145,33 @@ class LocalPool:
 
 
 class InProcess:
-    """Runs each task when submitted, in this process (``--workers 0``: debugging, profiling)."""
+    """Runs tasks one by one in this process (``--workers 0``: debugging, profiling).
+
+    A task runs when ``as_completed`` reaches it, not when submitted, so each result is written
+    (and counted by the progress bar) before the next run starts, as with a pool.
+    """
 
     description = "this process"
 
+    def __init__(self) -> None:
+        self._pending: dict[Future, tuple[Callable[[RunTask], RunOutcome], RunTask]] = {}
+
     def submit(self, fn: Callable[[RunTask], RunOutcome], task: RunTask) -> Future:
         future: Future = Future()
-        try:
-            future.set_result(fn(task))
-        except Exception as exc:  # fn catches run errors; this is for a broken fn
-            future.set_exception(exc)
+        self._pending[future] = (fn, task)
         return future
 
     def as_completed(self, futures: Iterable[Future]) -> Iterator[Future]:
-        return iter(list(futures))
+        for future in list(futures):
+            fn, task = self._pending.pop(future)
+            try:
+                future.set_result(fn(task))
+            except Exception as exc:  # fn catches run errors; this is for a broken fn
+                future.set_exception(exc)
+            yield future
 
     def close(self, abort: bool = False) -> None:
-        pass
+        self._pending.clear()
 
 
 class DaskCluster:
@@ -188,8 +198,20 @@ class DaskCluster:
 
         return iter(as_completed(list(futures)))
 
-    def worker_versions(self) -> dict[str, dict[str, str]]:
-        return self._client.run(package_versions)
+    def version_mismatches(self) -> list[str]:
+        """Workers whose Python or packages differ from this machine's: their results may not
+        be identical, or their tasks may not even load."""
+        here = package_versions()
+        try:
+            workers = self._client.run(package_versions)
+        except Exception as exc:  # typically: gcsim is not importable on a worker
+            return [f"cannot check the workers' versions: {type(exc).__name__}: {exc}"]
+        return [
+            f"worker {address}: {name} {theirs.get(name)} (here {version})"
+            for address, theirs in sorted(workers.items())
+            for name, version in here.items()
+            if theirs.get(name) != version
+        ]
 
     def close(self, abort: bool = False) -> None:
         self._client.cancel([f for f in self._futures if not f.done()])
