@@ -59,6 +59,7 @@ def test_sweep_directory_has_one_row_per_run(reference):
     assert {"tumor.pdl1_cps", "immune.phenotype", "seed", "overrides"} <= set(design.columns)
     assert (metrics["status"] == "ok").all()
     assert metrics["final_burden_ratio"].notna().all()
+    assert not metrics["tumor_reached_edge"].any()  # 200 µm in 800 µm: far from the edge
     info = json.loads((out / "sweep.json").read_text())
     assert info["runs"] == 8 and info["versions"]["numba"]
     assert (out / "metrics_vs_factors.png").read_bytes()[:4] == b"\x89PNG"

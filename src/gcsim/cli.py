@@ -317,6 +317,11 @@ def sweep(
         err.print(f"interrupted: finished runs are kept in {target}; rerun with --resume")
         raise typer.Exit(INTERRUPTED) from None
     out.print(summary_table(summary))
+    if summary.reached_edge:
+        err.print(
+            f"warning: the tumour reached the domain edge in {summary.reached_edge} run(s) "
+            "(column tumor_reached_edge): later growth is not visible; enlarge the domain"
+        )
     for line in failure_lines(summary):
         err.print(line)
     out.print(f"results: {target}")

@@ -239,6 +239,7 @@ class SweepSummary:
     skipped: int  # finished before this invocation (--resume)
     failures: list[dict[str, Any]]
     wall_s: float
+    reached_edge: int = 0  # successful runs whose tumour touched the domain edge
 
 
 def design_table(plan: Plan, sweep: Sweep) -> pd.DataFrame:
@@ -344,6 +345,10 @@ def _write_outcome(out: Path, run: Run, outcome: RunOutcome) -> dict[str, Any]:
         "traceback": outcome.traceback,
         "wall_time_s": round(outcome.wall_s, 3),
         "host": outcome.host,
+        # as `gcsim run` warns: growth past the domain edge is invisible, burden is too low
+        "tumor_reached_edge": bool(
+            outcome.timeseries is not None and outcome.timeseries["tumor_touches_edge"].any()
+        ),
     }
     if outcome.ok and outcome.timeseries is not None:
         write_parquet(runs / f"{run.run_id}.parquet", outcome.timeseries)
@@ -358,6 +363,7 @@ def metrics_table(records: Iterable[dict[str, Any]], metrics: Iterable[str]) -> 
     for record in sorted(records, key=lambda r: (r["point"], r["arm"], r["replicate"])):
         row = {k: record[k] for k in ("run_id", "point", "replicate", "arm", "seed", "status")}
         row.update({name: record["metrics"].get(name) for name in names})
+        row["tumor_reached_edge"] = record["tumor_reached_edge"]
         row["error"] = record["error"]
         row["wall_time_s"] = record["wall_time_s"]
         rows.append(row)
@@ -428,6 +434,7 @@ def run_sweep(
         skipped=len(done),
         failures=failures,
         wall_s=time.perf_counter() - started,
+        reached_edge=sum(r.get("tumor_reached_edge", False) for r in records.values()),
     )
 
 
