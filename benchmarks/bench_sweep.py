@@ -14,7 +14,12 @@ result is on disk. From these:
 * throughput = runs / (first submit → last result), and the speed-up of 2 workers over 1;
 * start-up = first result − first run's simulation time: process spawn, imports, numba cache load;
 * steady per-run overhead = mean gap between results × workers − mean simulation time: pickling
-  the task, sending the time series back, writing Parquet and JSON.
+  the task, sending the time series back, writing Parquet and JSON;
+* core share = CPU time / wall time of the simulations: below 100 % the machine's other work
+  took part of the workers' cores, which lowers the speed-up whatever the executor does;
+* efficiency = simulated seconds per worker / time from the end of start-up to the last
+  result: the executor's own cost, independent of that contention (short sweeps also lose to
+  the last runs' imbalance between workers).
 
 Numba's cache is warmed first, so the figures describe a machine that has run gcsim before.
 """
@@ -69,10 +74,12 @@ def _measure(sweep_file: Path, out: Path, workers: int) -> dict[str, Any]:
     plan = plan_runs(sweep)
     stamps: list[float] = []
     sims: list[float] = []
+    cpus: list[float] = []
 
     def on_result(record: dict[str, Any]) -> None:
         stamps.append(time.perf_counter())
         sims.append(record["wall_time_s"])
+        cpus.append(record["cpu_time_s"])
 
     started = time.perf_counter()
     summary = run_sweep(sweep, plan, out, make_executor(workers), on_result=on_result)
@@ -88,7 +95,12 @@ def _measure(sweep_file: Path, out: Path, workers: int) -> dict[str, Any]:
         "to_last_result_s": span,
         "total_s_with_tables_and_plot": total,
         "simulation_s_mean": statistics.mean(sims),
+        # below 1: the machine's other work took part of this worker's core
+        "core_share": sum(cpus) / sum(sims),
         "startup_s": stamps[0] - started - sims[0],
+        # the executor's own efficiency, whatever the contention: simulated seconds per lane
+        # over the time after start-up (when the first run could begin) to the last result
+        "efficiency": sum(sims) / lanes / (stamps[-1] - (stamps[0] - sims[0])),
         "overhead_per_run_s": statistics.mean(gaps) * lanes - statistics.mean(sims[1:]),
     }
 
@@ -113,8 +125,8 @@ def tables(result: dict[str, Any]) -> list[Table]:
         title=f"sweep of {config['runs']} runs, {config['size']}² sites, {config['days']} days "
         f"(2 workers / 1 worker = {result['speedup_2_over_1']:.2f}×)"
     )
-    for column in ("executor", "runs/s", "to last result", "simulation/run", "start-up",
-                   "overhead/run"):  # fmt: skip
+    columns = "executor,runs/s,to last result,simulation/run,core share,start-up,overhead/run"
+    for column in [*columns.split(","), "efficiency"]:
         table.add_column(column, justify="right")
     for r in result["results"]:
         name = "in process" if r["workers"] == 0 else f"pool of {r['workers']}"
@@ -123,8 +135,10 @@ def tables(result: dict[str, Any]) -> list[Table]:
             f"{r['runs_per_s']:.2f}",
             f"{r['to_last_result_s']:.1f} s",
             f"{r['simulation_s_mean']:.2f} s",
+            f"{r['core_share']:.0%}",
             f"{r['startup_s']:.2f} s",
             f"{r['overhead_per_run_s'] * 1000:.0f} ms",
+            f"{r['efficiency']:.0%}",
         )
     return [table]
 

@@ -217,6 +217,7 @@ def test_factorial_analysis_gives_main_effects(reference):
     ("design", "indices"),
     [
         ({"method": "sobol", "samples": 2}, {"S1", "ST"}),
+        ({"method": "sobol", "samples": 2, "second_order": True}, {"S1", "ST", "S2"}),
         ({"method": "morris", "samples": 2}, {"mu_star", "sigma"}),
         ({"method": "latin", "samples": 12}, {"S1"}),
     ],
@@ -234,7 +235,8 @@ def test_sampling_designs_give_indices_with_confidence_intervals(tmp_path, desig
     assert "best_response: categorical" in result.stderr
     table = pd.read_parquet(tmp_path / "out" / "analysis" / "indices.parquet")
     assert set(table["index"]) == indices
-    assert set(table["factor"]) == set(factors)
+    pairs = {" × ".join(factors)} if "S2" in indices else set()
+    assert set(table["factor"]) == set(factors) | pairs
     assert set(table["metric"]) == {"final_burden_ratio"}
     main = table[table["index"].isin({"S1", "mu_star"})]
     assert main["value"].notna().all() and (main["conf"] >= 0).all()

@@ -195,7 +195,8 @@ def _indices(
         harmonics = max(1, min(10, len(y) // 16))
         result = rbd_fast.analyze(problem, unit, y, M=harmonics, **common)
         pairs = [("S1", "S1_conf")]
-    return [
+    names = problem["names"]
+    rows = [
         {
             "metric": metric,
             "factor": factor,
@@ -204,5 +205,18 @@ def _indices(
             "conf": float(result[conf][i]),
         }
         for index, conf in pairs
-        for i, factor in enumerate(problem["names"])
+        for i, factor in enumerate(names)
     ]
+    if design["method"] == "sobol" and design["second_order"]:
+        rows += [
+            {
+                "metric": metric,
+                "factor": f"{names[i]} × {names[j]}",
+                "index": "S2",
+                "value": float(result["S2"][i, j]),
+                "conf": float(result["S2_conf"][i, j]),
+            }
+            for i in range(len(names))
+            for j in range(i + 1, len(names))
+        ]
+    return rows

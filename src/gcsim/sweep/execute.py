@@ -69,6 +69,7 @@ class RunOutcome:
     error: str | None = None
     traceback: str | None = None
     wall_s: float = 0.0
+    cpu_s: float = 0.0  # with wall_s, shows whether the worker had a core to itself
     host: str = ""
 
 
@@ -81,7 +82,7 @@ def simulate(task: RunTask) -> RunOutcome:
     from gcsim.runner import timeseries_table
     from gcsim.summary import summarize
 
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     host = f"{socket.gethostname()}:{os.getpid()}"
     try:
         model = GastricTumorModel(task.scenario)
@@ -95,10 +96,17 @@ def simulate(task: RunTask) -> RunOutcome:
             error=f"{type(exc).__name__}: {exc}",
             traceback=traceback.format_exc(),
             wall_s=time.perf_counter() - started,
+            cpu_s=time.process_time() - cpu_started,
             host=host,
         )
     return RunOutcome(
-        task.run_id, True, metrics, table, None, None, time.perf_counter() - started, host
+        task.run_id,
+        True,
+        metrics,
+        table,
+        wall_s=time.perf_counter() - started,
+        cpu_s=time.process_time() - cpu_started,
+        host=host,
     )
 
 
@@ -344,6 +352,7 @@ def _write_outcome(out: Path, run: Run, outcome: RunOutcome) -> dict[str, Any]:
         "error": outcome.error,
         "traceback": outcome.traceback,
         "wall_time_s": round(outcome.wall_s, 3),
+        "cpu_time_s": round(outcome.cpu_s, 3),
         "host": outcome.host,
         # as `gcsim run` warns: growth past the domain edge is invisible, burden is too low
         "tumor_reached_edge": bool(
