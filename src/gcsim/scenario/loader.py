@@ -46,6 +46,7 @@ __all__ = [
     "issue_at",
     "json_schema",
     "json_schema_text",
+    "key_path",
     "load_scenario",
     "read_yaml_mapping",
     "scenario_hash",
@@ -391,8 +392,7 @@ def _parse_override(text: str) -> tuple[Loc, Any]:
     key = key.strip()
     if not sep or not key:
         raise _YamlProblem("expected key.path=value")
-    head, _, rest = key.partition(".")
-    path: Loc = ("parameters", rest) if head == "parameters" and rest else tuple(key.split("."))
+    path = key_path(key)
     if any(part == "" for part in path):
         raise _YamlProblem("empty part in the key path", field=key)
     try:
@@ -403,6 +403,13 @@ def _parse_override(text: str) -> tuple[Loc, Any]:
         message = f"value must be a single YAML scalar, got {_kind(value)} (quote it)"
         raise _YamlProblem(message, field=key)
     return path, value
+
+
+def key_path(key: str) -> Loc:
+    """The location named by an override key; after ``parameters.`` the rest is one name,
+    because parameter names contain dots."""
+    head, _, rest = key.partition(".")
+    return ("parameters", rest) if head == "parameters" and rest else tuple(key.split("."))
 
 
 def _assign(data: CommentedMap, path: Loc, value: Any) -> list[Loc]:

@@ -31,6 +31,7 @@ from gcsim.scenario import (
     read_yaml_mapping,
     validate_yaml_mapping,
 )
+from gcsim.scenario.loader import key_path
 from gcsim.summary import SUMMARY_METRICS
 
 Scalar = bool | int | float | str
@@ -189,10 +190,9 @@ def override(path: str, value: Scalar) -> str:
     return f"{path}={text}"
 
 
-def factor_path(path: str) -> tuple[str, ...]:
-    """The scenario location of a factor path; the rest after ``parameters.`` is one name."""
-    head, _, rest = path.partition(".")
-    return ("parameters", rest) if head == "parameters" and rest else tuple(path.split("."))
+def factor_path(path: str) -> tuple[str | int, ...]:
+    """The scenario location of a factor path, read exactly as `--set` reads its key."""
+    return key_path(path)
 
 
 def is_integer_field(path: str) -> bool:
