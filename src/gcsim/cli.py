@@ -222,8 +222,9 @@ def run(
         typer.Option(
             "--workers",
             "-j",
-            min=1,
-            help="Processes for the arm × replicate runs (default: one per CPU).",
+            min=0,
+            help="Processes for the arm × replicate runs (default: one per CPU, at most one per "
+            "run; 0 or 1 = run in this process).",
         ),
     ] = None,
 ) -> None:
@@ -259,6 +260,106 @@ def run(
     for warning in caught:
         err.print(f"warning: {warning.message}")
     out.print(f"results: {target}")
+
+
+# --- sweeps (gcsim.sweep) --------------------------------------------------------------------
+
+RUNS_FAILED = 3  # the sweep finished, but some runs raised: their errors are in metrics.parquet
+INTERRUPTED = 130  # as a shell reports SIGINT
+
+
+@app.command()
+def sweep(
+    file: Annotated[Path, typer.Argument(metavar="SWEEP.yaml", help="Sweep file.")],
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Sweep directory (default: runs/<sweep name>)."),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            "-j",
+            min=0,
+            help="Local worker processes (default: all cores; 0 = run in this process).",
+        ),
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler", metavar="tcp://HOST:PORT", help="Run on this Dask cluster instead."
+        ),
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Finish an interrupted sweep in --out.")
+    ] = False,
+) -> None:
+    """Run a parameter sweep: every design point × replicate, locally or on a Dask cluster."""
+    if workers is not None and scheduler:
+        _fail(["--workers and --scheduler exclude each other"])
+    from gcsim.sweep.design import plan_runs
+    from gcsim.sweep.spec import load_sweep
+
+    try:
+        spec = load_sweep(file)
+        plan = plan_runs(spec)  # every run's scenario is validated before anything runs
+    except ScenarioError as exc:
+        _fail(exc.messages)
+    target = out_dir if out_dir is not None else Path("runs") / spec.spec.name.replace(" ", "_")
+
+    from gcsim.sweep.execute import SweepDirectoryError, make_executor, prepare_directory, run_sweep
+    from gcsim.sweep.report import failure_lines, summary_table, sweep_progress
+
+    try:
+        done = prepare_directory(target, spec, plan, resume)  # refuse before starting workers
+    except SweepDirectoryError as exc:
+        _fail([str(exc)])
+    try:
+        executor = make_executor(workers, scheduler)
+    except OSError as exc:  # no scheduler at that address
+        _fail([f"--scheduler {scheduler}: cannot connect: {exc}"])
+    for mismatch in getattr(executor, "version_mismatches", list)():  # Dask workers only
+        err.print(f"warning: {mismatch}")
+    out.print(
+        f"{spec.spec.name}: {len(plan.runs)} runs ({len(done)} done) on {executor.description}"
+    )
+    try:
+        with sweep_progress(out, len(plan.runs), len(done)) as on_result:
+            summary = run_sweep(spec, plan, target, executor, resume=resume, on_result=on_result)
+    except KeyboardInterrupt:
+        err.print(f"interrupted: finished runs are kept in {target}; rerun with --resume")
+        raise typer.Exit(INTERRUPTED) from None
+    out.print(summary_table(summary))
+    if summary.reached_edge:
+        err.print(
+            f"warning: the tumour reached the domain edge in {summary.reached_edge} run(s) "
+            "(column tumor_reached_edge): later growth is not visible; enlarge the domain"
+        )
+    for line in failure_lines(summary):
+        err.print(line)
+    out.print(f"results: {target}")
+    if summary.failed:
+        err.print(f"{summary.failed} of {summary.total} runs failed")
+        raise typer.Exit(RUNS_FAILED)
+
+
+@app.command()
+def analyze(
+    sweep_dir: Annotated[Path, typer.Argument(metavar="SWEEP_DIR", help="A finished sweep.")],
+) -> None:
+    """Sensitivity indices (Sobol, Morris, RBD-FAST) or main effects of a finished sweep."""
+    from gcsim.sweep.analyze import AnalysisError, analyze_sweep
+    from gcsim.sweep.report import analysis_table
+
+    try:
+        result = analyze_sweep(sweep_dir)
+    except AnalysisError as exc:
+        _fail([str(exc)])
+    out.print(analysis_table(result))
+    for note in result.notes:
+        err.print(f"note: {note}")
+    for path in result.files:
+        out.print(f"wrote {path}")
 
 
 if __name__ == "__main__":

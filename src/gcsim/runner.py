@@ -83,12 +83,14 @@ def plan(scenario: Scenario) -> list[Job]:
     return [Job(arm, r, seeds[r]) for arm in scenario.arms for r in range(scenario.replicates)]
 
 
-def timeseries_table(model: GastricTumorModel, job: Job) -> pd.DataFrame:
+def timeseries_table(
+    model: GastricTumorModel, run_id: str, arm: str, replicate: int
+) -> pd.DataFrame:
     """The model's recorded metrics as a tidy table (one row per observation)."""
     table = model.datacollector.get_model_vars_dataframe().reset_index(drop=True)
-    table.insert(0, "replicate", job.replicate)
-    table.insert(0, "arm", job.arm)
-    table.insert(0, "run_id", job.run_id)
+    table.insert(0, "replicate", replicate)
+    table.insert(0, "arm", arm)
+    table.insert(0, "run_id", run_id)
     return table
 
 
@@ -100,7 +102,7 @@ def simulate(
     model = GastricTumorModel(scenario, rng=job.seed, arm=job.arm)
     model.run(progress)
     wall = time.perf_counter() - started
-    table = timeseries_table(model, job)
+    table = timeseries_table(model, job.run_id, job.arm, job.replicate)
     touching = table.loc[table["tumor_touches_edge"] == 1, "time_h"]
     if lattice_png is not None:
         plot_lattice(model, lattice_png, title=f"{job.arm}, replicate {job.replicate}")
@@ -188,7 +190,7 @@ def run_scenario(
     metrics per run), arms.csv (summary per arm), dynamics.png (arms compared) and
     lattice_<arm>.png (final lattice of replicate 0). The directory appears only when everything
     is written (see ``atomic_directory``). ``workers``: processes (default: one per CPU, at most
-    one per run; 1 runs in this process).
+    one per run; 0 or 1 runs in this process, as ``gcsim sweep --workers 0`` does).
     """
     jobs = plan(scenario)
     workers = default_workers(len(jobs)) if workers is None else workers

@@ -7,10 +7,14 @@
 from gcsim.scenario.loader import (
     Issue,
     ScenarioError,
+    field_info,
+    issue_at,
     json_schema,
     json_schema_text,
     load_scenario,
+    read_yaml_mapping,
     scenario_hash,
+    validate_yaml_mapping,
     write_json_schema,
 )
 from gcsim.scenario.schema import SCHEMA_VERSION, Scenario
@@ -20,9 +24,13 @@ __all__ = [
     "Issue",
     "Scenario",
     "ScenarioError",
+    "field_info",
+    "issue_at",
     "json_schema",
     "json_schema_text",
     "load_scenario",
+    "read_yaml_mapping",
     "scenario_hash",
+    "validate_yaml_mapping",
     "write_json_schema",
 ]

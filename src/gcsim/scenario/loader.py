@@ -13,6 +13,7 @@ node is checked *before* construction, so a tag other than the plain YAML ones
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import difflib
 import hashlib
@@ -41,10 +42,15 @@ from gcsim.scenario.schema import SCHEMA_VERSION, Scenario
 __all__ = [
     "Issue",
     "ScenarioError",
+    "field_info",
+    "issue_at",
     "json_schema",
     "json_schema_text",
+    "key_path",
     "load_scenario",
+    "read_yaml_mapping",
     "scenario_hash",
+    "validate_yaml_mapping",
     "write_json_schema",
 ]
 
@@ -131,26 +137,67 @@ def load_scenario(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -
     if isinstance(overrides, str):  # a bare string would be read one character at a time
         raise TypeError("overrides must be a sequence of 'key.path=value' strings")
     file = os.fspath(path)
+    data = read_yaml_mapping(path)
+    return validate_yaml_mapping(Scenario, data, file, overrides)
+
+
+def read_yaml_mapping(
+    path: str | os.PathLike[str],
+    kind: str = "scenario",
+    empty_hint: str = "a scenario needs at least `name:`",
+) -> CommentedMap:
+    """Read and safely parse a YAML file whose top level must be a mapping of ``kind`` fields.
+
+    The result keeps the position of every key, for :func:`validate_yaml_mapping` and
+    :func:`issue_at`. ``empty_hint`` completes the message for an empty file.
+    """
+    file = os.fspath(path)
     text = _read_text(Path(path), file)
     try:
         data, (line, col) = _parse_yaml(text)
     except _YamlProblem as problem:
         raise ScenarioError([_file_issue(file, problem)]) from None
     if data is None:
-        raise ScenarioError([Issue(file, "file is empty (a scenario needs at least `name:`)")])
+        raise ScenarioError([Issue(file, f"file is empty ({empty_hint})")])
     if not isinstance(data, CommentedMap):
-        message = f"top level must be a mapping of scenario fields, got {_kind(data)}"
+        message = f"top level must be a mapping of {kind} fields, got {_kind(data)}"
         raise ScenarioError([Issue(file, message, line=line, col=col)])
+    return data
+
+
+def validate_yaml_mapping[M: BaseModel](
+    model: type[M], data: CommentedMap, file: str, overrides: Sequence[str] = ()
+) -> M:
+    """Validate parsed YAML (from :func:`read_yaml_mapping`) as ``model``, after ``overrides``.
+
+    ``data`` itself is left unchanged, so one parsed file can be validated with many sets of
+    overrides (a sweep resolves every design point this way). Errors are located in ``file``.
+    """
+    if overrides:
+        data = copy.deepcopy(data)
     owned = _apply_overrides(data, overrides)
     try:
         plain = _plain(data, [_MAX_VALUES])
     except _YamlProblem as problem:
         raise ScenarioError([_file_issue(file, problem)]) from None
     try:
-        return Scenario.model_validate(plain)
+        return model.model_validate(plain)
     except ValidationError as exc:
-        issues = [_issue_for(err, data, file, owned) for err in exc.errors(include_url=False)]
+        errors = exc.errors(include_url=False)
+        issues = [_issue_for(err, data, file, owned, model) for err in errors]
         raise ScenarioError(_in_file_order(issues, file)) from exc
+
+
+def issue_at(file: str, data: CommentedMap, loc: Sequence[str | int], message: str) -> Issue:
+    """An issue placed at the deepest key of ``loc`` present in ``data``, for checks made after
+    validation (a sweep's factor paths, its design)."""
+    line, col = _locate(data, tuple(loc), at_key=True)
+    return Issue(file, message, _dotted(tuple(loc)), line, col)
+
+
+def field_info(model: type[BaseModel], loc: Sequence[str | int]) -> FieldInfo | None:
+    """The pydantic field at ``loc`` below ``model`` (None if ``loc`` is not a model field)."""
+    return _field_info(tuple(loc), model)
 
 
 def scenario_hash(scenario: Scenario) -> str:
@@ -345,8 +392,7 @@ def _parse_override(text: str) -> tuple[Loc, Any]:
     key = key.strip()
     if not sep or not key:
         raise _YamlProblem("expected key.path=value")
-    head, _, rest = key.partition(".")
-    path: Loc = ("parameters", rest) if head == "parameters" and rest else tuple(key.split("."))
+    path = key_path(key)
     if any(part == "" for part in path):
         raise _YamlProblem("empty part in the key path", field=key)
     try:
@@ -357,6 +403,13 @@ def _parse_override(text: str) -> tuple[Loc, Any]:
         message = f"value must be a single YAML scalar, got {_kind(value)} (quote it)"
         raise _YamlProblem(message, field=key)
     return path, value
+
+
+def key_path(key: str) -> Loc:
+    """The location named by an override key; after ``parameters.`` the rest is one name,
+    because parameter names contain dots."""
+    head, _, rest = key.partition(".")
+    return ("parameters", rest) if head == "parameters" and rest else tuple(key.split("."))
 
 
 def _assign(data: CommentedMap, path: Loc, value: Any) -> list[Loc]:
@@ -380,10 +433,16 @@ def _assign(data: CommentedMap, path: Loc, value: Any) -> list[Loc]:
 # --- mapping pydantic errors back to the file ------------------------------------------------
 
 
-def _issue_for(err: ErrorDetails, data: CommentedMap, file: str, owned: dict[Loc, str]) -> Issue:
+def _issue_for(
+    err: ErrorDetails,
+    data: CommentedMap,
+    file: str,
+    owned: dict[Loc, str],
+    model: type[BaseModel] = Scenario,
+) -> Issue:
     """Turn one pydantic error into an issue at the deepest key of its ``loc`` in the file."""
     loc = _strip_union_tags(data, tuple(err["loc"]))
-    message = _describe(err, loc)
+    message = _describe(err, loc, model)
     if err["type"] in _CUSTOM_ERRORS:
         loc = _refine(data, loc, message)
         message += _parameter_hint(loc)
@@ -395,29 +454,29 @@ def _issue_for(err: ErrorDetails, data: CommentedMap, file: str, owned: dict[Loc
     return Issue(file, message, field, line, col)
 
 
-def _describe(err: ErrorDetails, loc: Loc) -> str:
+def _describe(err: ErrorDetails, loc: Loc, model: type[BaseModel]) -> str:
     """Pydantic's message, with the offending value and the field's unit where that helps."""
     kind = err["type"]
     if kind in _CUSTOM_ERRORS:
         return str(err.get("ctx", {}).get("error", err["msg"]))
     if kind == "extra_forbidden":
-        return _unknown_key(loc)
+        return _unknown_key(loc, model)
     if kind == "missing":
         return "required field is missing"
     message = err["msg"]
     value = err.get("input")
     if not isinstance(value, Mapping | list):
         message += f", got {value!r}"
-    info = _field_info(loc)
+    info = _field_info(loc, model)
     if info is not None and info.description:
         message += f" ({info.description})"
     return message
 
 
-def _unknown_key(loc: Loc) -> str:
+def _unknown_key(loc: Loc, root: type[BaseModel]) -> str:
     """Name the unknown key, suggest the closest known one and list what is allowed."""
     key = str(loc[-1])
-    model = _model_at(loc[:-1])
+    model = _model_at(loc[:-1], root)
     if model is None:
         return f"unknown key {key!r}"
     allowed = list(model.model_fields)
@@ -552,9 +611,9 @@ def _get(data: Any, loc: Loc) -> Any:
     return data
 
 
-def _model_at(loc: Loc) -> type[BaseModel] | None:
+def _model_at(loc: Loc, root: type[BaseModel]) -> type[BaseModel] | None:
     """The pydantic model that validates the mapping at ``loc`` (None below a plain field)."""
-    model: type[BaseModel] | None = Scenario
+    model: type[BaseModel] | None = root
     for part in loc:
         info = model.model_fields.get(part) if model and isinstance(part, str) else None
         if info is None:
@@ -565,8 +624,8 @@ def _model_at(loc: Loc) -> type[BaseModel] | None:
     return model
 
 
-def _field_info(loc: Loc) -> FieldInfo | None:
-    model = _model_at(loc[:-1]) if loc else None
+def _field_info(loc: Loc, root: type[BaseModel]) -> FieldInfo | None:
+    model = _model_at(loc[:-1], root) if loc else None
     last = loc[-1] if loc else None
     return model.model_fields.get(last) if model and isinstance(last, str) else None
 

@@ -1,0 +1,91 @@
+"""Summary metrics of a time series: hand-made tables with known answers, and one real run."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from gcsim.runner import timeseries_table
+from gcsim.summary import (
+    SUMMARY_METRICS,
+    best_response,
+    burden_auc,
+    final_burden_ratio,
+    lesion_diameter_mm,
+    summarize,
+    time_to_progression_days,
+)
+
+SITE_MM2 = 0.02**2
+
+
+def series(cells: list[int], necrotic: list[int] | None = None, every_days: float = 1.0):
+    """A time series with the columns the summary reads; one row per ``every_days``."""
+    n = len(cells)
+    return pd.DataFrame(
+        {
+            "time_h": np.arange(n) * 24.0 * every_days,
+            "tumor_cells": cells,
+            "viable_tumor_mm2": np.asarray(cells) * SITE_MM2,
+            "necrotic_sites": necrotic or [0] * n,
+            "cd8_core_per_mm2": np.linspace(10, 20, n),
+            "cd8_margin_per_mm2": np.linspace(5, 1, n),
+            "hypoxic_fraction": np.linspace(0.0, 0.3, n),
+        }
+    )
+
+
+def test_burden_ratio_and_auc():
+    table = series([100, 200, 300], every_days=2)
+    assert final_burden_ratio(table) == 3.0
+    assert burden_auc(table) == pytest.approx(2 * (1 + 2) / 2 + 2 * (2 + 3) / 2)
+
+
+def test_diameter_is_that_of_a_circle_of_viable_plus_necrotic_sites():
+    table = series([100, 50], necrotic=[0, 50])
+    expected = 2 * math.sqrt(100 * SITE_MM2 / math.pi)
+    assert lesion_diameter_mm(table) == pytest.approx([expected, expected])
+
+
+def test_progression_is_measured_from_the_nadir():
+    # area ×1.44 = diameter ×1.2; the lesion first shrinks to 64 (nadir), so 1.44 × 64 = 92.16
+    # sites is progression even though it is below baseline.
+    table = series([100, 64, 80, 93, 200])
+    assert time_to_progression_days(table) == 3.0
+    assert math.isnan(time_to_progression_days(series([100, 110, 120, 130])))
+
+
+def test_absolute_increase_floor_delays_progression():
+    table = series([100, 150, 10_000])
+    assert time_to_progression_days(table) == 1.0
+    assert time_to_progression_days(table, min_increase_mm=1.0) == 2.0
+
+
+@pytest.mark.parametrize(
+    ("cells", "expected"),
+    [
+        ([100, 90, 0, 50], "CR"),  # no viable cell at day 2
+        ([100, 40, 45, 48], "PR"),  # diameter × √0.4 ≈ 0.63 < 0.7
+        ([100, 95, 105, 110], "SD"),
+        ([100, 150, 40, 40], "PD"),  # progressed at the first assessment: later PR does not count
+        ([100, 90, 300, 0], "SD"),  # a response after progression does not count
+    ],
+)
+def test_best_response(cells, expected):
+    assert best_response(series(cells)) == expected
+
+
+def test_summarize_a_real_run(ran_small_model):
+    table = timeseries_table(ran_small_model, "r", "untreated", 0)
+    summary = summarize(table)
+    assert set(summary) == set(SUMMARY_METRICS)
+    cells = table["tumor_cells"].to_numpy()
+    assert summary["final_burden_ratio"] == cells[-1] / cells[0]
+    assert summary["best_response"] in {"CR", "PR", "SD", "PD"}
+    assert summary["hypoxic_fraction"] == table["hypoxic_fraction"].iloc[-1]
+    assert summarize(table, ("burden_auc",)).keys() == {"burden_auc"}
+    with pytest.raises(ValueError, match="baseline"):
+        summarize(table.iloc[:0])
