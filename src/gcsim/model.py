@@ -151,6 +151,7 @@ class GastricTumorModel(mesa.Model):
             sprout_maturity=p["vessel.sprout_maturity"],
             perfusion_threshold=p["vessel.perfusion_threshold"],
             survival_half_max=p["vessel.vegf_survival_half_max"],
+            stable_maturity=p["vessel.stable_maturity"],
             regression_p=_per_step(p["vessel.immature_regression_rate"], dt),
         )
         self.secretion_rules = SecretionRules(

@@ -238,6 +238,15 @@ DEFAULTS: tuple[Param, ...] = (
         lo=1e-6,
     ),
     Param(
+        "vessel.stable_maturity",
+        0.8,
+        "1",
+        "maturity (pericyte coverage) from which a vessel survives without VEGF",
+        "Assumption; pericyte-covered vessels survive VEGF withdrawal (Benjamin et al. 1999)",
+        lo=0.01,
+        hi=1,
+    ),
+    Param(
         "vessel.immature_regression_rate",
         1 / 24,
         "1/h",

@@ -15,6 +15,7 @@ class VesselRules(NamedTuple):
     sprout_maturity: float
     perfusion_threshold: float
     survival_half_max: float  # ng/mL, VEGF as endothelial survival factor
+    stable_maturity: float  # maturity from which a vessel survives without VEGF
     regression_p: float  # per step, immature vessel without VEGF support
 
 
@@ -39,7 +40,9 @@ def vessel_step(rng, rules, order, tissue, maturity, vegf):
     1. Maturity relaxes toward ``1 − Hill(VEGF)``: VEGF destabilises pericyte coverage, so vessels
        in VEGF-rich tumour stay immature, leaky and poorly perfused; removing VEGF matures them.
     2. Endothelium without pericytes needs a little VEGF to survive: a vessel regresses with
-       probability ``regression_p · (1 − Hill(VEGF; survival half-max)) · (1 − maturity)``. The
+       probability ``regression_p · (1 − Hill(VEGF; survival half-max)) · dependence``, where
+       dependence = max(0, 1 − maturity / stable_maturity) (pericyte-covered vessels no longer
+       need VEGF, so normal tissue keeps its vessels). The
        survival half-max is far below the destabilising one, so partial blockade matures
        vessels while they survive, and near-complete blockade prunes the immature ones before
        they mature (Benjamin et al. 1999; Inai et al. 2004): the normalisation window.
@@ -60,7 +63,8 @@ def vessel_step(rng, rules, order, tissue, maturity, vegf):
         signal = hill(vegf[x, y], rules.vegf_half_max, 1.0)
         maturity[x, y] += rules.maturity_relax * ((1.0 - signal) - maturity[x, y])
         survival = hill(vegf[x, y], rules.survival_half_max, 1.0)
-        if rng.random() < rules.regression_p * (1.0 - survival) * (1.0 - maturity[x, y]):
+        dependence = max(0.0, 1.0 - maturity[x, y] / rules.stable_maturity)
+        if dependence > 0.0 and rng.random() < rules.regression_p * (1.0 - survival) * dependence:
             tissue[x, y] = EMPTY
             maturity[x, y] = 0.0
             n_regressed += 1
