@@ -220,7 +220,7 @@ def test_sampling_designs_stay_in_range_and_round_integer_fields(tmp_path, metho
 
 
 @pytest.mark.parametrize(
-    ("name", "runs"), [("ici_cps_infiltration", 72), ("antivegf_window_sobol", 896)]
+    ("name", "runs"), [("ici_cps_infiltration", 144), ("antivegf_window_sobol", 896)]
 )
 def test_example_sweeps_are_valid(name, runs):
     from sweep_helpers import REPO
