@@ -239,7 +239,7 @@ def test_antivegf_normalisation_window_depends_on_dose_and_fades():
     table = run_arms(
         {"none": [], "normalising": bevacizumab(5), "high": bevacizumab(30)},
         days=30,
-        replicates=2,
+        replicates=3,
         domain={"width": 150, "height": 150},
         tumor={**SMALL["tumor"], "initial_radius_um": 700},
     )
@@ -263,3 +263,23 @@ def test_antivegf_normalisation_window_depends_on_dose_and_fades():
     # and prolonged high exposure ends with deeper hypoxia than no treatment
     hypoxic = {arm: mean(arm, "hypoxic_fraction") for arm in ("none", "high")}
     assert hypoxic["high"].loc[24:].mean() > hypoxic["none"].loc[24:].mean() + 0.1
+
+
+def test_doses_on_day_zero_are_given_in_the_first_step():
+    scenario = Scenario.model_validate(
+        {
+            **SMALL,
+            "time": {"days": 2, "record_every_hours": 1},
+            "arms": {"both": [radiotherapy(4.0, [0.0]), pembrolizumab(0.0)]},
+        }
+    )
+    model = GastricTumorModel(scenario)
+    model.step()
+    assert model.counters["radiation_doomed"] > 0
+    assert model.effects.pd1_occupancy > 0
+    for _ in range(30):
+        model.step()
+    assert model.counters["radiation_doomed"] < (model.state.tissue == TUMOR).sum() + 10_000
+    doomed_once = model.counters["radiation_doomed"]
+    model.step()
+    assert model.counters["radiation_doomed"] == doomed_once  # one fraction, given once

@@ -223,8 +223,13 @@ class GastricTumorModel(mesa.Model):
     # ----------------------------------------------------------------------------------------
     @property
     def time_h(self) -> float:
-        """Simulated time in hours (Mesa's ``time`` counts steps)."""
+        """Simulated time in hours at the end of the last step (Mesa counts ``steps``)."""
         return self.steps * self.dt_h
+
+    @property
+    def step_start_h(self) -> float:
+        """Inside ``step``: the time the current step starts (Mesa has already counted it)."""
+        return (self.steps - 1) * self.dt_h
 
     @contextmanager
     def _phase(self, name: str) -> Iterator[None]:

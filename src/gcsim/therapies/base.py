@@ -140,7 +140,8 @@ class Therapy(ABC):
 
     @abstractmethod
     def apply(self, model: GastricTumorModel, effects: Effects) -> None:
-        """Add this step's effects and act on cells; ``model.time_h`` is the step's start."""
+        """Add this step's effects and act on cells, for the step that starts at
+        ``model.step_start_h``."""
 
     @abstractmethod
     def exposure(self, t_h: float) -> float:

@@ -17,7 +17,7 @@ import numpy as np
 
 from gcsim.kernels.therapy import cytotoxic_kill
 from gcsim.therapies.base import Effects
-from gcsim.therapies.drugs import DrugTherapy, DrugTreatment, Molecule
+from gcsim.therapies.drugs import DrugTherapy, DrugTreatment, Molecule, mid_step_h
 
 if TYPE_CHECKING:
     from gcsim.model import GastricTumorModel
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 class ChemotherapyTherapy(DrugTherapy):
     def apply(self, model: GastricTumorModel, effects: Effects) -> None:
-        relative = self.plasma(model.time_h) / self.ec50
+        relative = self.plasma(mid_step_h(model)) / self.ec50
         if relative < 1e-6:
             return
         p, dt, s = model.params, model.dt_h, model.state

@@ -46,6 +46,12 @@ class DrugTreatment(TreatmentConfig):
         return self.label or self.drug
 
 
+def mid_step_h(model: GastricTumorModel) -> float:
+    """The time at which a step's exposure is evaluated: its midpoint (a dose or an infusion
+    starting with the step then acts during it)."""
+    return model.step_start_h + 0.5 * model.dt_h
+
+
 class DrugTherapy(Therapy):
     """Plasma concentration from the calendar; tissue concentration = plasma × tissue ratio ×
     delivery (antibodies), or plasma × delivery (small molecules)."""
@@ -71,8 +77,8 @@ class DrugTherapy(Therapy):
         )
 
     def tissue(self, model: GastricTumorModel) -> float:
-        """Mean tissue concentration over the lesion (µg/mL) at the step's start."""
-        c = self.plasma(model.time_h)
+        """Mean tissue concentration over the lesion (µg/mL) in the middle of the step."""
+        c = self.plasma(mid_step_h(model))
         if c == 0.0:
             return 0.0
         return c * self.tissue_ratio * model.lesion_delivery(self.molecule)

@@ -112,7 +112,8 @@ class RadiotherapyTherapy(Therapy):
         p, s = model.params, model.state
         self.adjuvant *= self._adjuvant_decay
         self.remodelling *= self._remodel_decay
-        for _ in self.doses_between(model.time_h, model.time_h + model.dt_h):
+        start = model.step_start_h
+        for _ in self.doses_between(start, start + model.dt_h):
             doomed, lymphocytes = irradiate(
                 model.rng,
                 self.field,
