@@ -260,6 +260,9 @@ def test_antivegf_normalisation_window_depends_on_dose_and_fades():
     gain = perfusion["normalising"] - perfusion["none"]
     assert gain.loc[8:22].max() > 2.0, gain
     assert gain.loc[26:].mean() < gain.loc[8:22].max() - 2.0, gain
+    # blockade shifts macrophages toward M1 while it lasts
+    m1 = {arm: mean(arm, "m1_macrophages") for arm in ("none", "high")}
+    assert m1["high"].loc[6:15].mean() > m1["none"].loc[6:15].mean() + 5
     # and prolonged high exposure ends with deeper hypoxia than no treatment
     hypoxic = {arm: mean(arm, "hypoxic_fraction") for arm in ("none", "high")}
     assert hypoxic["high"].loc[24:].mean() > hypoxic["none"].loc[24:].mean() + 0.1

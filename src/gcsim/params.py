@@ -868,6 +868,16 @@ DEFAULTS: tuple[Param, ...] = (
         lo=0,
         hi=10,
     ),
+    # --- anti-VEGF ------------------------------------------------------------------------
+    Param(
+        "antivegf.m1_stimulus",
+        0.3,
+        "1",
+        "M1 drive on macrophages at full VEGF/VEGFR2 blockade (added to Hill(IFN-γ))",
+        "Huang et al., PNAS 2012 and Rolny et al., Cancer Cell 2011 (VEGF blockade repolarises "
+        "TAMs toward M1); magnitude an assumption",
+        hi=2,
+    ),
     # --- radiotherapy ---------------------------------------------------------------------
     Param(
         "rt.alpha_tumor",

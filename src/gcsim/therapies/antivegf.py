@@ -6,7 +6,9 @@ vessels normalise (better perfusion, oxygen, drug and T-cell delivery), while im
 need VEGF to survive, so strong or prolonged blockade prunes them (deeper hypoxia); MDSC
 recruitment and the VEGF push of macrophages toward M2 fall with the signal, and the hypoxic M2
 push falls while oxygenation improves — the transient normalisation window (Jain, Science 2005;
-Huang et al., PNAS 2012) emerges instead of being imposed.
+Huang et al., PNAS 2012) emerges instead of being imposed. Blockade also drives macrophages
+toward M1 (``antivegf.m1_stimulus × blockade``; Huang 2012, Rolny 2011), which deeper hypoxia
+under pruning counteracts.
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ if TYPE_CHECKING:
 
 class AntiVEGFTherapy(DrugTherapy):
     def apply(self, model: GastricTumorModel, effects: Effects) -> None:
-        effects.add_blockade("vegf_block", self.occupancy(model))
+        blockade = self.occupancy(model)
+        effects.add_blockade("vegf_block", blockade)
+        effects.m1_stimulus += model.params["antivegf.m1_stimulus"] * blockade
 
 
 class AntiVEGF(DrugTreatment):
