@@ -58,6 +58,11 @@ def test_progression_is_measured_from_the_nadir():
     assert math.isnan(time_to_progression_days(series([100, 110, 120, 130])))
 
 
+def test_a_complete_response_progresses_only_when_the_lesion_reappears():
+    assert math.isnan(time_to_progression_days(series([100, 30, 0, 0, 0])))
+    assert time_to_progression_days(series([100, 30, 0, 0, 5])) == 4.0
+
+
 def test_absolute_increase_floor_delays_progression():
     table = series([100, 150, 10_000])
     assert time_to_progression_days(table) == 1.0

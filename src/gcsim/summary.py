@@ -77,7 +77,12 @@ def _progression_index(diameter: np.ndarray, min_increase_mm: float) -> int | No
     nadir = diameter[0]
     for i in range(1, len(diameter)):
         grown = diameter[i] - nadir
-        if diameter[i] >= (1.0 + PROGRESSION_INCREASE) * nadir and grown >= min_increase_mm:
+        # strict growth: after a complete response (nadir 0) only a lesion that reappears counts
+        if (
+            diameter[i] > nadir
+            and diameter[i] >= (1.0 + PROGRESSION_INCREASE) * nadir
+            and grown >= min_increase_mm
+        ):
             return i
         nadir = min(nadir, diameter[i])
     return None
