@@ -149,7 +149,6 @@ class GastricTumorModel(mesa.Model):
             vegf_half_max=p["vessel.vegf_half_max"],
             maturity_relax=_per_step(1.0 / p["vessel.maturation_time"], dt),
             sprout_maturity=p["vessel.sprout_maturity"],
-            perfusion_threshold=p["vessel.perfusion_threshold"],
             survival_half_max=p["vessel.vegf_survival_half_max"],
             stable_maturity=p["vessel.stable_maturity"],
             regression_p=_per_step(p["vessel.immature_regression_rate"], dt),

@@ -13,7 +13,6 @@ class VesselRules(NamedTuple):
     vegf_half_max: float  # ng/mL
     maturity_relax: float  # fraction of the gap to the target maturity closed per step
     sprout_maturity: float
-    perfusion_threshold: float
     survival_half_max: float  # ng/mL, VEGF as endothelial survival factor
     stable_maturity: float  # maturity from which a vessel survives without VEGF
     regression_p: float  # per step, immature vessel without VEGF support

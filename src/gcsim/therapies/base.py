@@ -119,7 +119,6 @@ class Effects:
     """What all active therapies do to the model in one step (neutral values = no treatment)."""
 
     pd1_occupancy: float = 0.0  # fraction of PD-1/PD-L1 interactions blocked
-    reinvigoration_per_h: float = 0.0  # rate at which exhausted CD8 T cells regain function
     vegf_block: float = 0.0  # fraction of the VEGF signal removed
     m1_stimulus: float = 0.0  # M1 drive added to Hill(IFN-γ) in macrophage polarisation
     lymphocyte_supply: float = 1.0  # factor on T-cell supply from blood
@@ -150,10 +149,3 @@ class Therapy(ABC):
     def doses_between(self, t0_h: float, t1_h: float) -> np.ndarray:
         """Indices of doses given in [t0, t1)."""
         return np.flatnonzero((self.dose_times_h >= t0_h) & (self.dose_times_h < t1_h))
-
-
-def hill(x: float, half_max: float, power: float = 1.0) -> float:
-    """x^n / (K^n + x^n) for x ≥ 0."""
-    if x <= 0.0:
-        return 0.0
-    return float(x**power / (half_max**power + x**power))

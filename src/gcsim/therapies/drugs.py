@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Annotated, ClassVar, Literal
 import numpy as np
 from pydantic import Field, model_validator
 
-from gcsim.therapies.base import Dose, Therapy, TreatmentConfig, hill
+from gcsim.kernels.common import hill
+from gcsim.therapies.base import Dose, Therapy, TreatmentConfig
 from gcsim.therapies.pk import Pharmacokinetics
 
 if TYPE_CHECKING:
@@ -84,7 +85,7 @@ class DrugTherapy(Therapy):
         return c * self.tissue_ratio * model.lesion_delivery(self.molecule)
 
     def occupancy(self, model: GastricTumorModel) -> float:
-        return hill(self.tissue(model), self.ec50)
+        return hill(self.tissue(model), self.ec50, 1.0)
 
     def exposure(self, t_h: float) -> float:
         """Plasma concentration over EC50 (dimensionless), for plots."""

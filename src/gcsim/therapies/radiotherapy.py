@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Annotated, ClassVar, Literal
 import numpy as np
 from pydantic import Field, model_validator
 
+from gcsim.kernels.common import hill
 from gcsim.kernels.therapy import irradiate
 from gcsim.therapies.base import (
     MIN_FRACTION_GAP_DAYS,
@@ -31,7 +32,6 @@ from gcsim.therapies.base import (
     Effects,
     Therapy,
     TreatmentConfig,
-    hill,
 )
 from gcsim.validation import Strict
 
