@@ -19,6 +19,7 @@ TINY = (
 )
 
 
+@pytest.mark.filterwarnings("ignore::gcsim.runner.EdgeWarning")  # a 0.8 mm domain fills up
 @pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
 def test_example_runs_every_arm(path: Path, tmp_path: Path) -> None:
     scenario = load_scenario(path, TINY)
