@@ -247,3 +247,41 @@ def test_analyze_refuses_an_unfinished_directory(tmp_path):
     result = CliRunner().invoke(app, ["analyze", str(tmp_path)])
     assert result.exit_code == 2
     assert "not a finished sweep" in result.stderr
+
+
+def test_a_multi_arm_sweep_is_analysed_per_arm(tmp_path):
+    base = tmp_path / "arms.yaml"
+    base.write_text(
+        "name: arms\ndomain: {width: 40, height: 40}\ntumor: {initial_radius_um: 160}\n"
+        "time: {days: 4}\narms:\n  control: []\n  rt:\n    - type: radiotherapy\n"
+        "      dose_per_fraction: {value: 4, unit: Gy}\n      schedule: {days: [1]}\n"
+    )
+    sweep = tmp_path / "s.yaml"
+    sweep.write_text(
+        f"name: a\nscenario: {base}\nseed: 3\ndesign: {{method: factorial}}\nreplicates: 1\n"
+        "factors:\n  tumor.pdl1_cps: {levels: [1, 30]}\nmetrics: [final_burden_ratio]\n"
+    )
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gcsim.cli",
+            "sweep",
+            str(sweep),
+            "--out",
+            str(out),
+            "--workers",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    design = pd.read_parquet(out / "design.parquet")
+    assert sorted(design["arm"].unique()) == ["control", "rt"] and len(design) == 4
+    analysis = analyze_sweep(out)
+    effects = analysis.table.set_index(["arm", "level"])["mean"]
+    assert set(analysis.table["arm"]) == {"control", "rt"}
+    assert (effects.loc["rt"] < effects.loc["control"]).all()  # 4 Gy shrinks at every level
+    assert (out / "analysis" / "main_effects_rt.png").exists()

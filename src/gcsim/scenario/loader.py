@@ -444,7 +444,11 @@ def _issue_for(
     loc = _strip_union_tags(data, tuple(err["loc"]))
     message = _describe(err, loc, model)
     if err["type"] in _CUSTOM_ERRORS:
-        loc = _refine(data, loc, message)
+        refined = _refine(data, loc, message)
+        head, colon, rest = message.partition(": ")
+        if refined != loc and colon and "." in head and " " not in head:
+            message = rest  # the validator named the path to locate it; the prefix now says it
+        loc = refined
         message += _parameter_hint(loc)
     field = _dotted(loc)
     for path, text in owned.items():

@@ -63,7 +63,6 @@ def analyze_sweep(sweep_dir: Path | str) -> Analysis:
     info, table = _read(sweep_dir)
     design = info["sweep"]["design"]
     factors, names = info["factors"], info["metrics"]
-    ok = table[table["status"] == "ok"]
     out = sweep_dir / "analysis"
     out.mkdir(exist_ok=True)
     notes = []
@@ -71,23 +70,38 @@ def analyze_sweep(sweep_dir: Path | str) -> Analysis:
     if failed:
         notes.append(f"{failed} run(s) without a result are left out")
     table = _censored_at_follow_up(table, info, notes)
-    ok = table[table["status"] == "ok"]
-    if design["method"] == "factorial":
-        effects = main_effects(ok, factors, names)
-        result = Analysis("main effects", effects, notes=notes)
-        result.files.append(plot_main_effects(effects, out / "main_effects.png"))
-        stem = "main_effects"
-    else:
-        result = sensitivity(table, info, notes)
-        stem = "indices"
-        if not result.table.empty:
-            title = f"{info['name']}: {result.method} ({CONFIDENCE:.0%} CI)"
-            result.files.append(plot_indices(result.table, out / "indices.png", title))
+    # each treatment arm is analysed on its own: a factor's effect differs between arms
+    arms = list(dict.fromkeys(table["arm"]))
+    parts, files = [], []
+    for arm in arms:
+        runs = table[table["arm"] == arm]
+        suffix = f"_{_safe(arm)}" if len(arms) > 1 else ""
+        if design["method"] == "factorial":
+            method, stem = "main effects", "main_effects"
+            part = main_effects(runs[runs["status"] == "ok"], factors, names)
+            files.append(plot_main_effects(part, out / f"main_effects{suffix}.png"))
+        else:
+            arm_notes: list[str] = []
+            found = sensitivity(runs, info, arm_notes)
+            method, stem, part = found.method, "indices", found.table
+            notes += [f"{arm}: {note}" if len(arms) > 1 else note for note in arm_notes]
+            if not part.empty:
+                title = f"{info['name']}, {arm}: {method} ({CONFIDENCE:.0%} CI)"
+                files.append(plot_indices(part, out / f"indices{suffix}.png", title))
+        parts.append(part.assign(arm=arm) if not part.empty else part)
+    merged = pd.concat(parts, ignore_index=True)
+    if "arm" in merged:
+        merged = merged[["arm", *[c for c in merged.columns if c != "arm"]]]
+    result = Analysis(method, merged, files=files, notes=notes)
     result.table.to_csv(out / f".{stem}.csv.tmp", index=False)
     (out / f".{stem}.csv.tmp").replace(out / f"{stem}.csv")
     write_parquet(out / f"{stem}.parquet", result.table)
     result.files[:0] = [out / f"{stem}.csv", out / f"{stem}.parquet"]
     return result
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
 
 def _censored_at_follow_up(

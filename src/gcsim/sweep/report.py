@@ -74,16 +74,20 @@ def failure_lines(summary: SweepSummary, limit: int = 10) -> list[str]:
 
 
 def analysis_table(analysis: Analysis) -> Table:
-    """The indices (or main effects) as printed by `gcsim analyze`."""
+    """The indices (or main effects) as printed by `gcsim analyze`, one block per arm."""
     data = analysis.table
     table = Table(title=analysis.method)
+    several = "arm" in data and data["arm"].nunique() > 1
+    if several:
+        table.add_column("arm")
     if "index" in data:
         for name in ("metric", "factor", "index"):
             table.add_column(name)
         table.add_column("value", justify="right")
         table.add_column("± CI", justify="right")
         for row in data.itertuples():
-            table.add_row(row.metric, row.factor, row.index, f"{row.value:.3g}", f"{row.conf:.2g}")
+            cells = (row.metric, row.factor, row.index, f"{row.value:.3g}", f"{row.conf:.2g}")
+            table.add_row(*((row.arm,) if several else ()), *cells)
     elif not data.empty:
         for name in ("metric", "factor", "level"):
             table.add_column(name)
@@ -92,5 +96,6 @@ def analysis_table(analysis: Analysis) -> Table:
         table.add_column("n", justify="right")
         for row in data.itertuples():
             numbers = (f"{row.mean:.3g}", f"{row.sem:.2g}", str(row.n))
-            table.add_row(row.metric, row.factor, str(row.level), *numbers)
+            cells = (row.metric, row.factor, str(row.level), *numbers)
+            table.add_row(*((row.arm,) if several else ()), *cells)
     return table
