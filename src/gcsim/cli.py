@@ -190,6 +190,13 @@ def _params_table(width: int) -> Table:
     return table
 
 
+def _positive(value: float | None, option: str) -> float | None:
+    """Typer callback: a number that must be > 0 (typer's ``min`` includes the bound)."""
+    if value is not None and value <= 0:
+        raise typer.BadParameter(f"{option} must be positive, got {value:g}")
+    return value
+
+
 def _range(param: Param) -> str:
     high = "∞" if math.isinf(param.hi) else f"{param.hi:g}"
     return f"[{param.lo:g}, {high}]"
@@ -227,6 +234,16 @@ def run(
             "run; 0 or 1 = run in this process).",
         ),
     ] = None,
+    snapshots_every: Annotated[
+        float | None,
+        typer.Option(
+            "--snapshots-every",
+            metavar="HOURS",
+            callback=lambda v: _positive(v, "--snapshots-every"),
+            help="Also store the lattice of replicate 0 of each arm every HOURS "
+            "(snapshots_<arm>.npz), for `gcsim animate`.",
+        ),
+    ] = None,
 ) -> None:
     """Simulate every arm × replicate of a scenario; write run.json, timeseries.parquet,
     runs.parquet, arms.csv and plots to a run directory."""
@@ -252,7 +269,12 @@ def run(
         warnings.simplefilter("always")
         try:
             result = run_scenario(
-                scenario, target, overwrite=overwrite, progress=advance, workers=workers
+                scenario,
+                target,
+                overwrite=overwrite,
+                progress=advance,
+                workers=workers,
+                snapshots_every_hours=snapshots_every,
             )
         except OutputExistsError as exc:
             _fail([str(exc)])
@@ -260,6 +282,33 @@ def run(
     for warning in caught:
         err.print(f"warning: {warning.message}")
     out.print(f"results: {target}")
+
+
+# --- teaching (gcsim.animate, gcsim.app) -----------------------------------------------------
+
+
+@app.command()
+def animate(
+    run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="A finished run directory.")],
+    fps: Annotated[
+        float,
+        typer.Option("--fps", callback=lambda v: _positive(v, "--fps"), help="Frames per second."),
+    ] = 4.0,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Directory for the animations (default: RUN_DIR)."),
+    ] = None,
+) -> None:
+    """Render animation_<arm>.gif and .mp4 of a run stored with --snapshots-every: the lattice
+    beside its plots, one frame per snapshot."""
+    from gcsim.animate import AnimationError, animate_run
+
+    try:
+        animations = animate_run(run_dir, out_dir, fps)
+    except AnimationError as exc:
+        _fail([str(exc)])
+    for animation in animations:
+        out.print(f"{animation.arm}: {animation.frames} frames → {animation.gif}, {animation.mp4}")
 
 
 # --- sweeps (gcsim.sweep) --------------------------------------------------------------------
