@@ -311,6 +311,38 @@ def animate(
         out.print(f"{animation.arm}: {animation.frames} frames → {animation.gif}, {animation.mp4}")
 
 
+@app.command()
+def demo(
+    file: Annotated[
+        Path | None,
+        typer.Argument(
+            metavar="[SCENARIO.yaml]",
+            help="Scenario to start from (its lattice, tumour and duration; the page sets the "
+            "treatments). Default: a 100 × 100 section, 60 days.",
+        ),
+    ] = None,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port.")] = 8765,
+) -> None:
+    """Start the classroom demo in the browser: the lattice, live plots and therapy controls
+    (Mesa SolaraViz). Works offline; stop it with Ctrl-C."""
+    if file is not None:
+        try:
+            load_scenario(file)  # report a bad file here, not as a broken page
+        except ScenarioError as exc:
+            _fail(exc.messages)
+    from gcsim.demo import offline_environment
+
+    env = {**os.environ, **offline_environment(file)}
+    command = [sys.executable, "-m", "solara", "run", "gcsim.app", "--host", host]
+    command += ["--port", str(port), "--production", "--no-open", "--log-level", "warning"]
+    out.print(f"gcsim demo: open http://{host}:{port}/ in a browser (Ctrl-C stops it)")
+    sys.stdout.flush()
+    # exec, not a child process: the server is this process, so Ctrl-C or a kill of this
+    # process id stops it, and nothing is left listening behind a dead parent
+    os.execve(sys.executable, command, env)
+
+
 # --- sweeps (gcsim.sweep) --------------------------------------------------------------------
 
 RUNS_FAILED = 3  # the sweep finished, but some runs raised: their errors are in metrics.parquet
