@@ -148,19 +148,24 @@ def test_demo_page_renders_steps_and_applies_a_therapy_offline(demo_url, tmp_pat
         # the lattice (with its legend drawn in) and the plots render as decoded images
         lattice = page.locator(".gcsim-lattice")
         plots = page.locator(".gcsim-plots")
-        expect(page.locator(".gcsim-day")).to_contain_text("Day 0.00")
+        # the first model may compile the numba kernels (no cache yet): wait longer for it
+        expect(page.locator(".gcsim-day")).to_contain_text("Day 0.00", timeout=2 * TIMEOUT_MS)
         cells_src = _image_src(lattice)
         _image_src(plots)
         expect(page.locator(".gcsim-treatments")).to_contain_text("untreated")
 
-        # Step advances simulated time
+        # Step advances simulated time and redraws the lattice
         page.get_by_role("button", name="Step").click()
         expect(page.locator(".gcsim-day")).not_to_contain_text("Day 0.00")
         assert _hours(page) > 0
-
-        # an overlay redraws the lattice
-        lattice.get_by_role("button", name="oxygen").click()
         expect(lattice.locator("img").first).not_to_have_attribute("src", cells_src)
+        stepped_src = _image_src(lattice)
+
+        # an overlay is drawn over the lattice, and its caption says what it shows
+        lattice.get_by_role("button", name="oxygen").click()
+        expect(page.locator(".gcsim-overlay")).to_contain_text("oxygen (mmHg)")
+        expect(lattice.locator("img").first).not_to_have_attribute("src", stepped_src)
+        _image_src(lattice)
 
         # a therapy control takes effect on Reset: the new model is treated with pembrolizumab
         page.get_by_text("ICI (pembrolizumab)").click()

@@ -28,6 +28,13 @@ from gcsim.state import TUMOR, VESSEL
 OVERLAYS = ("cells", "oxygen", "VEGF", "perfusion", "PD-L1")  # perfusion: of each vessel
 # SolaraViz's render interval: one press of Step = 5 simulated hours (its slider, min 1 step 2,
 # only reaches odd values)
+OVERLAY_CAPTIONS = {
+    "cells": "Cells by type (legend below); immune cells over the tissue site they sit on.",
+    "oxygen": "Overlay: oxygen (mmHg), supplied by perfused vessels, consumed by cells.",
+    "VEGF": "Overlay: VEGF (ng/mL), secreted by hypoxic tumour cells.",
+    "perfusion": "Overlay: perfusion of each vessel (0 = none, 1 = mature and fully perfused).",
+    "PD-L1": "Overlay: PD-L1 expression (0-1) of tumour and immune cells.",
+}
 HOURS_PER_STEP_BUTTON = 5
 
 
@@ -160,6 +167,9 @@ def LatticeView(model: DemoModel) -> None:
             )
         solara.ToggleButtonsSingle(
             value=overlay, values=list(OVERLAYS), on_value=set_overlay, dense=True
+        )
+        solara.Text(
+            OVERLAY_CAPTIONS[overlay], classes=["gcsim-overlay"], style={"font-size": "0.8em"}
         )
         solara.FigureMatplotlib(
             lattice_figure(model, overlay), format="png", dependencies=None, dpi=80
