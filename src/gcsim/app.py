@@ -26,8 +26,6 @@ from gcsim.plots import codes_image, legend_handles
 from gcsim.state import TUMOR, VESSEL
 
 OVERLAYS = ("cells", "oxygen", "VEGF", "perfusion", "PD-L1")  # perfusion: of each vessel
-# SolaraViz's render interval: one press of Step = 5 simulated hours (its slider, min 1 step 2,
-# only reaches odd values)
 OVERLAY_CAPTIONS = {
     "cells": "Cells by type (legend below); immune cells over the tissue site they sit on.",
     "oxygen": "Overlay: oxygen (mmHg), supplied by perfused vessels, consumed by cells.",
@@ -35,6 +33,8 @@ OVERLAY_CAPTIONS = {
     "perfusion": "Overlay: perfusion of each vessel (0 = none, 1 = mature and fully perfused).",
     "PD-L1": "Overlay: PD-L1 expression (0-1) of tumour and immune cells.",
 }
+# SolaraViz's render interval: one press of Step = 5 simulated hours (its slider, min 1 step 2,
+# only reaches odd values)
 HOURS_PER_STEP_BUTTON = 5
 
 
@@ -66,7 +66,8 @@ def lattice_figure(model: DemoModel, overlay: str) -> Figure:
     ax = fig.add_subplot()
     width, height = model.state.tissue.shape
     extent = [0, width * model.site_um / 1000, 0, height * model.site_um / 1000]
-    ax.imshow(lattice_image_of(model), origin="lower", extent=extent, interpolation="nearest")
+    cells = codes_image(model.state.tissue, model.state.immune)
+    ax.imshow(cells, origin="lower", extent=extent, interpolation="nearest")
     if overlay != OVERLAYS[0]:
         values, label, cmap, vmax = overlay_field(model, overlay)
         alpha = 0.95 if overlay in ("perfusion", "PD-L1") else 0.7
@@ -86,10 +87,6 @@ def lattice_figure(model: DemoModel, overlay: str) -> Figure:
     ax.set_ylabel("mm")
     fig.legend(handles=legend_handles(), loc="outside lower center", ncol=5, fontsize=8)
     return fig
-
-
-def lattice_image_of(model: DemoModel) -> np.ndarray:
-    return codes_image(model.state.tissue, model.state.immune)
 
 
 PANELS = (
