@@ -129,3 +129,15 @@ def test_demo_command_refuses_a_bad_scenario_before_starting(tmp_path):
     result = CliRunner().invoke(app, ["demo", str(path)])
     assert result.exit_code == 2
     assert "tumor.pdl1_cps" in result.output
+
+
+def test_teaching_commands_name_the_missing_extra(monkeypatch, tmp_path):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "solara" else real(name, *a)
+    )
+    result = CliRunner().invoke(app, ["demo"])
+    assert result.exit_code == 2
+    assert "gcsim[teach]" in result.output

@@ -287,6 +287,20 @@ def run(
 # --- teaching (gcsim.animate, gcsim.app) -----------------------------------------------------
 
 
+def _need_teach_extra(*modules: str) -> None:
+    """The teaching commands' packages are an optional extra: say so instead of a traceback."""
+    from importlib.util import find_spec
+
+    missing = [m for m in modules if find_spec(m) is None]
+    if missing:
+        _fail(
+            [
+                f"this command needs {', '.join(missing)}: install the teaching extra, "
+                "pip install 'gcsim[teach]'"
+            ]
+        )
+
+
 @app.command()
 def animate(
     run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="A finished run directory.")],
@@ -301,6 +315,7 @@ def animate(
 ) -> None:
     """Render animation_<arm>.gif and .mp4 of a run stored with --snapshots-every: the lattice
     beside its plots, one frame per snapshot."""
+    _need_teach_extra("imageio", "imageio_ffmpeg")
     from gcsim.animate import AnimationError, animate_run
 
     try:
@@ -316,7 +331,7 @@ def demo(
     file: Annotated[
         Path | None,
         typer.Argument(
-            metavar="[SCENARIO.yaml]",
+            metavar="SCENARIO.yaml",
             help="Scenario to start from (its lattice, tumour and duration; the page sets the "
             "treatments). Default: a 100 × 100 section, 60 days.",
         ),
@@ -331,6 +346,7 @@ def demo(
             load_scenario(file)  # report a bad file here, not as a broken page
         except ScenarioError as exc:
             _fail(exc.messages)
+    _need_teach_extra("solara", "solara_assets", "altair")
     from gcsim.demo import offline_environment
 
     env = {**os.environ, **offline_environment(file)}
