@@ -81,3 +81,19 @@ def test_not_a_run_directory_is_refused(tmp_path):
     result = CliRunner().invoke(app, ["animate", str(tmp_path / "nowhere")])
     assert result.exit_code == 2
     assert "not a run directory" in result.output
+
+
+def test_snapshots_are_the_same_from_worker_processes(run_dir, tmp_path):
+    """Workers write the snapshots themselves; the result does not depend on where runs ran."""
+    from gcsim.runner import run_scenario
+    from gcsim.scenario import Scenario
+
+    manifest = json.loads((run_dir / "run.json").read_text())
+    scenario = Scenario.model_validate(manifest["scenario"])
+    run_scenario(scenario, tmp_path / "pool", workers=2, snapshots_every_hours=6)
+    for arm in ("untreated", "pembrolizumab"):
+        here = load_snapshots(run_dir / f"snapshots_{arm}.npz")
+        there = load_snapshots(tmp_path / "pool" / f"snapshots_{arm}.npz")
+        np.testing.assert_array_equal(here.tissue, there.tissue)
+        np.testing.assert_array_equal(here.immune, there.immune)
+        np.testing.assert_array_equal(here.time_h, there.time_h)
