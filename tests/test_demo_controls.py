@@ -14,6 +14,7 @@ from gcsim.demo import (
     offline_environment,
     parse_seed,
     scenario_from_controls,
+    server_command,
 )
 from gcsim.scenario import Scenario
 
@@ -121,6 +122,14 @@ def test_offline_environment_turns_off_telemetry_and_remote_assets(tmp_path):
     assert env["SOLARA_ASSETS_PROXY"] == "True"
     assert env["SOLARA_ASSETS_CDN"].startswith("http://127.0.0.1:")
     assert env["GCSIM_DEMO_SCENARIO"] == str((tmp_path / "s.yaml").resolve())
+
+
+def test_server_listens_where_asked_and_does_not_check_pypi():
+    command = server_command("127.0.0.1", 8123)
+    assert command[1:5] == ["-m", "solara", "run", "gcsim.app"]
+    assert command[command.index("--host") + 1] == "127.0.0.1"
+    assert command[command.index("--port") + 1] == "8123"
+    assert "--no-check-version" in command and "--no-open" in command
 
 
 def test_demo_command_refuses_a_bad_scenario_before_starting(tmp_path):

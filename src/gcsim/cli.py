@@ -347,11 +347,10 @@ def demo(
         except ScenarioError as exc:
             _fail(exc.messages)
     _need_teach_extra("solara", "solara_assets", "altair")
-    from gcsim.demo import offline_environment
+    from gcsim.demo import offline_environment, server_command
 
     env = {**os.environ, **offline_environment(file)}
-    command = [sys.executable, "-m", "solara", "run", "gcsim.app", "--host", host]
-    command += ["--port", str(port), "--production", "--no-open", "--log-level", "warning"]
+    command = server_command(host, port)
     out.print(f"gcsim demo: open http://{host}:{port}/ in a browser (Ctrl-C stops it)")
     sys.stdout.flush()
     # exec, not a child process: the server is this process, so Ctrl-C or a kill of this

@@ -53,6 +53,29 @@ def offline_environment(scenario: str | Path | None = None) -> dict[str, str]:
     return env
 
 
+def server_command(host: str, port: int) -> list[str]:
+    """The Solara server of ``gcsim demo`` (run with ``offline_environment``): production mode,
+    no browser opened, and no check of PyPI for a newer Solara (a request off the machine)."""
+    import sys
+
+    return [
+        sys.executable,
+        "-m",
+        "solara",
+        "run",
+        "gcsim.app",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--production",
+        "--no-open",
+        "--no-check-version",
+        "--log-level",
+        "warning",
+    ]
+
+
 def _days(start: float, interval: float, end: float) -> list[float]:
     """Dosing days ``start, start + interval, …`` strictly before ``end`` (the last day)."""
     days = []
