@@ -126,7 +126,7 @@ def _image_src(card) -> str:
     return image.get_attribute("src") or ""
 
 
-def test_demo_page_renders_steps_and_applies_a_therapy_offline(demo_url, tmp_path):
+def test_demo_page_renders_steps_and_applies_therapies_offline(demo_url, tmp_path):
     outside: list[str] = []
     failed: list[str] = []
     with _browser_page() as page:
@@ -167,10 +167,14 @@ def test_demo_page_renders_steps_and_applies_a_therapy_offline(demo_url, tmp_pat
         expect(lattice.locator("img").first).not_to_have_attribute("src", stepped_src)
         _image_src(lattice)
 
-        # a therapy control takes effect on Reset: the new model is treated with pembrolizumab
+        # therapy controls take effect on Reset: the new model gets pembrolizumab and 1 Gy
         page.get_by_text("ICI (pembrolizumab)").click()
+        page.get_by_role("button", name="Radiotherapy, Gy per fraction (0 = off)").click()
+        page.get_by_role("option", name="1", exact=True).click()
         page.get_by_role("button", name="Reset").click()
-        expect(page.locator(".gcsim-treatments")).to_contain_text("pembrolizumab 200 mg: day 7")
+        treatments = page.locator(".gcsim-treatments")
+        expect(treatments).to_contain_text("pembrolizumab 200 mg: day 7")
+        expect(treatments).to_contain_text("RT 1 Gy × 1: day 0")
         expect(page.locator(".gcsim-day")).to_contain_text("Day 0.00")
         page.get_by_role("button", name="Step").click()
         expect(page.locator(".gcsim-day")).not_to_contain_text("Day 0.00")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from mesa.visualization.user_param import Slider
 
 from gcsim.app import OVERLAY_CAPTIONS, OVERLAYS, lattice_figure, model_params, plots_figure
 from gcsim.demo import DemoModel
@@ -67,9 +66,13 @@ def test_controls_cover_the_teachers_list_and_build_a_model():
 
     # as SolaraViz does on Reset: fixed values as they are, inputs at their current value
     def current(value):
-        if isinstance(value, Slider):
-            return value.value
         return value["value"] if isinstance(value, dict) else value
 
     model = DemoModel(**{name: current(value) for name, value in params.items()})
     assert model.treatment_lines() == []  # every therapy starts off
+    for name, value in params.items():
+        if isinstance(value, dict) and value["type"] == "Select":
+            assert value["value"] in value["values"], name  # the shown choice is a real one
+    # every offered start day falls inside the run, so any choice is a valid scenario
+    assert max(params["ici_start_day"]["values"]) < BASE.time.days
+    assert max(params["rt_start_day"]["values"]) < BASE.time.days

@@ -18,7 +18,6 @@ import solara
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from mesa.visualization import SolaraViz
-from mesa.visualization.user_param import Slider
 from mesa.visualization.utils import update_counter
 
 from gcsim.demo import DemoModel, demo_base_scenario
@@ -165,8 +164,10 @@ def LatticeView(model: DemoModel) -> None:
         solara.ToggleButtonsSingle(
             value=overlay, values=list(OVERLAYS), on_value=set_overlay, dense=True
         )
-        solara.Text(
-            OVERLAY_CAPTIONS[overlay], classes=["gcsim-overlay"], style={"font-size": "0.8em"}
+        solara.Div(  # a block of its own, below the buttons
+            children=[OVERLAY_CAPTIONS[overlay]],
+            classes=["gcsim-overlay"],
+            style={"font-size": "0.8em", "margin-top": "4px"},
         )
         solara.FigureMatplotlib(
             lattice_figure(model, overlay), format="png", dependencies=None, dpi=80
@@ -180,25 +181,35 @@ def PlotsView(model: DemoModel) -> None:
         solara.FigureMatplotlib(plots_figure(model), format="png", dependencies=None, dpi=80)
 
 
+def _choice(label: str, value: float, values: list[float]) -> dict:
+    """A drop-down (Mesa's sliders do not show their value; a teacher must see the dose)."""
+    return {"type": "Select", "label": label, "value": value, "values": values}
+
+
 def model_params(base=None) -> dict:
     """SolaraViz controls (name → input) and the fixed base scenario."""
     base = base if base is not None else demo_base_scenario()
-    last_day = max(1, int(base.time.days) - 1)
+
+    def days(*candidates: int) -> list[int]:
+        return [d for d in candidates if d < base.time.days]  # doses must fall inside the run
+
+    ici_days, rt_days = days(0, 3, 7, 14, 21, 28), days(0, 1, 3, 7, 14, 21)
     return {
         "base": base,  # fixed: not a control
         "seed": {"type": "InputText", "value": 1, "label": "Seed"},
-        "phenotype": {
-            "type": "Select",
-            "value": base.immune.phenotype,
-            "values": ["inflamed", "excluded", "desert"],
-            "label": "Immune phenotype",
-        },
+        "phenotype": _choice(
+            "Immune phenotype", base.immune.phenotype, ["inflamed", "excluded", "desert"]
+        ),
         "ici": {"type": "Checkbox", "value": False, "label": "ICI (pembrolizumab)"},
-        "ici_start_day": Slider("ICI from day", 7, 0, last_day, 1),
-        "antivegf_mg_per_kg": Slider("Bevacizumab (mg/kg; 0 = off)", 0.0, 0.0, 30.0, 2.5),
-        "rt_gy_per_fraction": Slider("RT Gy per fraction (0 = off)", 0.0, 0.0, 20.0, 1.0),
-        "rt_start_day": Slider("Radiotherapy from day", 0, 0, last_day, 1),
-        "rt_fractions": Slider("Radiotherapy fractions (daily)", 1, 1, 5, 1),
+        "ici_start_day": _choice("ICI from day", 7 if 7 in ici_days else 0, ici_days),
+        "antivegf_mg_per_kg": _choice(
+            "Bevacizumab, mg/kg every 2 weeks (0 = off)", 0, [0, 2.5, 5, 7.5, 10, 15, 30]
+        ),
+        "rt_gy_per_fraction": _choice(
+            "Radiotherapy, Gy per fraction (0 = off)", 0, [0, 0.5, 1, 2, 4, 8, 12, 20]
+        ),
+        "rt_start_day": _choice("Radiotherapy from day", 0, rt_days),
+        "rt_fractions": _choice("Radiotherapy fractions (daily)", 1, [1, 2, 3, 4, 5]),
         "chemotherapy": {"type": "Checkbox", "value": False, "label": "Chemotherapy (XELOX)"},
     }
 
