@@ -10,6 +10,8 @@ Serve with ``gcsim demo`` (which also keeps the page offline), or ``solara run g
 
 from __future__ import annotations
 
+from typing import Any
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -22,6 +24,7 @@ from mesa.visualization.utils import update_counter
 
 from gcsim.demo import DemoModel, demo_base_scenario
 from gcsim.plots import codes_image, legend_handles
+from gcsim.scenario import Scenario
 from gcsim.state import TUMOR, VESSEL
 
 OVERLAYS = ("cells", "oxygen", "VEGF", "perfusion", "PD-L1")  # perfusion: of each vessel
@@ -181,12 +184,12 @@ def PlotsView(model: DemoModel) -> None:
         solara.FigureMatplotlib(plots_figure(model), format="png", dependencies=None, dpi=80)
 
 
-def _choice(label: str, value: float, values: list[float]) -> dict:
+def _choice(label: str, value: Any, values: list[Any]) -> dict[str, Any]:
     """A drop-down (Mesa's sliders do not show their value; a teacher must see the dose)."""
     return {"type": "Select", "label": label, "value": value, "values": values}
 
 
-def model_params(base=None) -> dict:
+def model_params(base: Scenario | None = None) -> dict[str, Any]:
     """SolaraViz controls (name → input) and the fixed base scenario."""
     base = base if base is not None else demo_base_scenario()
 
