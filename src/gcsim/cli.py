@@ -190,6 +190,13 @@ def _params_table(width: int) -> Table:
     return table
 
 
+def _positive(value: float | None, option: str) -> float | None:
+    """Typer callback: a number that must be > 0 (typer's ``min`` includes the bound)."""
+    if value is not None and value <= 0:
+        raise typer.BadParameter(f"{option} must be positive, got {value:g}")
+    return value
+
+
 def _range(param: Param) -> str:
     high = "∞" if math.isinf(param.hi) else f"{param.hi:g}"
     return f"[{param.lo:g}, {high}]"
@@ -227,6 +234,16 @@ def run(
             "run; 0 or 1 = run in this process).",
         ),
     ] = None,
+    snapshots_every: Annotated[
+        float | None,
+        typer.Option(
+            "--snapshots-every",
+            metavar="HOURS",
+            callback=lambda v: _positive(v, "--snapshots-every"),
+            help="Also store the lattice of replicate 0 of each arm every HOURS "
+            "(snapshots_<arm>.npz), for `gcsim animate`.",
+        ),
+    ] = None,
 ) -> None:
     """Simulate every arm × replicate of a scenario; write run.json, timeseries.parquet,
     runs.parquet, arms.csv and plots to a run directory."""
@@ -252,7 +269,12 @@ def run(
         warnings.simplefilter("always")
         try:
             result = run_scenario(
-                scenario, target, overwrite=overwrite, progress=advance, workers=workers
+                scenario,
+                target,
+                overwrite=overwrite,
+                progress=advance,
+                workers=workers,
+                snapshots_every_hours=snapshots_every,
             )
         except OutputExistsError as exc:
             _fail([str(exc)])
@@ -260,6 +282,80 @@ def run(
     for warning in caught:
         err.print(f"warning: {warning.message}")
     out.print(f"results: {target}")
+
+
+# --- teaching (gcsim.animate, gcsim.app) -----------------------------------------------------
+
+
+def _need_teach_extra(*modules: str) -> None:
+    """The teaching commands' packages are an optional extra: say so instead of a traceback."""
+    from importlib.util import find_spec
+
+    missing = [m for m in modules if find_spec(m) is None]
+    if missing:
+        _fail(
+            [
+                f"this command needs {', '.join(missing)}: install the teaching extra, "
+                "pip install 'gcsim[teach]'"
+            ]
+        )
+
+
+@app.command()
+def animate(
+    run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="A finished run directory.")],
+    fps: Annotated[
+        float,
+        typer.Option("--fps", callback=lambda v: _positive(v, "--fps"), help="Frames per second."),
+    ] = 4.0,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Directory for the animations (default: RUN_DIR)."),
+    ] = None,
+) -> None:
+    """Render animation_<arm>.gif and .mp4 of a run stored with --snapshots-every: the lattice
+    beside its plots, one frame per snapshot."""
+    _need_teach_extra("imageio", "imageio_ffmpeg")
+    from gcsim.animate import AnimationError, animate_run
+
+    try:
+        animations = animate_run(run_dir, out_dir, fps)
+    except AnimationError as exc:
+        _fail([str(exc)])
+    for animation in animations:
+        out.print(f"{animation.arm}: {animation.frames} frames → {animation.gif}, {animation.mp4}")
+
+
+@app.command()
+def demo(
+    file: Annotated[
+        Path | None,
+        typer.Argument(
+            metavar="SCENARIO.yaml",
+            help="Scenario to start from (its lattice, tumour and duration; the page sets the "
+            "treatments). Default: a 100 × 100 section, 60 days.",
+        ),
+    ] = None,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port.")] = 8765,
+) -> None:
+    """Start the classroom demo in the browser: the lattice, live plots and therapy controls
+    (Mesa SolaraViz). Works offline; stop it with Ctrl-C."""
+    if file is not None:
+        try:
+            load_scenario(file)  # report a bad file here, not as a broken page
+        except ScenarioError as exc:
+            _fail(exc.messages)
+    _need_teach_extra("solara", "solara_assets", "altair")
+    from gcsim.demo import offline_environment, server_command
+
+    env = {**os.environ, **offline_environment(file)}
+    command = server_command(host, port)
+    out.print(f"gcsim demo: open http://{host}:{port}/ in a browser (Ctrl-C stops it)")
+    sys.stdout.flush()
+    # exec, not a child process: the server is this process, so Ctrl-C or a kill of this
+    # process id stops it, and nothing is left listening behind a dead parent
+    os.execve(sys.executable, command, env)
 
 
 # --- sweeps (gcsim.sweep) --------------------------------------------------------------------

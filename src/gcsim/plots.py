@@ -73,13 +73,24 @@ def plot_dynamics(table: pd.DataFrame, path: Path, title: str = "") -> None:
 
 def lattice_image(model: GastricTumorModel) -> np.ndarray:
     """RGB image (height, width, 3) of the tissue layer with immune cells drawn over it."""
-    s = model.state
+    return codes_image(model.state.tissue, model.state.immune)
+
+
+def codes_image(tissue: np.ndarray, immune: np.ndarray) -> np.ndarray:
+    """RGB image (height, width, 3) of tissue and immune codes indexed [x, y] (as the model's
+    arrays and stored snapshots are), immune cells drawn over the tissue site they sit on."""
     codes = sorted(TISSUE_COLOURS)
     palette = np.array([matplotlib.colors.to_rgb(TISSUE_COLOURS[c][0]) for c in codes])
-    rgb = palette[s.tissue]
+    rgb = palette[tissue]
     for code, (colour, _) in IMMUNE_COLOURS.items():
-        rgb[s.immune == code] = matplotlib.colors.to_rgb(colour)
+        rgb[immune == code] = matplotlib.colors.to_rgb(colour)
     return np.transpose(rgb, (1, 0, 2))  # arrays are [x, y]; images are [row = y, column = x]
+
+
+def legend_handles() -> list[Patch]:
+    """One patch per tissue and immune colour, for a lattice legend."""
+    handles = [Patch(color=c, label=n) for c, n in TISSUE_COLOURS.values()]
+    return handles + [Patch(color=c, label=n) for c, n in IMMUNE_COLOURS.values()]
 
 
 def plot_lattice(model: GastricTumorModel, path: Path, title: str = "") -> None:
@@ -93,9 +104,7 @@ def plot_lattice(model: GastricTumorModel, path: Path, title: str = "") -> None:
     fig, (left, right) = plt.subplots(1, 2, figsize=(13, 6), constrained_layout=True)
     left.imshow(lattice_image(model), origin="lower", extent=extent_mm, interpolation="nearest")
     left.set_title(f"cells, day {model.time_h / 24:.1f}")
-    handles = [Patch(color=c, label=n) for c, n in TISSUE_COLOURS.values()]
-    handles += [Patch(color=c, label=n) for c, n in IMMUNE_COLOURS.values()]
-    left.legend(handles=handles, loc="upper right", fontsize=7, framealpha=0.8)
+    left.legend(handles=legend_handles(), loc="upper right", fontsize=7, framealpha=0.8)
     image = right.imshow(model.state.oxygen.T, origin="lower", extent=extent_mm, cmap="viridis")
     right.set_title("oxygen (mmHg)")
     fig.colorbar(image, ax=right, shrink=0.8)

@@ -27,6 +27,7 @@ from gcsim.model import GastricTumorModel
 from gcsim.plots import plot_arms, plot_lattice
 from gcsim.scenario.loader import scenario_hash
 from gcsim.scenario.schema import Scenario
+from gcsim.snapshots import SnapshotRecorder, save_snapshots, snapshot_name, steps_between
 from gcsim.summary import summarize
 
 Progress = Callable[[int, int], None]
@@ -95,13 +96,30 @@ def timeseries_table(
 
 
 def simulate(
-    scenario: Scenario, job: Job, lattice_png: Path | None = None, progress: Progress | None = None
+    scenario: Scenario,
+    job: Job,
+    lattice_png: Path | None = None,
+    progress: Progress | None = None,
+    snapshots: tuple[Path, float] | None = None,
 ) -> Simulation:
-    """Run one job; draw its final lattice to ``lattice_png`` if given."""
+    """Run one job; draw its final lattice to ``lattice_png`` if given; with ``snapshots``
+    ``(path, every_hours)``, save the lattice codes every ``every_hours`` to ``path``."""
     started = time.perf_counter()
     model = GastricTumorModel(scenario, rng=job.seed, arm=job.arm)
-    model.run(progress)
+    recorder = None
+    if snapshots is not None:
+        recorder = SnapshotRecorder(model, steps_between(snapshots[1], model.dt_h))
+
+    def after_step(done: int, total: int) -> None:
+        if recorder is not None:
+            recorder.after_step(model)
+        if progress is not None:
+            progress(done, total)
+
+    model.run(after_step)
     wall = time.perf_counter() - started
+    if recorder is not None and snapshots is not None:
+        save_snapshots(snapshots[0], recorder.snapshots())
     table = timeseries_table(model, job.run_id, job.arm, job.replicate)
     touching = table.loc[table["tumor_touches_edge"] == 1, "time_h"]
     if lattice_png is not None:
@@ -116,10 +134,15 @@ def simulate(
     )
 
 
-def _simulate_remote(payload: dict[str, Any], job: Job, lattice_png: str | None) -> Simulation:
+def _simulate_remote(
+    payload: dict[str, Any],
+    job: Job,
+    lattice_png: str | None,
+    snapshots: tuple[Path, float] | None = None,
+) -> Simulation:
     """``simulate`` in a worker process (the scenario travels as JSON-able data)."""
     scenario = Scenario.model_validate(payload)
-    return simulate(scenario, job, Path(lattice_png) if lattice_png else None)
+    return simulate(scenario, job, Path(lattice_png) if lattice_png else None, None, snapshots)
 
 
 def default_workers(n_jobs: int) -> int:
@@ -136,7 +159,9 @@ def _execute(
     lattice_pngs: dict[Job, Path],
     workers: int,
     progress: Progress | None,
+    snapshots: dict[Job, tuple[Path, float]] | None = None,
 ) -> list[Simulation]:
+    snapshots = snapshots or {}
     steps_per_job = round(scenario.time.days * 24.0 / scenario.time.dt_hours)
     total = steps_per_job * len(jobs)
     if workers <= 1:
@@ -148,7 +173,9 @@ def _execute(
                 if progress is not None:
                     progress(offset + done, total)
 
-            results.append(simulate(scenario, job, lattice_pngs.get(job), advance))
+            results.append(
+                simulate(scenario, job, lattice_pngs.get(job), advance, snapshots.get(job))
+            )
         return results
     payload = scenario.model_dump(mode="json")
     by_job: dict[Job, Simulation] = {}
@@ -156,7 +183,10 @@ def _execute(
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         pending: set[Future[Simulation]] = {
-            pool.submit(_simulate_remote, payload, job, _str(lattice_pngs.get(job))) for job in jobs
+            pool.submit(
+                _simulate_remote, payload, job, _str(lattice_pngs.get(job)), snapshots.get(job)
+            )
+            for job in jobs
         }
         try:
             while pending:
@@ -183,6 +213,7 @@ def run_scenario(
     overwrite: bool = False,
     progress: Progress | None = None,
     workers: int | None = None,
+    snapshots_every_hours: float | None = None,
 ) -> RunResult:
     """Simulate every arm × replicate of ``scenario`` and write the run directory ``out``.
 
@@ -191,13 +222,21 @@ def run_scenario(
     lattice_<arm>.png (final lattice of replicate 0). The directory appears only when everything
     is written (see ``atomic_directory``). ``workers``: processes (default: one per CPU, at most
     one per run; 0 or 1 runs in this process, as ``gcsim sweep --workers 0`` does).
+    ``snapshots_every_hours``: also store the lattice codes of replicate 0 of each arm at that
+    interval as snapshots_<arm>.npz (for ``gcsim animate``).
     """
     jobs = plan(scenario)
     workers = default_workers(len(jobs)) if workers is None else workers
     with atomic_directory(Path(out), overwrite) as tmp:
         started = time.perf_counter()
         lattice_pngs = {job: tmp / _lattice_name(job.arm) for job in jobs if job.replicate == 0}
-        simulations = _execute(scenario, jobs, lattice_pngs, workers, progress)
+        snapshots = {}
+        if snapshots_every_hours is not None:
+            steps_between(snapshots_every_hours, scenario.time.dt_hours)  # fail before running
+            snapshots = {
+                job: (tmp / snapshot_name(job.arm), snapshots_every_hours) for job in lattice_pngs
+            }
+        simulations = _execute(scenario, jobs, lattice_pngs, workers, progress, snapshots)
         wall = time.perf_counter() - started
         timeseries = pd.concat([s.table for s in simulations], ignore_index=True)
         runs = pd.DataFrame(
@@ -225,6 +264,7 @@ def run_scenario(
             "arms.csv",
             "dynamics.png",
             *sorted(p.name for p in lattice_pngs.values()),
+            *sorted(path.name for path, _ in snapshots.values()),
         ]
         manifest = {
             "scenario": scenario.model_dump(mode="json"),
@@ -249,6 +289,8 @@ def run_scenario(
             ],
             "files": files,
         }
+        if snapshots_every_hours is not None:
+            manifest["snapshots_every_hours"] = snapshots_every_hours
         write_parquet(tmp / "timeseries.parquet", timeseries)
         write_parquet(tmp / "runs.parquet", runs)
         arms.to_csv(tmp / "arms.csv", index=False)
