@@ -217,3 +217,16 @@ def test_random_index_draws_what_generator_integers_draws():
     expected = [int(reference.integers(0, n)) for n in sizes]
     assert drawn == expected
     assert ours.random() == reference.random()  # same state afterwards: same number of draws
+
+
+def test_vessel_flow_is_the_array_form_of_perfusion():
+    from gcsim.kernels.common import perfusion, vessel_flow
+
+    rng = np.random.default_rng(2)
+    tissue = rng.integers(0, 5, size=(12, 9)).astype(np.int8)
+    maturity = rng.random((12, 9)).astype(np.float32)
+    flow = vessel_flow(tissue, maturity, 0.3)
+    for (x, y), value in np.ndenumerate(flow):
+        expected = perfusion(float(maturity[x, y]), 0.3) if tissue[x, y] == VESSEL else 0.0
+        assert value == pytest.approx(expected, abs=1e-6)  # float32 maturity
+    assert (flow[tissue == VESSEL] > 0).any() and (flow[tissue == VESSEL] == 0).any()

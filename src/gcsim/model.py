@@ -15,6 +15,7 @@ import numpy as np
 
 from gcsim.agents import make_view
 from gcsim.initial import seed_lattice
+from gcsim.kernels.common import vessel_flow
 from gcsim.kernels.fields import solve_oxygen_sor, solve_uniform_decay
 from gcsim.kernels.immune import ImmuneRules, RecruitmentRules, immune_step, recruit
 from gcsim.kernels.secretion import SecretionRules, oxygen_coefficients, secretion_sources
@@ -111,10 +112,10 @@ class GastricTumorModel(mesa.Model):
         self.oxygen_sweeps = 0
         self._lymph_node = [0.0, 0.0]  # antigen in transit, antigen presented (dead-cell units)
         self.priming_level = self.baseline_priming
-        self._released_antigen = 0.0
+        self._therapy_antigen = 0.0  # released this step by treatment-induced deaths
         self.antigen_released = 0.0  # cumulative input to the priming compartment (kill units)
         self._views: dict[tuple[str, tuple[int, int]], mesa.Agent] = {}
-        self._vegf_signal = np.zeros((width, height), np.float32)
+        self._vegf_blocked = np.zeros((width, height), np.float32)
         self._delivery: dict[str, tuple[int, np.ndarray, float]] = {}
         self.effects = Effects()
         self.therapies = [t.start(self) for t in treatments]
@@ -254,12 +255,12 @@ class GastricTumorModel(mesa.Model):
                 self._shuffled_sites(s.tissue == VESSEL),
                 s.tissue,
                 s.maturity,
-                self._vegf_signal,
+                self._vegf_signal(effects),
             )
             self.counters["sprouts"] += sprouts
             self.counters["regressions"] += regressions
         self._solve_fields(SOR_MAX_SWEEPS)
-        self._block_vegf(effects)  # recruitment and macrophages read the new field
+        vegf_signal = self._vegf_signal(effects)  # recruitment and macrophages read the new field
         with self._phase("tumor"):
             order = self._shuffled_sites((s.tissue == TUMOR) | (s.tissue == NECROTIC))
             divisions, necrotic, apoptotic, mitotic = tumor_step(
@@ -292,7 +293,7 @@ class GastricTumorModel(mesa.Model):
                 s.immune,
                 s.polarisation,
                 s.chemokine,
-                self._vegf_signal,
+                vegf_signal,
                 self._recruit_counts,
             )
             self.counters["cd8_recruited"] += int(self._recruit_counts[CD8])
@@ -315,7 +316,7 @@ class GastricTumorModel(mesa.Model):
                 s.chemokine,
                 s.ifng,
                 s.tgfb,
-                self._vegf_signal,
+                vegf_signal,
                 self._done,
                 self._immune_counters,
             )
@@ -328,9 +329,9 @@ class GastricTumorModel(mesa.Model):
             kills
             + self.params["priming.necrosis_weight"] * necrotic
             + effects.radiation_death_weight * mitotic
-            + self._released_antigen
+            + self._therapy_antigen
         )
-        self._released_antigen = 0.0
+        self._therapy_antigen = 0.0
         self.antigen_released += released
         self._update_priming(released)
         if self.steps % self.record_every == 0:
@@ -344,13 +345,16 @@ class GastricTumorModel(mesa.Model):
         effects = Effects()
         for therapy in self.therapies:
             therapy.apply(self, effects)
-        self._block_vegf(effects)
         self.effects = effects
         return effects
 
-    def _block_vegf(self, effects: Effects) -> None:
-        """The VEGF signal seen by endothelium and myeloid cells, after neutralisation."""
-        np.multiply(self.state.vegf, np.float32(1.0 - effects.vegf_block), out=self._vegf_signal)
+    def _vegf_signal(self, effects: Effects) -> np.ndarray:
+        """The VEGF signal seen by endothelium and myeloid cells: the field itself, or a
+        neutralised copy when a therapy blocks part of it (no copy on untreated steps)."""
+        if effects.vegf_block == 0.0:
+            return self.state.vegf
+        np.multiply(self.state.vegf, np.float32(1.0 - effects.vegf_block), out=self._vegf_blocked)
+        return self._vegf_blocked
 
     def _immune_rules(self, effects: Effects) -> ImmuneRules:
         if not self.therapies:
@@ -364,7 +368,7 @@ class GastricTumorModel(mesa.Model):
 
     def release_antigen(self, amount: float) -> None:
         """Antigen released this step by treatment-induced deaths (units of one CTL kill)."""
-        self._released_antigen += amount
+        self._therapy_antigen += amount
 
     def delivery(self, molecule: str) -> np.ndarray:
         """Local tissue exposure relative to nominal for a drug of class ``molecule``.
@@ -379,9 +383,7 @@ class GastricTumorModel(mesa.Model):
             return cached[1]
         p, s = self.params, self.state
         length = p[f"delivery.{molecule}_length"]
-        threshold = p["vessel.perfusion_threshold"]
-        flow = np.clip((s.maturity - threshold) / (1.0 - threshold), 0.0, 1.0)
-        source = np.where(s.tissue == VESSEL, flow, 0.0)  # as kernels.common.perfusion
+        source = vessel_flow(s.tissue, s.maturity, p["vessel.perfusion_threshold"])
         decay = 1.0 / length**2  # with unit diffusion, the penetration length is `length`
         field = solve_uniform_decay(source, 1.0, decay, self.site_um)
         field *= decay / p["delivery.reference_vessel_density"]

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy import ndimage
 
+from gcsim.kernels.common import vessel_flow
 from gcsim.state import CD8, MACROPHAGE, MDSC, NECROTIC, TREG, TUMOR, VESSEL
 from gcsim.therapies import registry
 
@@ -68,9 +69,8 @@ def measure(model: GastricTumorModel) -> dict[str, float]:
     lesion = lesion_mask(s.tissue)
     core, margin = tumour_regions(lesion, model.site_um, p["observe.margin_half_width"])
     lesion_mm2 = float(lesion.sum()) * site_mm2
-    threshold = p["vessel.perfusion_threshold"]
-    flow = np.clip((s.maturity - threshold) / (1.0 - threshold), 0.0, 1.0)  # kernels' perfusion
-    lesion_flow = float(flow[lesion & vessels].sum())
+    flow = vessel_flow(s.tissue, s.maturity, p["vessel.perfusion_threshold"])
+    lesion_flow = float(flow[lesion].sum())
     hypoxic = int((tumour & (s.oxygen < p["tumor.hypoxic_threshold"])).sum())
 
     threshold = p["pdl1.positive_threshold"]

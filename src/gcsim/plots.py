@@ -44,38 +44,6 @@ IMMUNE_COLOURS = {
 }
 
 
-def plot_dynamics(table: pd.DataFrame, path: Path, title: str = "") -> None:
-    """Six panels of the main metrics against time in days."""
-    days = table["time_h"] / 24.0
-    fig, axes = plt.subplots(2, 3, figsize=(13, 7), constrained_layout=True)
-    panels = [
-        ("viable tumour (mm²)", ["viable_tumor_mm2"]),
-        ("CD8 density (cells/mm²)", ["cd8_core_per_mm2", "cd8_margin_per_mm2"]),
-        ("tumour fractions", ["hypoxic_fraction", "necrotic_fraction"]),
-        ("vessels", ["perfused_vessel_fraction"]),
-        ("PD-L1 CPS", ["cps"]),
-        (
-            "suppressive cells (count)",
-            ["treg_cells", "mdsc_cells", "m2_macrophages", "m1_macrophages"],
-        ),
-    ]
-    for ax, (label, columns) in zip(axes.flat, panels, strict=True):
-        for column in columns:
-            ax.plot(days, table[column], label=column)
-        ax.set_title(label)
-        ax.set_xlabel("day")
-        if len(columns) > 1:
-            ax.legend(fontsize=8)
-    fig.suptitle(title)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def lattice_image(model: GastricTumorModel) -> np.ndarray:
-    """RGB image (height, width, 3) of the tissue layer with immune cells drawn over it."""
-    return codes_image(model.state.tissue, model.state.immune)
-
-
 def codes_image(tissue: np.ndarray, immune: np.ndarray) -> np.ndarray:
     """RGB image (height, width, 3) of tissue and immune codes indexed [x, y] (as the model's
     arrays and stored snapshots are), immune cells drawn over the tissue site they sit on."""
@@ -102,7 +70,12 @@ def plot_lattice(model: GastricTumorModel, path: Path, title: str = "") -> None:
         model.state.tissue.shape[1] * model.site_um / 1000,
     ]
     fig, (left, right) = plt.subplots(1, 2, figsize=(13, 6), constrained_layout=True)
-    left.imshow(lattice_image(model), origin="lower", extent=extent_mm, interpolation="nearest")
+    left.imshow(
+        codes_image(model.state.tissue, model.state.immune),
+        origin="lower",
+        extent=extent_mm,
+        interpolation="nearest",
+    )
     left.set_title(f"cells, day {model.time_h / 24:.1f}")
     left.legend(handles=legend_handles(), loc="upper right", fontsize=7, framealpha=0.8)
     image = right.imshow(model.state.oxygen.T, origin="lower", extent=extent_mm, cmap="viridis")

@@ -4,6 +4,8 @@ import numpy as np
 from numba import njit
 from numba.np.random.random_methods import buffered_bounded_lemire_uint32
 
+from gcsim.state import VESSEL
+
 # Moore neighbourhood offsets.
 DX = np.array([-1, -1, -1, 0, 0, 1, 1, 1], dtype=np.int64)
 DY = np.array([-1, 0, 1, -1, 1, -1, 0, 1], dtype=np.int64)
@@ -26,6 +28,13 @@ def perfusion(maturity: float, threshold: float) -> float:
     if maturity <= threshold:
         return 0.0
     return min(1.0, (maturity - threshold) / (1.0 - threshold))
+
+
+def vessel_flow(tissue: np.ndarray, maturity: np.ndarray, threshold: float) -> np.ndarray:
+    """``perfusion(maturity, threshold)`` at every vessel site, 0 elsewhere (array form, for
+    observers and drug delivery outside the kernels)."""
+    flow = np.clip((maturity - threshold) / (1.0 - threshold), 0.0, 1.0)
+    return np.where(tissue == VESSEL, flow, 0.0)
 
 
 @njit(cache=True)
