@@ -174,3 +174,13 @@ def test_cycles_repeat_the_pattern() -> None:
         Schedule(start_day=0, interval_days=1, doses=10, cycles=2, cycle_days=7)
     with pytest.raises(ValueError, match="'cycle_days' is needed"):
         Schedule(cycles=3)
+
+
+def test_an_arm_tumour_too_large_for_the_domain_is_located(tmp_path: Path) -> None:
+    text = (
+        "name: t\ndomain: {width: 40, height: 40}\ntumor: {initial_radius_um: 200}\narms:\n"
+        "  a: []\n  big:\n    tumor: {initial_radius_um: 500}\n"
+    )
+    message = str(load_error(write(tmp_path, text)))
+    assert message.startswith(f"{tmp_path / 'scenario.yaml'}:7:"), message
+    assert "arms.big.tumor.initial_radius_um" in message and "does not fit" in message

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,7 +21,7 @@ from gcsim.kernels.secretion import SecretionRules, oxygen_coefficients, secreti
 from gcsim.kernels.tumor import TumorRules, tumor_step
 from gcsim.kernels.vessels import VesselRules, vessel_step
 from gcsim.observe import METRICS, measure
-from gcsim.params import Parameters
+from gcsim.params import Parameters, per_step
 from gcsim.phenotypes import PRESETS
 from gcsim.scenario.schema import Scenario
 from gcsim.state import CD8, MACROPHAGE, MDSC, NECROTIC, TREG, TUMOR, VESSEL, LatticeState
@@ -32,11 +31,6 @@ SOR_OMEGA = 1.85  # over-relaxation; any value in (0, 2) converges, this one con
 SOR_MAX_SWEEPS = 200  # per step; warm starts need a handful
 SOR_INITIAL_SWEEPS = 5000  # from a cold start at t = 0
 CYTOKINES = ("vegf", "chemokine", "ifng", "tgfb")
-
-
-def _per_step(rate_per_h: float, dt_h: float) -> float:
-    """Probability that a Poisson event of ``rate_per_h`` happens within one step."""
-    return 1.0 - math.exp(-rate_per_h * dt_h)
 
 
 class GastricTumorModel(mesa.Model):
@@ -137,22 +131,22 @@ class GastricTumorModel(mesa.Model):
             proliferation_saturation=p["tumor.proliferation_saturation"],
             necrosis_threshold=p["tumor.necrosis_threshold"],
             necrosis_max_po2=p["tumor.necrosis_max_po2"],
-            necrosis_p=_per_step(p["tumor.necrosis_rate"], dt),
-            apoptosis_p=_per_step(p["tumor.apoptosis_rate"], dt),
+            necrosis_p=per_step(p["tumor.necrosis_rate"], dt),
+            apoptosis_p=per_step(p["tumor.apoptosis_rate"], dt),
             stroma_invasion=p["tumor.stroma_invasion"],
-            pdl1_relax=_per_step(1.0 / p["pdl1.response_time"], dt),
+            pdl1_relax=per_step(1.0 / p["pdl1.response_time"], dt),
             pdl1_ifng_half_max=p["pdl1.ifng_half_max"],
             pdl1_ifng_hill=p["pdl1.ifng_hill"],
-            clearance_p=_per_step(p["tumor.necrotic_clearance_rate"], dt),
+            clearance_p=per_step(p["tumor.necrotic_clearance_rate"], dt),
         )
         self.vessel_rules = VesselRules(
-            sprout_p=_per_step(p["vessel.sprout_rate"], dt),
+            sprout_p=per_step(p["vessel.sprout_rate"], dt),
             vegf_half_max=p["vessel.vegf_half_max"],
-            maturity_relax=_per_step(1.0 / p["vessel.maturation_time"], dt),
+            maturity_relax=per_step(1.0 / p["vessel.maturation_time"], dt),
             sprout_maturity=p["vessel.sprout_maturity"],
             survival_half_max=p["vessel.vegf_survival_half_max"],
             stable_maturity=p["vessel.stable_maturity"],
-            regression_p=_per_step(p["vessel.immature_regression_rate"], dt),
+            regression_p=per_step(p["vessel.immature_regression_rate"], dt),
         )
         self.secretion_rules = SecretionRules(
             uptake_tumor=p["oxygen.uptake_tumor"],
@@ -193,14 +187,14 @@ class GastricTumorModel(mesa.Model):
             contact_suppression=p["suppression.treg_contact"],
             division_p=p["cd8.division_probability"],
             max_divisions=round(p["cd8.max_divisions"]),
-            cd8_death_p=_per_step(p["cd8.death_rate"], dt),
-            exhausted_death_p=_per_step(
+            cd8_death_p=per_step(p["cd8.death_rate"], dt),
+            exhausted_death_p=per_step(
                 p["cd8.death_rate"] * p["cd8.exhausted_death_multiplier"], dt
             ),
-            treg_death_p=_per_step(p["treg.death_rate"], dt),
-            mdsc_death_p=_per_step(p["mdsc.death_rate"], dt),
-            macrophage_death_p=_per_step(p["macrophage.death_rate"], dt),
-            polarisation_relax=_per_step(1.0 / p["macrophage.polarisation_time"], dt),
+            treg_death_p=per_step(p["treg.death_rate"], dt),
+            mdsc_death_p=per_step(p["mdsc.death_rate"], dt),
+            macrophage_death_p=per_step(p["macrophage.death_rate"], dt),
+            polarisation_relax=per_step(1.0 / p["macrophage.polarisation_time"], dt),
             ifng_half_max=p["pdl1.ifng_half_max"],
             ifng_hill=p["pdl1.ifng_hill"],
             hypoxia_m2=p["macrophage.hypoxia_m2"],
@@ -212,10 +206,10 @@ class GastricTumorModel(mesa.Model):
         )
         self.recruitment_rules = RecruitmentRules(
             perfusion_threshold=p["vessel.perfusion_threshold"],
-            cd8_p=_per_step(p["cd8.influx_rate"], dt),
+            cd8_p=per_step(p["cd8.influx_rate"], dt),
             treg_ratio=p["treg.influx_ratio"],
-            mdsc_p=_per_step(p["mdsc.influx_rate"], dt),
-            macrophage_p=_per_step(p["macrophage.influx_rate"], dt),
+            mdsc_p=per_step(p["mdsc.influx_rate"], dt),
+            macrophage_p=per_step(p["macrophage.influx_rate"], dt),
             chemokine_half_max=p["chemokine.half_max"],
             vegf_half_max=p["vessel.vegf_half_max"],
         )
@@ -362,7 +356,7 @@ class GastricTumorModel(mesa.Model):
         reinvigoration = effects.pd1_occupancy * self.params["ici.reinvigoration_rate"]
         return self.immune_rules._replace(
             pd1_occupancy=effects.pd1_occupancy,
-            reinvigoration_p=_per_step(reinvigoration, self.dt_h),
+            reinvigoration_p=per_step(reinvigoration, self.dt_h),
             m1_stimulus=effects.m1_stimulus,
         )
 
@@ -445,7 +439,7 @@ class GastricTumorModel(mesa.Model):
         released antigen with a gamma-distributed delay; priming rises from the phenotype's
         baseline toward 1 as a Hill function of presented antigen.
         """
-        transfer = _per_step(2.0 / self.params["priming.delay"], self.dt_h)
+        transfer = per_step(2.0 / self.params["priming.delay"], self.dt_h)
         transit, presented = self._lymph_node
         moved = transit * transfer
         self._lymph_node = [transit - moved + released, presented - presented * transfer + moved]

@@ -17,6 +17,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 
+def per_step(rate_per_h: float, dt_h: float) -> float:
+    """Probability that a Poisson event of ``rate_per_h`` happens within one step of ``dt_h``."""
+    return 1.0 - math.exp(-rate_per_h * dt_h)
+
+
 @dataclass(frozen=True)
 class Param:
     name: str

@@ -215,13 +215,7 @@ class Scenario(_Strict):
 
     @model_validator(mode="after")
     def _tumour_fits_domain(self) -> Scenario:
-        radius_sites = self.tumor.initial_radius_um / self.domain.site_size_um
-        if 2 * radius_sites >= min(self.domain.width, self.domain.height):
-            raise ValueError(
-                f"tumor.initial_radius_um ({self.tumor.initial_radius_um} µm) does not fit a "
-                f"{self.domain.width}×{self.domain.height} domain of "
-                f"{self.domain.site_size_um} µm sites"
-            )
+        _check_tumour_fits(self.tumor, self.domain, "tumor")
         return self
 
     @model_validator(mode="after")
@@ -234,9 +228,9 @@ class Scenario(_Strict):
                         f"arms.{name}.treatments.{i}.schedule: a dose on day {last:g} falls "
                         f"after the end of the simulation (time.days = {self.time.days:g})"
                     )
-            radius = self.for_arm(name).tumor.initial_radius_um
-            if radius != self.tumor.initial_radius_um:
-                self.for_arm(name)._tumour_fits_domain()
+            if arm.tumor is not None:
+                tumor = _merged(self.tumor, arm.tumor)
+                _check_tumour_fits(tumor, self.domain, f"arms.{name}.tumor")
         return self
 
     def for_arm(self, name: str) -> Scenario:
@@ -252,6 +246,16 @@ class Scenario(_Strict):
                 "parameters": {**self.parameters, **arm.parameters},
                 "arms": {name: Arm(treatments=arm.treatments)},
             }
+        )
+
+
+def _check_tumour_fits(tumor: Tumor, domain: Domain, where: str) -> None:
+    """The initial tumour disc must fit inside the domain; ``where`` names the section."""
+    radius_sites = tumor.initial_radius_um / domain.site_size_um
+    if 2 * radius_sites >= min(domain.width, domain.height):
+        raise ValueError(
+            f"{where}.initial_radius_um ({tumor.initial_radius_um} µm) does not fit a "
+            f"{domain.width}×{domain.height} domain of {domain.site_size_um} µm sites"
         )
 
 

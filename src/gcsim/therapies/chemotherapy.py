@@ -13,9 +13,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar, Literal
 
-import numpy as np
-
 from gcsim.kernels.therapy import cytotoxic_kill
+from gcsim.params import per_step
 from gcsim.therapies.base import Effects
 from gcsim.therapies.drugs import DrugTherapy, DrugTreatment, Molecule, mid_step_h
 
@@ -35,8 +34,8 @@ class ChemotherapyTherapy(DrugTherapy):
         killed, lymphocytes = cytotoxic_kill(
             model.rng,
             exposure,
-            1.0 - np.exp(-p["chemo.max_kill_rate"] * dt),
-            1.0 - np.exp(-p["chemo.lymphocyte_kill_rate"] * dt),
+            per_step(p["chemo.max_kill_rate"], dt),
+            per_step(p["chemo.lymphocyte_kill_rate"], dt),
             p["tumor.proliferation_threshold"],
             p["tumor.proliferation_saturation"],
             s.tissue,
