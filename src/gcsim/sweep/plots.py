@@ -73,16 +73,26 @@ def plot_metrics_vs_factors(sweep_dir: Path) -> Path | None:
         for j, factor in enumerate(factors):
             ax = axes[i, j]
             x, labels = _positions(table[factor])
-            ax.scatter(x, y, s=10, alpha=0.6)
-            if labels is not None:
-                ax.set_xticks(range(len(labels)), labels, rotation=30)
-            if i == len(names) - 1:
-                ax.set_xlabel(factor, fontsize=8)
-            if j == 0:
-                ax.set_ylabel(_ylabel(metric), fontsize=8)
-            ax.tick_params(labelsize=7)
+            for arm in dict.fromkeys(table["arm"]):  # one colour per treatment arm
+                chosen = (table["arm"] == arm).to_numpy()
+                ax.scatter(x[chosen], y.to_numpy()[chosen], s=10, alpha=0.6, label=arm)
+            _label_panel(ax, labels, factor if i == len(names) - 1 else None, metric, j == 0)
+    if table["arm"].nunique() > 1:
+        axes[0, 0].legend(fontsize=7)
     fig.suptitle(f"{info['name']}: metrics against factors ({len(table)} runs)", fontsize=10)
     return _save(fig, sweep_dir / "metrics_vs_factors.png")
+
+
+def _label_panel(ax, labels, xlabel: str | None, metric: str, first_column: bool) -> None:
+    """Categorical tick labels, the factor under the bottom row, the metric left of the first
+    column."""
+    if labels is not None:
+        ax.set_xticks(range(len(labels)), labels, rotation=30)
+    if xlabel is not None:
+        ax.set_xlabel(xlabel, fontsize=8)
+    if first_column:
+        ax.set_ylabel(_ylabel(metric), fontsize=8)
+    ax.tick_params(labelsize=7)
 
 
 def plot_main_effects(effects: pd.DataFrame, path: Path) -> Path:
@@ -98,13 +108,7 @@ def plot_main_effects(effects: pd.DataFrame, path: Path) -> Path:
             order = np.argsort(x)
             mean, sem = rows["mean"].to_numpy(), rows["sem"].to_numpy()
             ax.errorbar(x[order], mean[order], sem[order], marker="o", capsize=3)
-            if labels is not None:
-                ax.set_xticks(range(len(labels)), labels, rotation=30)
-            if i == len(names) - 1:
-                ax.set_xlabel(factor, fontsize=8)
-            if j == 0:
-                ax.set_ylabel(_ylabel(metric), fontsize=8)
-            ax.tick_params(labelsize=7)
+            _label_panel(ax, labels, factor if i == len(names) - 1 else None, metric, j == 0)
     fig.suptitle("main effects (mean ± s.e. over the other factors and replicates)", fontsize=10)
     return _save(fig, path)
 
