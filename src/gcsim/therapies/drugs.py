@@ -66,15 +66,17 @@ class DrugTherapy(Therapy):
         self.pk = Pharmacokinetics.of(config.drug, p)
         self.ec50 = p[f"drug.{config.drug}.ec50"]
         self.amount_mg = config.dose.milligrams(p)
+        self._amounts = np.full(self.dose_times_h.shape, self.amount_mg)  # one per dose
         self.tissue_ratio = (
             p["delivery.antibody_tissue_ratio"] if self.molecule == "antibody" else 1.0
         )
 
     def plasma(self, t_h: float) -> float:
         """Plasma concentration (µg/mL) at ``t_h``."""
-        amounts = np.full(self.dose_times_h.shape, self.amount_mg)
         return float(
-            self.pk.concentration(t_h, self.dose_times_h, amounts, self.config.infusion_hours)[0]
+            self.pk.concentration(
+                t_h, self.dose_times_h, self._amounts, self.config.infusion_hours
+            )[0]
         )
 
     def tissue(self, model: GastricTumorModel) -> float:
