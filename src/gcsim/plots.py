@@ -44,6 +44,11 @@ IMMUNE_COLOURS = {
 }
 
 
+def lattice_image(model: GastricTumorModel) -> np.ndarray:
+    """RGB image (height, width, 3) of the model's cells now (public: notebooks use it)."""
+    return codes_image(model.state.tissue, model.state.immune)
+
+
 def codes_image(tissue: np.ndarray, immune: np.ndarray) -> np.ndarray:
     """RGB image (height, width, 3) of tissue and immune codes indexed [x, y] (as the model's
     arrays and stored snapshots are), immune cells drawn over the tissue site they sit on."""
@@ -71,7 +76,7 @@ def plot_lattice(model: GastricTumorModel, path: Path, title: str = "") -> None:
     ]
     fig, (left, right) = plt.subplots(1, 2, figsize=(13, 6), constrained_layout=True)
     left.imshow(
-        codes_image(model.state.tissue, model.state.immune),
+        lattice_image(model),
         origin="lower",
         extent=extent_mm,
         interpolation="nearest",
