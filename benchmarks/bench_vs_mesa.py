@@ -60,8 +60,10 @@ from rich.table import Table
 from benchlib import machine_info, print_tables, si, write_json
 from gcsim.kernels.common import ramp
 from gcsim.kernels.immune import ImmuneRules, immune_step, kill_probability
+from gcsim.kernels.rng import StreamHandle, shuffled_sites, stream_handle
 from gcsim.kernels.tumor import TumorRules, tumor_step
-from gcsim.state import CD8, NECROTIC, NO_IMMUNE, TUMOR, LatticeState
+from gcsim.model import IMMUNE_SITES, TUMOR_SITES
+from gcsim.state import CD8, NO_IMMUNE, TUMOR, LatticeState
 
 # The Mesa side calls the very same formulas as plain Python functions.
 _ramp = ramp.py_func
@@ -391,24 +393,28 @@ def run_mesa(
 # -------------------------------------------------------------------------------------------
 # gcsim's engine
 # -------------------------------------------------------------------------------------------
-def engine_state(init: dict[str, np.ndarray]) -> tuple[LatticeState, np.ndarray, np.ndarray]:
-    """gcsim's arrays (with the model's dtypes) holding ``init``, plus the ``done`` scratch
-    array and the immune counters."""
+def engine_state(
+    init: dict[str, np.ndarray],
+) -> tuple[LatticeState, np.ndarray, np.ndarray, np.ndarray]:
+    """gcsim's arrays (with the model's dtypes) holding ``init``, plus the ``done`` and order
+    scratch arrays and the immune counters."""
     state = LatticeState.empty(*init["tissue"].shape)
     for name in ("tissue", "cycle", "antigen", "pdl1", "immune", "oxygen", "chemokine"):
         getattr(state, name)[:] = init[name]
     state.pdl1_const[:] = init["pdl1"]
     done = np.zeros(state.tissue.shape, dtype=np.uint8)
-    return state, done, np.zeros(4, dtype=np.int64)
+    order = np.empty(state.tissue.size, dtype=np.int64)
+    return state, done, np.zeros(4, dtype=np.int64), order
 
 
 def engine_step(
-    rng: np.random.Generator,
+    rng: StreamHandle,
     rules: tuple[TumorRules, ImmuneRules],
     state: LatticeState,
     done: np.ndarray,
     counters: np.ndarray,
     tumour_counts: np.ndarray,
+    order_buffer: np.ndarray,
 ) -> tuple[int, int, float, float]:
     """One step, as ``GastricTumorModel.step`` runs its tumour and immune phases.
 
@@ -416,8 +422,7 @@ def engine_step(
     """
     s = state
     t0 = time.perf_counter()
-    order = np.flatnonzero((s.tissue == TUMOR) | (s.tissue == NECROTIC))
-    rng.shuffle(order)
+    order = order_buffer[: shuffled_sites(rng, s.tissue, TUMOR_SITES, order_buffer)]
     divisions, necrotic, apoptotic, _ = tumor_step(
         rng,
         rules[0],
@@ -435,8 +440,7 @@ def engine_step(
     tumour_counts += (divisions, necrotic, apoptotic)
     t1 = time.perf_counter()
     done[:] = 0
-    immune_order = np.flatnonzero(s.immune > 0)
-    rng.shuffle(immune_order)
+    immune_order = order_buffer[: shuffled_sites(rng, s.immune, IMMUNE_SITES, order_buffer)]
     immune_step(
         rng,
         rules[1],
@@ -466,23 +470,26 @@ def run_engine(
 ) -> RunResult:
     """Run gcsim's kernels ``steps`` times on arrays built from ``init`` (after a warm-up call
     on a throw-away copy, so compilation or cache loading is not timed)."""
-    warm, warm_done, warm_counters = engine_state(init)
+    warm, warm_done, warm_counters, warm_order = engine_state(init)
+    warm_rng = np.random.default_rng(seed)
     engine_step(
-        np.random.default_rng(seed),
+        stream_handle(warm_rng),
         rules,
         warm,
         warm_done,
         warm_counters,
         np.zeros(3, dtype=np.int64),
+        warm_order,
     )
     start = time.perf_counter()
-    state, done, counters = engine_state(init)
+    state, done, counters, order = engine_state(init)
     result = RunResult("engine", seed, setup_seconds=time.perf_counter() - start)
-    rng = np.random.default_rng(seed)
+    generator = np.random.default_rng(seed)
+    rng = stream_handle(generator)  # as GastricTumorModel.kernel_rng
     tumour_counts = np.zeros(3, dtype=np.int64)
     start = time.perf_counter()
     for _ in range(steps):
-        n_t, n_i, s_t, s_i = engine_step(rng, rules, state, done, counters, tumour_counts)
+        n_t, n_i, s_t, s_i = engine_step(rng, rules, state, done, counters, tumour_counts, order)
         result.tumour_agent_steps += n_t
         result.immune_agent_steps += n_i
         result.tumour_seconds += s_t

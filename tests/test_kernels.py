@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 
 from conftest import small_model
-from gcsim.kernels.common import random_index
 from gcsim.kernels.immune import immune_step, kill_probability, recruit
 from gcsim.kernels.secretion import oxygen_coefficients, secretion_sources
 from gcsim.kernels.tumor import tumor_step
@@ -205,18 +204,6 @@ def test_kill_probability_follows_its_formula(stepped):
         kill_probability(blocked, 0.8, 0.0, 0.0, 0)
     )
     assert kill_probability(r, 0.0, 0.0, 0.0, 0) == 0.0
-
-
-def test_random_index_draws_what_generator_integers_draws():
-    # random_index bypasses numba's allocating Generator.integers through a numba module that is
-    # not public API: if numba changes it, the streams part here.
-    sizes = np.resize(np.arange(1, 10), 3000)
-    ours = np.random.default_rng(21)
-    reference = np.random.default_rng(21)
-    drawn = [random_index(ours, int(n)) for n in sizes]
-    expected = [int(reference.integers(0, n)) for n in sizes]
-    assert drawn == expected
-    assert ours.random() == reference.random()  # same state afterwards: same number of draws
 
 
 def test_vessel_flow_is_the_array_form_of_perfusion():

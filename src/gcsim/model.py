@@ -17,6 +17,7 @@ from gcsim.initial import seed_lattice
 from gcsim.kernels.common import vessel_flow
 from gcsim.kernels.fields import solve_oxygen_sor, solve_uniform_decay
 from gcsim.kernels.immune import ImmuneRules, RecruitmentRules, immune_step, recruit
+from gcsim.kernels.rng import StreamHandle, shuffled_sites, stream_handle
 from gcsim.kernels.secretion import SecretionRules, oxygen_coefficients, secretion_sources
 from gcsim.kernels.tumor import TumorRules, tumor_step
 from gcsim.kernels.vessels import VesselRules, vessel_step
@@ -24,13 +25,35 @@ from gcsim.observe import METRICS, measure
 from gcsim.params import Parameters, per_step
 from gcsim.phenotypes import PRESETS
 from gcsim.scenario.schema import Scenario
-from gcsim.state import CD8, MACROPHAGE, MDSC, NECROTIC, TREG, TUMOR, VESSEL, LatticeState
+from gcsim.state import (
+    CD8,
+    IMMUNE_NAMES,
+    MACROPHAGE,
+    MDSC,
+    NECROTIC,
+    TREG,
+    TUMOR,
+    VESSEL,
+    LatticeState,
+)
 from gcsim.therapies import Effects
 
 SOR_OMEGA = 1.85  # over-relaxation; any value in (0, 2) converges, this one converges fast here
 SOR_MAX_SWEEPS = 200  # per step; warm starts need a handful
 SOR_INITIAL_SWEEPS = 5000  # from a cold start at t = 0
 CYTOKINES = ("vegf", "chemokine", "ifng", "tgfb")
+
+
+def _selecting(*codes: int) -> np.ndarray:
+    """A lookup table over int8 cell codes: True at ``codes``."""
+    table = np.zeros(128, dtype=np.bool_)
+    table[list(codes)] = True
+    return table
+
+
+TUMOR_SITES = _selecting(TUMOR, NECROTIC)
+VESSEL_SITES = _selecting(VESSEL)
+IMMUNE_SITES = _selecting(*IMMUNE_NAMES)
 
 
 class GastricTumorModel(mesa.Model):
@@ -81,6 +104,7 @@ class GastricTumorModel(mesa.Model):
         self._supply = np.zeros((width, height))
         self._sources = {name: np.zeros((width, height), np.float32) for name in CYTOKINES}
         self._done = np.zeros((width, height), dtype=np.uint8)
+        self._order = np.empty(width * height, dtype=np.int64)  # one shuffled order at a time
         self._immune_counters = np.zeros(4, dtype=np.int64)
         self._recruit_counts = np.zeros(5, dtype=np.int64)
         self.counters = dict.fromkeys(
@@ -231,10 +255,26 @@ class GastricTumorModel(mesa.Model):
         yield
         self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - start
 
-    def _shuffled_sites(self, mask: np.ndarray) -> np.ndarray:
-        order = np.flatnonzero(mask)
-        self.rng.shuffle(order)
-        return order
+    @property
+    def kernel_rng(self) -> StreamHandle:
+        """``self.rng``'s stream as the kernels take it (gcsim.kernels.rng): the same draws as
+        passing the Generator, without numba unboxing it on every kernel call."""
+        # Checked on every use, since a handle copied with the model (deepcopy, pickle) or
+        # left over after ``self.rng`` was replaced would point at another generator: the
+        # state address is unique to a live bit generator, and with its class it fixes the
+        # other addresses. ``self.rng`` keeps the generator, hence the addresses, alive.
+        bit_generator = self.rng.bit_generator
+        key = (type(bit_generator), bit_generator.ctypes.state_address)
+        if self.__dict__.get("_stream_key") != key:
+            self._stream = stream_handle(self.rng)
+            self._stream_key = key
+        return self._stream
+
+    def _shuffled_sites(self, layer: np.ndarray, selected: np.ndarray) -> np.ndarray:
+        """Sites whose code in ``layer`` is ``selected``, shuffled: the draws of
+        ``rng.shuffle(np.flatnonzero(mask))``, in a reused buffer (valid until the next call)."""
+        n = shuffled_sites(self.kernel_rng, layer, selected, self._order)
+        return self._order[:n]
 
     def step(self) -> None:
         """One time step: therapies → vessels → fields → tumour → recruitment → immune →
@@ -244,9 +284,9 @@ class GastricTumorModel(mesa.Model):
             effects = self._apply_therapies()
         with self._phase("vessels"):
             sprouts, regressions = vessel_step(
-                self.rng,
+                self.kernel_rng,
                 self.vessel_rules,
-                self._shuffled_sites(s.tissue == VESSEL),
+                self._shuffled_sites(s.tissue, VESSEL_SITES),
                 s.tissue,
                 s.maturity,
                 self._vegf_signal(effects),
@@ -256,9 +296,9 @@ class GastricTumorModel(mesa.Model):
         self._solve_fields(SOR_MAX_SWEEPS)
         vegf_signal = self._vegf_signal(effects)  # recruitment and macrophages read the new field
         with self._phase("tumor"):
-            order = self._shuffled_sites((s.tissue == TUMOR) | (s.tissue == NECROTIC))
+            order = self._shuffled_sites(s.tissue, TUMOR_SITES)
             divisions, necrotic, apoptotic, mitotic = tumor_step(
-                self.rng,
+                self.kernel_rng,
                 self.tumor_rules,
                 order,
                 s.tissue,
@@ -278,10 +318,10 @@ class GastricTumorModel(mesa.Model):
         with self._phase("recruitment"):
             self._recruit_counts[:] = 0
             recruit(
-                self.rng,
+                self.kernel_rng,
                 self.recruitment_rules,
                 self.priming_level * effects.lymphocyte_supply,
-                self._shuffled_sites(s.tissue == VESSEL),
+                self._shuffled_sites(s.tissue, VESSEL_SITES),
                 s.tissue,
                 s.maturity,
                 s.immune,
@@ -295,9 +335,9 @@ class GastricTumorModel(mesa.Model):
             self._done[:] = 0
             self._immune_counters[:] = 0
             immune_step(
-                self.rng,
+                self.kernel_rng,
                 self._immune_rules(effects),
-                self._shuffled_sites(s.immune > 0),
+                self._shuffled_sites(s.immune, IMMUNE_SITES),
                 s.tissue,
                 s.antigen,
                 s.pdl1,

@@ -2,7 +2,6 @@
 
 import numpy as np
 from numba import njit
-from numba.np.random.random_methods import buffered_bounded_lemire_uint32
 
 from gcsim.state import VESSEL
 
@@ -45,18 +44,3 @@ def ramp(x: float, lo: float, hi: float) -> float:
     if x >= hi:
         return 1.0
     return (x - lo) / (hi - lo)
-
-
-@njit(cache=True)
-def random_index(rng: np.random.Generator, n: int) -> int:
-    """A uniform integer in [0, n), n >= 1: the same draw, from the same stream, as
-    ``rng.integers(0, n)``.
-
-    numba's scalar ``Generator.integers`` allocates a one-element array per call (~45 ns, more
-    than the rule it serves); this calls the bounded-integer routine behind it directly.
-    ``tests/test_kernels.py`` checks that the two streams stay identical, since this relies on a
-    numba module that is not public API.
-    """
-    if n <= 1:
-        return 0  # like integers(0, 1): nothing is drawn
-    return np.int64(buffered_bounded_lemire_uint32(rng.bit_generator, np.uint32(n - 1)))

@@ -6,7 +6,8 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from gcsim.kernels.common import DX, DY, hill, perfusion, ramp, random_index
+from gcsim.kernels.common import DX, DY, hill, perfusion, ramp
+from gcsim.kernels.rng import random_index, uniform
 from gcsim.state import CD8, EMPTY, MACROPHAGE, MDSC, NO_IMMUNE, STROMA, TREG, TUMOR, VESSEL
 
 
@@ -151,7 +152,7 @@ def immune_step(
         if u < 0 or u >= nx or v < 0 or v >= ny or immune[u, v] != NO_IMMUNE:
             return False
         if tissue[u, v] == STROMA:
-            return rng.random() < rules.stroma_permeability
+            return uniform(rng) < rules.stroma_permeability
         return True
 
     def relocate(x, y, u, v):
@@ -185,7 +186,7 @@ def immune_step(
                     n += 1
             if n == 0:
                 break
-            if rng.random() < rules.chemotaxis_bias:
+            if uniform(rng) < rules.chemotaxis_bias:
                 pick = options[0]
                 for i in range(1, n):
                     d = options[i]
@@ -240,19 +241,19 @@ def immune_step(
         d = options[random_index(rng, n_targets)]
         u = x + (DX[d] if d >= 0 else 0)
         v = y + (DY[d] if d >= 0 else 0)
-        if rng.random() >= antigen[u, v]:
+        if uniform(rng) >= antigen[u, v]:
             return False
         counters[0] += 1  # engagements
         engaged[x, y] = rules.dt_h  # a conjugate forms (and IFN-γ is secreted) for this step
         pd1_signal = pdl1[u, v] * (1.0 - rules.pd1_occupancy)
         exhaustion[x, y] += rules.exhaustion_per_kill * rules.pd1_exhaustion_gain * pd1_signal
         p = kill_probability(rules, antigen[u, v], pdl1[u, v], tgfb[x, y], n_suppressors)
-        if rng.random() < p:
+        if uniform(rng) < p:
             tissue[u, v] = EMPTY
             engaged[x, y] = rules.engagement_h  # the lytic hit holds the T cell (Kather 2017)
             exhaustion[x, y] += rules.exhaustion_per_kill
             counters[1] += 1  # kills
-            if divisions[x, y] < rules.max_divisions and rng.random() < rules.division_p:
+            if divisions[x, y] < rules.max_divisions and uniform(rng) < rules.division_p:
                 d2 = free_neighbour(x, y)
                 if d2 >= 0:
                     a = x + DX[d2]
@@ -280,7 +281,7 @@ def immune_step(
             p_death = rules.mdsc_death_p
         else:
             p_death = rules.macrophage_death_p
-        if rng.random() < p_death:
+        if uniform(rng) < p_death:
             immune[x, y] = NO_IMMUNE
             exhaustion[x, y] = 0.0
             engaged[x, y] = 0.0
@@ -289,7 +290,7 @@ def immune_step(
             counters[3] += 1
             continue
         if kind == CD8:
-            if exhaustion[x, y] >= 1.0 and rng.random() < rules.reinvigoration_p * pdl1_around(
+            if exhaustion[x, y] >= 1.0 and uniform(rng) < rules.reinvigoration_p * pdl1_around(
                 x, y
             ):
                 exhaustion[x, y] = rules.reinvigorated_exhaustion
@@ -353,16 +354,16 @@ def recruit(
         flow = perfusion(maturity[x, y], rules.perfusion_threshold)
         attraction = hill(chemokine[x, y], rules.chemokine_half_max, 1.0)
         p_cd8 = rules.cd8_p * flow * attraction * priming
-        if rng.random() < p_cd8 and _place(rng, tissue, immune, polarisation, x, y, CD8, 0.0):
+        if uniform(rng) < p_cd8 and _place(rng, tissue, immune, polarisation, x, y, CD8, 0.0):
             counts[CD8] += 1
-        if rng.random() < rules.treg_ratio * rules.cd8_p * flow * attraction and _place(
+        if uniform(rng) < rules.treg_ratio * rules.cd8_p * flow * attraction and _place(
             rng, tissue, immune, polarisation, x, y, TREG, 0.0
         ):
             counts[TREG] += 1
         p_mdsc = rules.mdsc_p * flow * hill(vegf[x, y], rules.vegf_half_max, 1.0)
-        if rng.random() < p_mdsc and _place(rng, tissue, immune, polarisation, x, y, MDSC, 0.0):
+        if uniform(rng) < p_mdsc and _place(rng, tissue, immune, polarisation, x, y, MDSC, 0.0):
             counts[MDSC] += 1
-        if rng.random() < rules.macrophage_p * flow and _place(
+        if uniform(rng) < rules.macrophage_p * flow and _place(
             rng, tissue, immune, polarisation, x, y, MACROPHAGE, 0.5
         ):
             counts[MACROPHAGE] += 1

@@ -5,6 +5,7 @@ import numpy as np
 from numba import njit
 
 from gcsim.kernels.common import ramp
+from gcsim.kernels.rng import uniform
 from gcsim.state import CD8, EMPTY, NO_IMMUNE, TREG, TUMOR
 
 
@@ -61,11 +62,11 @@ def irradiate(
                 continue
             if tissue[x, y] == TUMOR and not doomed[x, y]:
                 d = dose_gy * oxygen_modification(oxygen[x, y], oer, oer_k)
-                if rng.random() >= np.exp(-alpha * d - beta * d * d):
+                if uniform(rng) >= np.exp(-alpha * d - beta * d * d):
                     doomed[x, y] = 1
                     n_doomed += 1
             kind = immune[x, y]
-            if (kind == CD8 or kind == TREG) and rng.random() < p_lymph:
+            if (kind == CD8 or kind == TREG) and uniform(rng) < p_lymph:
                 _clear_immune(x, y, immune, exhaustion, engaged, divisions)
                 n_lymph += 1
     return n_doomed, n_lymph
@@ -105,11 +106,11 @@ def cytotoxic_kill(
             effect = e / (1.0 + e)
             if tissue[x, y] == TUMOR:
                 cycling = ramp(oxygen[x, y], cycling_lo, cycling_hi)
-                if rng.random() < p_tumor_max * effect * cycling:
+                if uniform(rng) < p_tumor_max * effect * cycling:
                     tissue[x, y] = EMPTY
                     n_tumor += 1
             kind = immune[x, y]
-            if (kind == CD8 or kind == TREG) and rng.random() < p_lymphocyte * effect:
+            if (kind == CD8 or kind == TREG) and uniform(rng) < p_lymphocyte * effect:
                 _clear_immune(x, y, immune, exhaustion, engaged, divisions)
                 n_lymph += 1
     return n_tumor, n_lymph

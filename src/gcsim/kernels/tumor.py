@@ -5,7 +5,8 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from gcsim.kernels.common import DX, DY, hill, ramp, random_index
+from gcsim.kernels.common import DX, DY, hill, ramp
+from gcsim.kernels.rng import random_index, uniform
 from gcsim.state import EMPTY, NECROTIC, STROMA, TUMOR
 
 
@@ -56,18 +57,18 @@ def tumor_step(
         y = order[k] % ny
         code = tissue[x, y]
         if code == NECROTIC:
-            if rng.random() < rules.clearance_p:
+            if uniform(rng) < rules.clearance_p:
                 tissue[x, y] = EMPTY
             continue
         if code != TUMOR:
             continue
         o2 = oxygen[x, y]
         anoxia = 1.0 - ramp(o2, rules.necrosis_max_po2, rules.necrosis_threshold)
-        if anoxia > 0.0 and rng.random() < rules.necrosis_p * anoxia:
+        if anoxia > 0.0 and uniform(rng) < rules.necrosis_p * anoxia:
             tissue[x, y] = NECROTIC
             n_necrotic += 1
             continue
-        if rng.random() < rules.apoptosis_p:
+        if uniform(rng) < rules.apoptosis_p:
             tissue[x, y] = EMPTY
             n_apoptotic += 1
             continue
@@ -91,7 +92,7 @@ def tumor_step(
             if u < 0 or u >= nx or v < 0 or v >= ny:
                 continue
             if tissue[u, v] == EMPTY or (
-                tissue[u, v] == STROMA and rng.random() < rules.stroma_invasion
+                tissue[u, v] == STROMA and uniform(rng) < rules.stroma_invasion
             ):
                 candidates[n_free] = d
                 n_free += 1

@@ -5,6 +5,7 @@ from typing import NamedTuple
 from numba import njit
 
 from gcsim.kernels.common import DX, DY, hill
+from gcsim.kernels.rng import uniform
 from gcsim.state import EMPTY, STROMA, VESSEL
 
 
@@ -63,12 +64,12 @@ def vessel_step(rng, rules, order, tissue, maturity, vegf):
         maturity[x, y] += rules.maturity_relax * ((1.0 - signal) - maturity[x, y])
         survival = hill(vegf[x, y], rules.survival_half_max, 1.0)
         dependence = max(0.0, 1.0 - maturity[x, y] / rules.stable_maturity)
-        if dependence > 0.0 and rng.random() < rules.regression_p * (1.0 - survival) * dependence:
+        if dependence > 0.0 and uniform(rng) < rules.regression_p * (1.0 - survival) * dependence:
             tissue[x, y] = EMPTY
             maturity[x, y] = 0.0
             n_regressed += 1
             continue
-        if rng.random() >= rules.sprout_p * signal:
+        if uniform(rng) >= rules.sprout_p * signal:
             continue
         best = -1
         best_vegf = -1.0

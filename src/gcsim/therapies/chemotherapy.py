@@ -32,7 +32,7 @@ class ChemotherapyTherapy(DrugTherapy):
         effects.lymphocyte_supply *= 1.0 - p["chemo.lymphopenia"] * systemic
         exposure = relative * model.delivery(self.molecule)
         killed, lymphocytes = cytotoxic_kill(
-            model.rng,
+            model.kernel_rng,
             exposure,
             per_step(p["chemo.max_kill_rate"], dt),
             per_step(p["chemo.lymphocyte_kill_rate"], dt),

@@ -115,7 +115,7 @@ class RadiotherapyTherapy(Therapy):
         start = model.step_start_h
         for _ in self.doses_between(start, start + model.dt_h):
             doomed, lymphocytes = irradiate(
-                model.rng,
+                model.kernel_rng,
                 self.field,
                 self.dose,
                 p["rt.alpha_tumor"],

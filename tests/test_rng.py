@@ -1,0 +1,89 @@
+"""The kernels' random numbers are the model's NumPy stream, draw for draw.
+
+``gcsim.kernels.rng`` reaches numba's bit-generator routines through a handle and calls numba
+modules that are not public API; if numba or NumPy change underneath, these tests part first.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+from numba import njit
+
+from conftest import small_model
+from gcsim.kernels.rng import random_index, shuffle, shuffled_sites, stream_handle, uniform
+
+
+@njit
+def _draws(rng, sizes, values):
+    """Interleaved uniform and bounded draws, then a shuffle of ``values``."""
+    out = np.empty(2 * sizes.shape[0])
+    for i in range(sizes.shape[0]):
+        out[2 * i] = uniform(rng)
+        out[2 * i + 1] = random_index(rng, sizes[i])
+    shuffle(rng, values)
+    return out
+
+
+def _numpy_draws(rng, sizes, values):
+    out = []
+    for n in sizes:
+        out.append(rng.random())
+        out.append(float(rng.integers(0, n)))
+    rng.shuffle(values)
+    return np.array(out)
+
+
+@pytest.mark.parametrize("passed", ["generator", "handle"])
+def test_kernel_draws_are_numpys_draws(passed):
+    sizes = np.resize(np.arange(1, 10), 3000)  # 1 draws nothing, as integers(0, 1)
+    ours, reference = np.random.default_rng(21), np.random.default_rng(21)
+    values, expected_values = np.arange(1000), np.arange(1000)
+    rng = ours if passed == "generator" else stream_handle(ours)
+
+    drawn = _draws(rng, sizes, values)
+
+    np.testing.assert_array_equal(drawn, _numpy_draws(reference, sizes, expected_values))
+    np.testing.assert_array_equal(values, expected_values)
+    assert ours.random() == reference.random()  # same state afterwards: same number of draws
+
+
+def test_python_reference_draws_are_numpys_draws():
+    # Kernel tests compare compiled kernels with their py_func; there these are plain NumPy.
+    sizes = np.arange(1, 50)
+    ours, reference = np.random.default_rng(5), np.random.default_rng(5)
+    values, expected_values = np.arange(100), np.arange(100)
+    drawn = _draws.py_func(ours, sizes, values)
+    np.testing.assert_array_equal(drawn, _numpy_draws(reference, sizes, expected_values))
+    np.testing.assert_array_equal(values, expected_values)
+
+
+def test_shuffled_sites_is_a_shuffled_flatnonzero():
+    layer = np.random.default_rng(1).integers(0, 5, (37, 23)).astype(np.int8)
+    selected = np.zeros(128, dtype=np.bool_)
+    selected[[1, 4]] = True
+    ours, reference = np.random.default_rng(8), np.random.default_rng(8)
+    out = np.full(layer.size, -1, dtype=np.int64)
+
+    n = shuffled_sites(stream_handle(ours), layer, selected, out)
+
+    expected = np.flatnonzero((layer == 1) | (layer == 4))
+    reference.shuffle(expected)
+    assert n == expected.size
+    np.testing.assert_array_equal(out[:n], expected)
+    assert ours.random() == reference.random()
+
+
+def test_a_copied_model_draws_from_its_own_generator():
+    model = small_model(seed=4)
+    model.step()
+    twin = copy.deepcopy(model)
+    assert twin.kernel_rng != model.kernel_rng  # the copy's handle is rebuilt for its generator
+    before = model.rng.bit_generator.state
+    for _ in range(3):
+        twin.step()
+    assert model.rng.bit_generator.state == before  # stepping the copy drew nothing from ours
+    model.rng = np.random.default_rng(0)
+    assert model.kernel_rng == stream_handle(model.rng)  # a replaced generator is followed
