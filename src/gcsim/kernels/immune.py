@@ -131,12 +131,17 @@ def immune_step(
     # increments and decrements every array's reference count atomically, and those atomics
     # cost more than the rules themselves (docs/decisions/0005-performance.md).
 
+    def inside(x, y):
+        return 0 < x < nx - 1 and 0 < y < ny - 1  # all eight neighbours on the lattice
+
     def sees_antigen(x, y):
+        inner = inside(x, y)
         for d in range(-1, 8):
             u = x + (DX[d] if d >= 0 else 0)
             v = y + (DY[d] if d >= 0 else 0)
-            if 0 <= u < nx and 0 <= v < ny and tissue[u, v] == TUMOR and antigen[u, v] > 0.0:
-                return True
+            if (inner or (0 <= u < nx and 0 <= v < ny)) and tissue[u, v] == TUMOR:
+                if antigen[u, v] > 0.0:
+                    return True
         return False
 
     def pdl1_around(x, y):
@@ -180,18 +185,33 @@ def immune_step(
             if stop_on_antigen and sees_antigen(x, y):
                 break
             n = 0
-            for d in range(8):
-                if accessible(x + DX[d], y + DY[d]):
+            if inside(x, y):
+                # Away from the edge no bounds checks, and a branch-free count: whether a
+                # neighbour is free is data the branch predictor cannot learn.
+                for d in range(8):
+                    u = x + DX[d]
+                    v = y + DY[d]
+                    free = immune[u, v] == NO_IMMUNE
+                    if free & (tissue[u, v] == STROMA):
+                        free = uniform(rng) < rules.stroma_permeability
                     options[n] = d
-                    n += 1
+                    n += free
+            else:
+                for d in range(8):
+                    if accessible(x + DX[d], y + DY[d]):
+                        options[n] = d
+                        n += 1
             if n == 0:
                 break
             if uniform(rng) < rules.chemotaxis_bias:
                 pick = options[0]
+                best = chemokine[x + DX[pick], y + DY[pick]]
                 for i in range(1, n):
                     d = options[i]
-                    if chemokine[x + DX[d], y + DY[d]] > chemokine[x + DX[pick], y + DY[pick]]:
-                        pick = d
+                    level = chemokine[x + DX[d], y + DY[d]]
+                    better = level > best
+                    pick = d if better else pick
+                    best = level if better else best
             else:
                 pick = options[random_index(rng, n)]
             u = x + DX[pick]
@@ -226,16 +246,15 @@ def immune_step(
         """
         n_targets = 0
         n_suppressors = 0
+        inner = inside(x, y)
         for d in range(-1, 8):
             u = x + (DX[d] if d >= 0 else 0)
             v = y + (DY[d] if d >= 0 else 0)
-            if u < 0 or u >= nx or v < 0 or v >= ny:
-                continue
-            if tissue[u, v] == TUMOR:
-                options[n_targets] = d
-                n_targets += 1
-            if immune[u, v] == TREG or immune[u, v] == MDSC:
-                n_suppressors += 1
+            if inner or (0 <= u < nx and 0 <= v < ny):
+                options[n_targets] = d  # branch-free: kept only where there is a tumour cell
+                n_targets += tissue[u, v] == TUMOR
+                neighbour = immune[u, v]
+                n_suppressors += (neighbour == TREG) | (neighbour == MDSC)
         if n_targets == 0:
             return False
         d = options[random_index(rng, n_targets)]

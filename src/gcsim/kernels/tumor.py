@@ -47,67 +47,73 @@ def tumor_step(
     Returns (divisions, necrotic deaths, apoptoses, mitotic deaths).
     """
     nx, ny = tissue.shape
+    # Flat views: a cell is one index; its (x, y) is needed only to divide near the edge.
+    tis = tissue.reshape(-1)
+    cyc = cycle.reshape(-1)
+    pd = pdl1.reshape(-1)
+    pd_const = pdl1_const.reshape(-1)
+    ant = antigen.reshape(-1)
+    mark = marker.reshape(-1)
+    doom = doomed.reshape(-1)
+    o2_field = oxygen.reshape(-1)
+    ifn = ifng.reshape(-1)
     n_div = 0
     n_necrotic = 0
     n_apoptotic = 0
     n_mitotic = 0
     candidates = np.empty(8, dtype=np.int64)
     for k in range(order.shape[0]):
-        x = order[k] // ny
-        y = order[k] % ny
-        code = tissue[x, y]
+        p = order[k]
+        code = tis[p]
         if code == NECROTIC:
             if uniform(rng) < rules.clearance_p:
-                tissue[x, y] = EMPTY
+                tis[p] = EMPTY
             continue
         if code != TUMOR:
             continue
-        o2 = oxygen[x, y]
+        o2 = o2_field[p]
         anoxia = 1.0 - ramp(o2, rules.necrosis_max_po2, rules.necrosis_threshold)
         if anoxia > 0.0 and uniform(rng) < rules.necrosis_p * anoxia:
-            tissue[x, y] = NECROTIC
+            tis[p] = NECROTIC
             n_necrotic += 1
             continue
         if uniform(rng) < rules.apoptosis_p:
-            tissue[x, y] = EMPTY
+            tis[p] = EMPTY
             n_apoptotic += 1
             continue
-        target = max(
-            pdl1_const[x, y], hill(ifng[x, y], rules.pdl1_ifng_half_max, rules.pdl1_ifng_hill)
-        )
-        pdl1[x, y] += rules.pdl1_relax * (target - pdl1[x, y])
+        target = max(pd_const[p], hill(ifn[p], rules.pdl1_ifng_half_max, rules.pdl1_ifng_hill))
+        pd[p] += rules.pdl1_relax * (target - pd[p])
         drive = ramp(o2, rules.proliferation_threshold, rules.proliferation_saturation)
-        cycle[x, y] = min(1.0, cycle[x, y] + rules.cycle_per_step * drive)
-        if cycle[x, y] < 1.0:
+        cyc[p] = min(1.0, cyc[p] + rules.cycle_per_step * drive)
+        if cyc[p] < 1.0:
             continue
-        if doomed[x, y]:
-            tissue[x, y] = EMPTY
-            doomed[x, y] = 0
+        if doom[p]:
+            tis[p] = EMPTY
+            doom[p] = 0
             n_mitotic += 1
             continue
+        x = p // ny
+        y = p - x * ny
         n_free = 0
         for d in range(8):
             u = x + DX[d]
             v = y + DY[d]
             if u < 0 or u >= nx or v < 0 or v >= ny:
                 continue
-            if tissue[u, v] == EMPTY or (
-                tissue[u, v] == STROMA and uniform(rng) < rules.stroma_invasion
-            ):
-                candidates[n_free] = d
+            q = u * ny + v
+            if tis[q] == EMPTY or (tis[q] == STROMA and uniform(rng) < rules.stroma_invasion):
+                candidates[n_free] = q
                 n_free += 1
         if n_free == 0:
             continue
-        d = candidates[random_index(rng, n_free)]
-        u = x + DX[d]
-        v = y + DY[d]
-        tissue[u, v] = TUMOR
-        cycle[x, y] = 0.0
-        cycle[u, v] = 0.0
-        pdl1[u, v] = pdl1[x, y]
-        pdl1_const[u, v] = pdl1_const[x, y]
-        antigen[u, v] = antigen[x, y]
-        marker[u, v] = marker[x, y]
-        doomed[u, v] = 0
+        q = candidates[random_index(rng, n_free)]
+        tis[q] = TUMOR
+        cyc[p] = 0.0
+        cyc[q] = 0.0
+        pd[q] = pd[p]
+        pd_const[q] = pd_const[p]
+        ant[q] = ant[p]
+        mark[q] = mark[p]
+        doom[q] = 0
         n_div += 1
     return n_div, n_necrotic, n_apoptotic, n_mitotic
