@@ -134,6 +134,13 @@ LOCATED = [
         "tumor.pdl1_cps",
         "tag !cps is not allowed",
     ),
+    (
+        "arms-sharing-output-files",
+        "name: a\narms:\n  ici+rt: []\n  ici rt: []\n",
+        4,
+        "arms.ici rt",
+        "would write the same output files (*_ici_rt.*)",
+    ),
     ("recursive-alias", "name: a\nloop: &x [*x]\n", 2, "loop[0]", "recursive alias"),
     ("non-scalar-key", "name: a\n? [x, y]\n: 1\n", 2, "", "keys must be plain scalars"),
 ]

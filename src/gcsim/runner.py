@@ -26,7 +26,7 @@ from gcsim.io import atomic_directory, package_versions, write_json, write_parqu
 from gcsim.model import GastricTumorModel
 from gcsim.plots import plot_arms, plot_lattice
 from gcsim.scenario.loader import scenario_hash
-from gcsim.scenario.schema import Scenario
+from gcsim.scenario.schema import Scenario, arm_file_stem
 from gcsim.snapshots import SnapshotRecorder, save_snapshots, snapshot_name, steps_between
 from gcsim.summary import summarize
 
@@ -300,5 +300,4 @@ def run_scenario(
 
 
 def _lattice_name(arm: str) -> str:
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in arm)
-    return f"lattice_{safe}.png"
+    return f"lattice_{arm_file_stem(arm)}.png"

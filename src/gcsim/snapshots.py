@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from gcsim.scenario.schema import arm_file_stem
+
 if TYPE_CHECKING:
     from gcsim.model import GastricTumorModel
 
@@ -91,6 +93,5 @@ def load_snapshots(path: Path) -> Snapshots:
 
 
 def snapshot_name(arm: str) -> str:
-    """``snapshots_<arm>.npz``, with characters unsafe in file names replaced by ``_``."""
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in arm)
-    return f"snapshots_{safe}.npz"
+    """``snapshots_<arm>.npz`` (see ``arm_file_stem``)."""
+    return f"snapshots_{arm_file_stem(arm)}.npz"

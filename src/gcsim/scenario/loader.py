@@ -446,7 +446,8 @@ def _issue_for(
     if err["type"] in _CUSTOM_ERRORS:
         refined = _refine(data, loc, message)
         head, colon, rest = message.partition(": ")
-        if refined != loc and colon and "." in head and " " not in head:
+        names_path = ("." in head and " " not in head) or (head[:1] == head[-1:] == "'")
+        if refined != loc and colon and names_path:
             message = rest  # the validator named the path to locate it; the prefix now says it
         loc = refined
         message += _parameter_hint(loc)

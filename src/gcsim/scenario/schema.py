@@ -17,6 +17,16 @@ from gcsim.validation import Strict as _Strict
 
 SCHEMA_VERSION = 1
 ARM_NAME = r"^[A-Za-z0-9_.+\- ]+$"
+
+
+def arm_file_stem(name: str) -> str:
+    """The arm's name as it appears in output file names: ``+`` and spaces become ``_``.
+
+    Scenarios whose arm names share a stem are rejected, so every arm has its own files.
+    """
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
 Treatment = treatment_type()
 
 
@@ -220,7 +230,14 @@ class Scenario(_Strict):
 
     @model_validator(mode="after")
     def _arms_fit(self) -> Scenario:
+        stems: dict[str, str] = {}
         for name, arm in self.arms.items():
+            other = stems.setdefault(arm_file_stem(name), name)
+            if other != name:
+                raise ValueError(
+                    f"'arms.{name}': arms {other!r} and {name!r} would write the same "
+                    f"output files (*_{arm_file_stem(name)}.*); rename one"
+                )
             for i, treatment in enumerate(arm.treatments):
                 last = max(treatment.schedule.dose_days())
                 if last >= self.time.days:

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from gcsim.io import write_parquet
+from gcsim.scenario.schema import arm_file_stem
 from gcsim.summary import CATEGORICAL_METRICS
 from gcsim.sweep.plots import _numeric, plot_indices, plot_main_effects
 
@@ -75,7 +76,7 @@ def analyze_sweep(sweep_dir: Path | str) -> Analysis:
     parts, files = [], []
     for arm in arms:
         runs = table[table["arm"] == arm]
-        suffix = f"_{_safe(arm)}" if len(arms) > 1 else ""
+        suffix = f"_{arm_file_stem(arm)}" if len(arms) > 1 else ""
         if design["method"] == "factorial":
             method, stem = "main effects", "main_effects"
             part = main_effects(runs[runs["status"] == "ok"], factors, names)
@@ -98,10 +99,6 @@ def analyze_sweep(sweep_dir: Path | str) -> Analysis:
     write_parquet(out / f"{stem}.parquet", result.table)
     result.files[:0] = [out / f"{stem}.csv", out / f"{stem}.parquet"]
     return result
-
-
-def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
 
 def _censored_at_follow_up(
