@@ -7,6 +7,7 @@ modules that are not public API; if numba or NumPy change underneath, these test
 from __future__ import annotations
 
 import copy
+import gc
 
 import numpy as np
 import pytest
@@ -87,3 +88,14 @@ def test_a_copied_model_draws_from_its_own_generator():
     assert model.rng.bit_generator.state == before  # stepping the copy drew nothing from ours
     model.rng = np.random.default_rng(0)
     assert model.kernel_rng == stream_handle(model.rng)  # a replaced generator is followed
+
+
+def test_a_handle_keeps_its_generator_alive():
+    handle = stream_handle(np.random.default_rng(11))  # the only reference to that Generator
+    gc.collect()
+    values = np.arange(50)
+    drawn = _draws(handle, np.arange(1, 20), values)
+    expected_values = np.arange(50)
+    expected = _numpy_draws(np.random.default_rng(11), np.arange(1, 20), expected_values)
+    np.testing.assert_array_equal(drawn, expected)
+    np.testing.assert_array_equal(values, expected_values)

@@ -12,8 +12,9 @@ Kernels draw only through :func:`uniform`, :func:`random_index` and :func:`shuff
 these accept a ``StreamHandle`` or a ``Generator``; run as plain Python (a kernel's ``py_func``,
 the reference the kernel tests compare against) they take a ``Generator``.
 
-A handle does not keep its Generator alive: whoever holds the handle must hold the Generator
-(``GastricTumorModel.kernel_rng`` does).
+A handle holds a reference to its bit generator, so its addresses stay valid while it exists.
+A *copy* of a handle (``copy.deepcopy`` of something holding one) still points at the original
+bit generator: rebuild handles after copying (``GastricTumorModel.kernel_rng`` does).
 """
 
 from __future__ import annotations
@@ -31,9 +32,7 @@ from numba.np.random.random_methods import buffered_bounded_lemire_uint32, rando
 _BIT_GENERATOR = types.NumPyRandomBitGeneratorType("bit_generator")
 
 
-class StreamHandle(NamedTuple):
-    """Addresses of a NumPy bit generator's state and of its C draw functions."""
-
+class _Addresses(NamedTuple):
     state_address: int
     state: int
     next_uint64: int
@@ -42,14 +41,24 @@ class StreamHandle(NamedTuple):
     bit_generator: int
 
 
+class StreamHandle(_Addresses):
+    """Addresses of a NumPy bit generator's state and of its C draw functions.
+
+    numba sees the six integers; the instance also keeps the bit generator itself (in
+    ``owner``, outside the tuple) so that the addresses cannot outlive it.
+    """
+
+    owner: np.random.BitGenerator
+
+
 def stream_handle(rng: np.random.Generator) -> StreamHandle:
-    """The handle of ``rng``'s bit generator (valid while ``rng`` is alive)."""
+    """The handle of ``rng``'s bit generator."""
     interface = rng.bit_generator.ctypes
 
     def address(function: object) -> int:
         return int(ctypes.cast(function, ctypes.c_void_p).value)
 
-    return StreamHandle(
+    handle = StreamHandle(
         state_address=int(interface.state_address),
         state=int(interface.state.value),
         next_uint64=address(interface.next_uint64),
@@ -57,10 +66,12 @@ def stream_handle(rng: np.random.Generator) -> StreamHandle:
         next_double=address(interface.next_double),
         bit_generator=int(interface.bit_generator.value),
     )
+    handle.owner = rng.bit_generator
+    return handle
 
 
 def _is_handle(typ: types.Type) -> bool:
-    return isinstance(typ, types.BaseNamedTuple) and typ.instance_class is StreamHandle
+    return isinstance(typ, types.BaseNamedTuple) and issubclass(typ.instance_class, _Addresses)
 
 
 @intrinsic
