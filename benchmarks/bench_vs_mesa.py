@@ -40,7 +40,8 @@ longer agree).
 The dynamics of the two sides are compared (final tumour and CD8 counts, kills, engagements,
 divisions; mean over seeds) so the speed ratio compares like with like.
 
-Run: ``.venv/bin/python benchmarks/bench_vs_mesa.py [--quick] [--json out.json]``.
+Run: ``.venv/bin/python benchmarks/bench_vs_mesa.py [--quick] [--sizes 100,200] [--json out.json]``
+(by default at 100² and at 200², the model's default lattice; the ratio grows with the lattice).
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ import argparse
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import mesa
@@ -100,6 +101,12 @@ QUICK = Config(
     mesa_repeats=1,
     engine_repeats=3,
 )
+
+# The ratio depends on the lattice: Mesa's cost per agent-step grows with the number of agents
+# (more Python objects, fewer cache hits) while the engine's stays flat. 200² is the model's
+# default lattice (scenarios/baseline.yaml), so it is the size that answers "how much faster".
+DEFAULT_SIZES = (100, 200)
+QUICK_SIZES = (60,)
 
 
 # -------------------------------------------------------------------------------------------
@@ -599,6 +606,40 @@ def run(cfg: Config = Config()) -> dict[str, Any]:
     }
 
 
+def sized(cfg: Config, n: int) -> Config:
+    """``cfg`` on an n × n lattice, with the tumour disc's radius scaled to n / 4."""
+    return replace(cfg, width=n, height=n, tumour_radius=n / 4)
+
+
+def run_sizes(sizes: Sequence[int] = DEFAULT_SIZES, cfg: Config = Config()) -> dict[str, Any]:
+    """``run`` on each n × n lattice in ``sizes``."""
+    return {"sizes": list(sizes), "by_size": [run(sized(cfg, n)) for n in sizes]}
+
+
+def size_table(result: dict[str, Any]) -> Table:
+    """One row per lattice size: both rates, the ratios, and whether the dynamics agreed."""
+    table = Table(title="Engine vs plain Mesa by lattice size (agent-steps per second)")
+    for col in ("sites", "mesa", "engine", "ratio", "tumour", "CD8", "same dynamics"):
+        table.add_column(col, justify="right")
+    for n, r in zip(result["sizes"], result["by_size"], strict=True):
+        table.add_row(
+            f"{n}²",
+            si(r["mesa"]["agent_steps_per_s"], "/s"),
+            si(r["engine"]["agent_steps_per_s"], "/s"),
+            f"[bold]{r['ratio']:.0f}×[/bold]",
+            f"{r['ratio_tumour']:.0f}×",
+            f"{r['ratio_immune']:.0f}×",
+            "[green]yes[/green]" if r["similar"] else "[red]NO[/red]",
+        )
+    return table
+
+
+def tables_by_size(result: dict[str, Any]) -> list[Table]:
+    """Each size's speed and dynamics tables, then the summary by size."""
+    out = [t for r in result["by_size"] for t in tables(r)]
+    return [*out, size_table(result)]
+
+
 def tables(result: dict[str, Any]) -> list[Table]:
     """Speed table and dynamics-comparison table."""
     cfg = result["config"]
@@ -657,7 +698,12 @@ def tables(result: dict[str, Any]) -> list[Table]:
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller lattice, fewer steps")
-    parser.add_argument("--width", type=int)
+    parser.add_argument(
+        "--sizes",
+        help="comma-separated lattice sizes n (n × n sites, tumour radius n/4); default "
+        f"{','.join(map(str, DEFAULT_SIZES))}, quick {','.join(map(str, QUICK_SIZES))}",
+    )
+    parser.add_argument("--width", type=int, help="one lattice of this width (with --height)")
     parser.add_argument("--height", type=int)
     parser.add_argument("--radius", type=float, help="tumour radius in sites")
     parser.add_argument("--steps", type=int)
@@ -673,8 +719,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "seeds": tuple(int(s) for s in args.seeds.split(",")) if args.seeds else None,
     }
     cfg = Config(**{**asdict(cfg), **{k: v for k, v in overrides.items() if v is not None}})
-    result = run(cfg)
-    print_tables(tables(result))
+    if args.width or args.height or args.radius:
+        result = run(cfg)
+        print_tables(tables(result))
+    else:
+        default = QUICK_SIZES if args.quick else DEFAULT_SIZES
+        sizes = [int(n) for n in args.sizes.split(",")] if args.sizes else list(default)
+        result = run_sizes(sizes, cfg)
+        print_tables(tables_by_size(result))
     if args.json:
         write_json(args.json, {"machine": machine_info(), "vs_mesa": result})
     return result

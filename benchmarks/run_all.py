@@ -32,8 +32,10 @@ BENCHMARKS = ("vs_mesa", "scaling", "startup")
 
 def _runners(quick: bool) -> dict[str, Callable[[], dict[str, Any]]]:
     return {
-        "vs_mesa": lambda: bench_vs_mesa.run(
-            bench_vs_mesa.QUICK if quick else bench_vs_mesa.Config()
+        "vs_mesa": lambda: (
+            bench_vs_mesa.run_sizes(bench_vs_mesa.QUICK_SIZES, bench_vs_mesa.QUICK)
+            if quick
+            else bench_vs_mesa.run_sizes()
         ),
         "scaling": lambda: (
             bench_scaling.run(
@@ -50,7 +52,7 @@ def _runners(quick: bool) -> dict[str, Callable[[], dict[str, Any]]]:
 
 
 TABLES = {
-    "vs_mesa": bench_vs_mesa.tables,
+    "vs_mesa": bench_vs_mesa.tables_by_size,
     "scaling": bench_scaling.tables,
     "startup": bench_startup.tables,
 }

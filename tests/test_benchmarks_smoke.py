@@ -57,6 +57,16 @@ def test_vs_mesa_runs_both_sides_and_compares_their_dynamics():
     assert "ratio" in _renders(bench_vs_mesa.tables(result))
 
 
+def test_vs_mesa_reports_each_lattice_size():
+    cfg = bench_vs_mesa.Config(steps=2, seeds=(1,), mesa_repeats=1, engine_repeats=1)
+    result = bench_vs_mesa.run_sizes([16, 20], cfg)
+    assert [r["config"]["width"] for r in result["by_size"]] == [16, 20]
+    assert [r["config"]["tumour_radius"] for r in result["by_size"]] == [4.0, 5.0]
+    assert all(r["ratio"] > 0 for r in result["by_size"])
+    rendered = _renders(bench_vs_mesa.tables_by_size(result))
+    assert "by lattice size" in rendered and "20²" in rendered
+
+
 def test_engine_side_is_reproducible_from_its_seed():
     cfg = bench_vs_mesa.Config(width=16, height=16, tumour_radius=4.0, steps=4)
     rules = bench_vs_mesa.core_rules()
