@@ -177,9 +177,20 @@ def shuffled_sites(rng, layer, selected, out):
     ``out`` (at least ``layer.size`` long) in ascending order and shuffled there, which draws
     what ``rng.shuffle(np.flatnonzero(mask))`` draws. Returns how many there are.
     """
+    flat = layer.reshape(-1)
+    # Sites are read eight at a time: an all-zero word (eight empty sites, or no immune
+    # cells) is skipped whole when code 0 is not selected, as on most of a sparse lattice.
+    skip_zero_words = not selected[0]
+    words = flat[: flat.shape[0] // 8 * 8].view(np.uint64)
     n = 0
-    flat = layer.ravel()
-    for i in range(flat.shape[0]):
+    for w in range(words.shape[0]):
+        if skip_zero_words and words[w] == 0:
+            continue
+        for i in range(8 * w, 8 * w + 8):
+            if selected[flat[i]]:
+                out[n] = i
+                n += 1
+    for i in range(8 * words.shape[0], flat.shape[0]):
         if selected[flat[i]]:
             out[n] = i
             n += 1
