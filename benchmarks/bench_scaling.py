@@ -10,7 +10,7 @@ subprocess so that its memory figures are its own:
   timed window × steps / wall time), for comparison with ``bench_vs_mesa.py``;
 * **bytes of state per site** (``model.state.nbytes / sites``) and bytes per site of every
   numpy array the model holds (state plus solver scratch);
-* **peak RSS**: ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` of the worker subprocess at the end
+* **peak RSS**: the worker subprocess's peak resident set (``benchlib.peak_rss_bytes``) at the end
   of the run (the high-water mark, so it includes construction), next to the same figure taken
   right after the imports (interpreter + numpy + scipy + numba + mesa + gcsim);
 * the **per-phase breakdown** from ``model.timings`` over the timed window, with the
@@ -123,7 +123,7 @@ def measure_size(
         "model_array_bytes_per_site": _model_array_bytes(model) / sites,
         "rss_after_imports_bytes": rss_after_imports,
         "peak_rss_bytes": peak_rss_bytes(),
-        "peak_rss_method": "getrusage(RUSAGE_SELF).ru_maxrss in a per-size subprocess",
+        "peak_rss_method": "VmHWM (Linux) or ru_maxrss, in a per-size subprocess",
         "phases_s": phases,
     }
 

@@ -73,7 +73,18 @@ def _git_describe() -> str | None:
 
 
 def peak_rss_bytes() -> int:
-    """Peak resident set size of this process so far (``getrusage(RUSAGE_SELF).ru_maxrss``)."""
+    """Peak resident set size of this process so far.
+
+    On Linux ``VmHWM`` of ``/proc/self/status``: ``ru_maxrss`` also counts the peak of the
+    parent that forked this process before it exec'd Python, so a subprocess started by a
+    large benchmark run would report the parent's memory. Elsewhere ``ru_maxrss``.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024  # kB
+    except OSError:
+        pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return int(peak) if sys.platform == "darwin" else int(peak) * 1024  # Linux reports KiB
 
