@@ -70,6 +70,7 @@ from gcsim.state import CD8, NO_IMMUNE, TUMOR, LatticeState
 _ramp = ramp.py_func
 _kill_probability = kill_probability.py_func
 
+ENGINE_PARTS = ("tumour order", "tumor_step", "immune order", "immune_step")
 METRICS = ("final_tumour", "final_cd8", "kills", "engagements", "tumour_divisions", "cd8_divisions")
 
 
@@ -170,6 +171,7 @@ class RunResult:
     tumour_agent_steps: int = 0
     immune_agent_steps: int = 0
     counts: dict[str, int] = field(default_factory=dict)
+    part_seconds: dict[str, float] = field(default_factory=dict)  # engine only, see ENGINE_PARTS
 
     @property
     def agent_steps(self) -> int:
@@ -422,14 +424,15 @@ def engine_step(
     counters: np.ndarray,
     tumour_counts: np.ndarray,
     order_buffer: np.ndarray,
-) -> tuple[int, int, float, float]:
+) -> tuple[int, int, tuple[float, float, float, float]]:
     """One step, as ``GastricTumorModel.step`` runs its tumour and immune phases.
 
-    Returns (tumour agent-steps, immune agent-steps, tumour seconds, immune seconds).
+    Returns (tumour agent-steps, immune agent-steps, seconds of each of ENGINE_PARTS).
     """
     s = state
     t0 = time.perf_counter()
     order = order_buffer[: shuffled_sites(rng, s.tissue, TUMOR_SITES, order_buffer)]
+    t1 = time.perf_counter()
     divisions, necrotic, apoptotic, _ = tumor_step(
         rng,
         rules[0],
@@ -445,9 +448,10 @@ def engine_step(
         s.ifng,
     )
     tumour_counts += (divisions, necrotic, apoptotic)
-    t1 = time.perf_counter()
+    t2 = time.perf_counter()
     done[:] = 0
     immune_order = order_buffer[: shuffled_sites(rng, s.immune, IMMUNE_SITES, order_buffer)]
+    t3 = time.perf_counter()
     immune_step(
         rng,
         rules[1],
@@ -468,8 +472,8 @@ def engine_step(
         done,
         counters,
     )
-    t2 = time.perf_counter()
-    return len(order), len(immune_order), t1 - t0, t2 - t1
+    t4 = time.perf_counter()
+    return len(order), len(immune_order), (t1 - t0, t2 - t1, t3 - t2, t4 - t3)
 
 
 def run_engine(
@@ -478,9 +482,8 @@ def run_engine(
     """Run gcsim's kernels ``steps`` times on arrays built from ``init`` (after a warm-up call
     on a throw-away copy, so compilation or cache loading is not timed)."""
     warm, warm_done, warm_counters, warm_order = engine_state(init)
-    warm_rng = np.random.default_rng(seed)
     engine_step(
-        stream_handle(warm_rng),
+        stream_handle(np.random.default_rng(seed)),
         rules,
         warm,
         warm_done,
@@ -491,18 +494,20 @@ def run_engine(
     start = time.perf_counter()
     state, done, counters, order = engine_state(init)
     result = RunResult("engine", seed, setup_seconds=time.perf_counter() - start)
-    generator = np.random.default_rng(seed)
-    rng = stream_handle(generator)  # as GastricTumorModel.kernel_rng
+    rng = stream_handle(np.random.default_rng(seed))  # as GastricTumorModel.kernel_rng
     tumour_counts = np.zeros(3, dtype=np.int64)
+    parts = np.zeros(len(ENGINE_PARTS))
     start = time.perf_counter()
     for _ in range(steps):
-        n_t, n_i, s_t, s_i = engine_step(rng, rules, state, done, counters, tumour_counts, order)
+        n_t, n_i, seconds = engine_step(rng, rules, state, done, counters, tumour_counts, order)
         result.tumour_agent_steps += n_t
         result.immune_agent_steps += n_i
-        result.tumour_seconds += s_t
-        result.immune_seconds += s_i
+        parts += seconds
         result.steps += 1
     result.seconds = time.perf_counter() - start
+    result.part_seconds = dict(zip(ENGINE_PARTS, parts.tolist(), strict=True))
+    result.tumour_seconds = parts[0] + parts[1]
+    result.immune_seconds = parts[2] + parts[3]
     engagements, kills, cd8_divisions, deaths = (int(v) for v in counters)
     result.counts = {
         "apoptoses": int(tumour_counts[2]),
@@ -589,8 +594,13 @@ def run(cfg: Config = Config()) -> dict[str, Any]:
             "immune_agent_steps_per_s": sum(r.immune_agent_steps for r in runs) / immune_s,
         }
     comparison = compare(mesa_runs, engine_runs, cfg.rel_tol, cfg.z_tol)
+    engine_steps = sides["engine"]["steps"]
     return {
         "config": asdict(cfg),
+        "engine_us_per_step": {
+            part: sum(r.part_seconds[part] for r in engine_runs) / engine_steps * 1e6
+            for part in ENGINE_PARTS
+        },
         "mesa": sides["mesa"],
         "engine": sides["engine"],
         "ratio": sides["engine"]["agent_steps_per_s"] / sides["mesa"]["agent_steps_per_s"],
@@ -680,6 +690,12 @@ def tables(result: dict[str, Any]) -> list[Table]:
         f"{result['ratio_immune']:.0f}×",
         "",
     )
+    parts = Table(title="Engine step by part (µs per step, best repeat of each seed)")
+    for part in ENGINE_PARTS:
+        parts.add_column(part, justify="right")
+    parts.add_column("step", justify="right")
+    us = result["engine_us_per_step"]
+    parts.add_row(*(f"{us[p]:.0f}" for p in ENGINE_PARTS), f"{sum(us.values()):.0f}")
     same = Table(title="Same dynamics? (mean over seeds; ok = within 5 % or 3 standard errors)")
     for col in ("metric", "mesa", "engine", "rel. diff", "z", "ok"):
         same.add_column(col, justify="right" if col != "metric" else "left")
@@ -692,7 +708,7 @@ def tables(result: dict[str, Any]) -> list[Table]:
             f"{m['z']:.2f}",
             "[green]ok[/green]" if m["ok"] else "[red]DIFFERENT[/red]",
         )
-    return [speed, same]
+    return [speed, parts, same]
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
