@@ -3,10 +3,10 @@
 Every kernel draws from the model's ``numpy.random.Generator``, so a run is reproducible from its
 seed. Passing the Generator itself to a jitted function costs ~10 µs per call: numba unboxes it by
 calling ``ctypes.cast`` on three of its function pointers every time: 40 % of what the tumour
-rules of ~1,800 cells take on a 100² lattice (docs/decisions/0007). A :class:`StreamHandle` holds the six
-addresses numba would read, taken once; inside a kernel it becomes the very same bit-generator
-structure, so the draws are the same stream, in the same order, as with the Generator
-(``tests/test_rng.py`` checks it draw for draw).
+rules of ~1,800 cells take on a 100² lattice (docs/decisions/0007). A :class:`StreamHandle`
+holds the six addresses numba would read, taken once; inside a kernel it becomes the very same
+bit-generator structure, so the draws are the same stream, in the same order, as with the
+Generator (``tests/test_rng.py`` checks it draw for draw).
 
 Kernels draw only through :func:`uniform`, :func:`random_index` and :func:`shuffle`. Compiled,
 these accept a ``StreamHandle`` or a ``Generator``; run as plain Python (a kernel's ``py_func``,
