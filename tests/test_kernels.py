@@ -217,3 +217,27 @@ def test_vessel_flow_is_the_array_form_of_perfusion():
         expected = perfusion(float(maturity[x, y]), 0.3) if tissue[x, y] == VESSEL else 0.0
         assert value == pytest.approx(expected, abs=1e-6)  # float32 maturity
     assert (flow[tissue == VESSEL] > 0).any() and (flow[tissue == VESSEL] == 0).any()
+
+
+def test_changing_any_kernel_source_clears_numbas_cache(tmp_path):
+    # numba would keep a caller's machine code after a helper in another file changed
+    from gcsim.kernels import clear_stale_cache
+
+    (tmp_path / "helper.py").write_text("A = 1\n")
+    (tmp_path / "kernel.py").write_text("from helper import A\n")
+    cache = tmp_path / "__pycache__"
+    cache.mkdir()
+    compiled = [cache / "kernel.step-3.py312.nbi", cache / "kernel.step-3.py312.1.nbc"]
+    for path in compiled:
+        path.write_bytes(b"machine code")
+
+    assert clear_stale_cache(tmp_path)  # no stamp yet: cleared, stamped
+    assert not any(path.exists() for path in compiled)
+    for path in compiled:
+        path.write_bytes(b"machine code")
+    assert not clear_stale_cache(tmp_path)  # sources unchanged: cache kept
+    assert all(path.exists() for path in compiled)
+    (tmp_path / "helper.py").write_text("A = 2\n")
+    assert clear_stale_cache(tmp_path)  # a helper changed: cache cleared
+    assert not any(path.exists() for path in compiled)
+    assert (cache / "kernel-sources.sha256").exists()
