@@ -75,9 +75,10 @@ def _git_describe() -> str | None:
 def peak_rss_bytes() -> int:
     """Peak resident set size of this process so far.
 
-    On Linux ``VmHWM`` of ``/proc/self/status``: ``ru_maxrss`` also counts the peak of the
-    parent that forked this process before it exec'd Python, so a subprocess started by a
-    large benchmark run would report the parent's memory. Elsewhere ``ru_maxrss``.
+    On Linux ``VmHWM`` of ``/proc/self/status``: ``ru_maxrss`` survives ``exec``, so it also
+    counts the resident memory of the parent this process was forked from, and a subprocess
+    started by a large benchmark run would report the parent's memory. Elsewhere
+    ``ru_maxrss``.
     """
     try:
         for line in Path("/proc/self/status").read_text().splitlines():

@@ -17,6 +17,7 @@ import pytest
 
 from conftest import small_model
 from gcsim.kernels.immune import immune_step, kill_probability, recruit
+from gcsim.kernels.rng import stream_handle
 from gcsim.kernels.secretion import oxygen_coefficients, secretion_sources
 from gcsim.kernels.tumor import tumor_step
 from gcsim.kernels.vessels import vessel_step
@@ -31,9 +32,16 @@ def stepped():
     return model
 
 
-def _run_twice(kernel, build_args):
+# Compiled kernels draw through the model's stream handle (or a Generator); their Python
+# source draws from a Generator. Both must give the same results.
+RNG_FORMS = pytest.mark.parametrize("rng_form", ["handle", "generator"])
+
+
+def _run_twice(kernel, build_args, rng_form):
     """Run ``kernel`` compiled and as Python on identical copies; return both argument lists."""
     compiled_args, python_args = build_args(), build_args()
+    if rng_form == "handle":
+        compiled_args[0] = stream_handle(compiled_args[0])
     compiled_out = kernel(*compiled_args)
     python_out = kernel.py_func(*python_args)
     return compiled_args, python_args, compiled_out, python_out
@@ -50,7 +58,8 @@ def _assert_same(a_args, b_args, a_out, b_out):
             np.testing.assert_array_equal(a, b)  # cell codes, markers, counters: exact
 
 
-def test_tumor_kernel_equals_python(stepped):
+@RNG_FORMS
+def test_tumor_kernel_equals_python(stepped, rng_form):
     s = stepped.state
 
     def args():
@@ -76,12 +85,13 @@ def test_tumor_kernel_equals_python(stepped):
             state.ifng,
         ]
 
-    compiled, python, out, python_out = _run_twice(tumor_step, args)
+    compiled, python, out, python_out = _run_twice(tumor_step, args, rng_form)
     _assert_same(compiled, python, out, python_out)
     assert out[3] > 0  # mitotic deaths happened: the comparison exercised them
 
 
-def test_vessel_kernel_equals_python(stepped):
+@RNG_FORMS
+def test_vessel_kernel_equals_python(stepped, rng_form):
     s = stepped.state
 
     def args():
@@ -97,10 +107,11 @@ def test_vessel_kernel_equals_python(stepped):
             state.vegf,
         ]
 
-    _assert_same(*_run_twice(vessel_step, args))
+    _assert_same(*_run_twice(vessel_step, args, rng_form))
 
 
-def test_immune_kernel_equals_python(stepped):
+@RNG_FORMS
+def test_immune_kernel_equals_python(stepped, rng_form):
     s = stepped.state
 
     def args():
@@ -127,12 +138,13 @@ def test_immune_kernel_equals_python(stepped):
             np.zeros(4, dtype=np.int64),
         ]
 
-    compiled, python, *_ = _run_twice(immune_step, args)
+    compiled, python, *_ = _run_twice(immune_step, args, rng_form)
     _assert_same(compiled, python, None, None)
     assert compiled[-1][0] > 0  # engagements happened: the comparison exercised killing
 
 
-def test_recruitment_kernel_equals_python(stepped):
+@RNG_FORMS
+def test_recruitment_kernel_equals_python(stepped, rng_form):
     s = stepped.state
 
     def args():
@@ -153,7 +165,7 @@ def test_recruitment_kernel_equals_python(stepped):
             np.zeros(5, dtype=np.int64),
         ]
 
-    compiled, python, *_ = _run_twice(recruit, args)
+    compiled, python, *_ = _run_twice(recruit, args, rng_form)
     _assert_same(compiled, python, None, None)
     assert compiled[-1][CD8] > 0
 
@@ -241,3 +253,9 @@ def test_changing_any_kernel_source_clears_numbas_cache(tmp_path):
     assert clear_stale_cache(tmp_path)  # a helper changed: cache cleared
     assert not any(path.exists() for path in compiled)
     assert (cache / "kernel-sources.sha256").exists()
+    codes = tmp_path.parent / f"{tmp_path.name}-state.py"  # constants from outside the package
+    codes.write_text("TUMOR = 1\n")
+    assert clear_stale_cache(tmp_path, also=(codes,))
+    assert not clear_stale_cache(tmp_path, also=(codes,))
+    codes.write_text("TUMOR = 5\n")
+    assert clear_stale_cache(tmp_path, also=(codes,))

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import copy
 import gc
+import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,6 +17,7 @@ from numba import njit
 
 from conftest import small_model
 from gcsim.kernels.rng import random_index, shuffle, shuffled_sites, stream_handle, uniform
+from gcsim.model import GastricTumorModel
 
 
 @njit
@@ -66,7 +69,7 @@ def test_shuffled_sites_is_a_shuffled_flatnonzero(codes):
     # mostly empty, with a 37 × 23 shape whose size is not a multiple of the 8-site words
     layer = np.random.default_rng(1).integers(0, 5, (37, 23)).astype(np.int8)
     layer[np.random.default_rng(2).random(layer.shape) < 0.7] = 0
-    selected = np.zeros(128, dtype=np.bool_)
+    selected = np.zeros(256, dtype=np.bool_)
     selected[list(codes)] = True
     ours, reference = np.random.default_rng(8), np.random.default_rng(8)
     out = np.full(layer.size, -1, dtype=np.int64)
@@ -102,3 +105,59 @@ def test_a_handle_keeps_its_generator_alive():
     expected = _numpy_draws(np.random.default_rng(11), np.arange(1, 20), expected_values)
     np.testing.assert_array_equal(drawn, expected)
     np.testing.assert_array_equal(values, expected_values)
+
+
+def test_shuffled_sites_refuses_what_it_would_misread():
+    rng, table = np.random.default_rng(0), np.zeros(256, dtype=np.bool_)
+    table[1] = True
+    codes = np.ones((4, 5), dtype=np.int8)
+    with pytest.raises(ValueError, match="one-byte"):
+        shuffled_sites(rng, codes.astype(np.int64), table, np.empty(20, np.int64))
+    with pytest.raises(ValueError, match="one-byte"):
+        shuffled_sites(rng, codes, table, np.empty(19, np.int64))  # no room for every site
+    with pytest.raises(ValueError, match="one-byte"):
+        shuffled_sites(rng, codes, table[:128], np.empty(20, np.int64))
+    assert shuffled_sites(rng, codes, table, np.empty(20, np.int64)) == 20
+
+
+def test_a_copied_or_pickled_handle_draws_from_its_own_generator():
+    generator = np.random.default_rng(9)
+    handle = stream_handle(generator)
+    for twin in (copy.deepcopy(handle), pickle.loads(pickle.dumps(handle))):
+        assert twin.owner is not generator.bit_generator
+        assert twin.state_address != handle.state_address
+        expected = np.random.Generator(copy.deepcopy(twin.owner)).random(5)
+        del handle, generator
+        gc.collect()
+        drawn = _draws(twin, np.ones(5, dtype=np.int64), np.arange(0))[::2]
+        np.testing.assert_array_equal(drawn, expected)
+        generator = np.random.default_rng(9)
+        handle = stream_handle(generator)
+    with pytest.raises(TypeError, match="stream_handle"):
+        handle._replace(state=0)
+
+
+@pytest.mark.parametrize(
+    ("scenario", "arm"),
+    [("chemo_ici.yaml", "xelox_nivolumab"), ("radiation_dose.yaml", "inflamed_ld_ici")],
+)
+def test_a_model_drawing_through_its_handle_equals_one_drawing_from_its_generator(
+    scenario, arm, monkeypatch
+):
+    # Every kernel the model and its therapies call, chemotherapy and radiation included.
+    path = Path(__file__).resolve().parent.parent / "scenarios" / scenario
+    fields = {"domain__width": 50, "domain__height": 50, "tumor__initial_radius_um": 250.0}
+
+    def run() -> GastricTumorModel:
+        model = GastricTumorModel(path, arm=arm, rng=7, **fields)
+        for _ in range(60):
+            model.step()
+        return model
+
+    handled = run()
+    monkeypatch.setattr(GastricTumorModel, "kernel_rng", property(lambda model: model.rng))
+    direct = run()
+    for name, array in handled.state.arrays().items():
+        np.testing.assert_array_equal(array, getattr(direct.state, name), err_msg=name)
+    assert handled.counters == direct.counters
+    assert handled.rng.bit_generator.state == direct.rng.bit_generator.state

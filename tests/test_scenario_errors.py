@@ -141,6 +141,13 @@ LOCATED = [
         "arms.ici rt",
         "would write the same output files (*_ici_rt.*)",
     ),
+    (
+        "arms-differing-only-in-case",
+        "name: a\narms:\n  ICI: []\n  ici: []\n",
+        4,
+        "arms.ici",
+        "would write the same output files",
+    ),
     ("recursive-alias", "name: a\nloop: &x [*x]\n", 2, "loop[0]", "recursive alias"),
     ("non-scalar-key", "name: a\n? [x, y]\n: 1\n", 2, "", "keys must be plain scalars"),
 ]

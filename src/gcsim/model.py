@@ -45,8 +45,8 @@ CYTOKINES = ("vegf", "chemokine", "ifng", "tgfb")
 
 
 def _selecting(*codes: int) -> np.ndarray:
-    """A lookup table over int8 cell codes: True at ``codes``."""
-    table = np.zeros(128, dtype=np.bool_)
+    """A lookup table over one-byte cell codes, for ``shuffled_sites``: True at ``codes``."""
+    table = np.zeros(256, dtype=np.bool_)
     table[list(codes)] = True
     return table
 

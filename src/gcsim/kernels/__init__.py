@@ -10,9 +10,9 @@ import hashlib
 from pathlib import Path
 
 
-def clear_stale_cache(package: Path) -> bool:
-    """Delete numba's cached machine code in ``package/__pycache__`` if any kernel source
-    changed since it was compiled; True if it did.
+def clear_stale_cache(package: Path, also: tuple[Path, ...] = ()) -> bool:
+    """Delete numba's cached machine code in ``package/__pycache__`` if any source of
+    ``package``, or a file in ``also``, changed since it was compiled; True if it did.
 
     numba checks only the source file of each cached function, so a kernel that calls a helper
     from another module (``rng``, ``common``) would keep code built against the old helper
@@ -21,7 +21,8 @@ def clear_stale_cache(package: Path) -> bool:
     afresh once. A read-only install is left alone (numba then caches per user, and
     reinstalling rewrites every source file, which numba does notice).
     """
-    sources = b"".join(path.read_bytes() for path in sorted(package.glob("*.py")))
+    paths = [*sorted(package.glob("*.py")), *also]
+    sources = b"".join(path.read_bytes() for path in paths)
     digest = hashlib.sha256(sources).hexdigest()
     cache = package / "__pycache__"
     stamp = cache / "kernel-sources.sha256"
@@ -37,4 +38,5 @@ def clear_stale_cache(package: Path) -> bool:
     return True
 
 
-clear_stale_cache(Path(__file__).parent)
+# Kernels also compile in the cell codes of gcsim.state as constants.
+clear_stale_cache(Path(__file__).parent, also=(Path(__file__).parent.parent / "state.py",))

@@ -153,12 +153,13 @@ def immune_step(
                 best = pdl1[u, v]
         return best
 
-    def accessible(u, v):
-        if u < 0 or u >= nx or v < 0 or v >= ny or immune[u, v] != NO_IMMUNE:
-            return False
-        if tissue[u, v] == STROMA:
-            return uniform(rng) < rules.stroma_permeability
-        return True
+    def enterable(u, v):
+        """Whether a cell may move onto lattice site (u, v): its immune layer is free and, if it
+        is stroma, with probability ``stroma_permeability`` (drawn only then)."""
+        free = immune[u, v] == NO_IMMUNE
+        if free & (tissue[u, v] == STROMA):
+            free = uniform(rng) < rules.stroma_permeability
+        return free
 
     def relocate(x, y, u, v):
         immune[u, v] = immune[x, y]
@@ -185,22 +186,20 @@ def immune_step(
             if stop_on_antigen and sees_antigen(x, y):
                 break
             n = 0
+            # A branch-free count (options[n] is kept only if enterable: data the branch
+            # predictor cannot learn), in two loops so that the usual case, away from the
+            # edge, has no bounds checks at all (one loop with both costs ~20 % more).
             if inside(x, y):
-                # Away from the edge no bounds checks, and a branch-free count: whether a
-                # neighbour is free is data the branch predictor cannot learn.
+                for d in range(8):
+                    options[n] = d
+                    n += enterable(x + DX[d], y + DY[d])
+            else:
                 for d in range(8):
                     u = x + DX[d]
                     v = y + DY[d]
-                    free = immune[u, v] == NO_IMMUNE
-                    if free & (tissue[u, v] == STROMA):
-                        free = uniform(rng) < rules.stroma_permeability
-                    options[n] = d
-                    n += free
-            else:
-                for d in range(8):
-                    if accessible(x + DX[d], y + DY[d]):
+                    if 0 <= u < nx and 0 <= v < ny:
                         options[n] = d
-                        n += 1
+                        n += enterable(u, v)
             if n == 0:
                 break
             if uniform(rng) < rules.chemotaxis_bias:

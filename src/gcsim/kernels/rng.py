@@ -45,15 +45,27 @@ class StreamHandle(_Addresses):
     """Addresses of a NumPy bit generator's state and of its C draw functions.
 
     numba sees the six integers; the instance also keeps the bit generator itself (in
-    ``owner``, outside the tuple) so that the addresses cannot outlive it.
+    ``owner``, outside the tuple) so that the addresses cannot outlive it. A copy or an
+    unpickled handle is rebuilt from its own copy of the bit generator, never from the
+    addresses, which are only valid in the process and for the object they were read from.
     """
 
     owner: np.random.BitGenerator
 
+    def __reduce__(self) -> tuple[object, tuple[np.random.BitGenerator]]:
+        return _handle_of, (self.owner,)
+
+    def _replace(self, **fields: int) -> StreamHandle:
+        raise TypeError("a stream handle is made by stream_handle(rng), not edited")
+
 
 def stream_handle(rng: np.random.Generator) -> StreamHandle:
     """The handle of ``rng``'s bit generator."""
-    interface = rng.bit_generator.ctypes
+    return _handle_of(rng.bit_generator)
+
+
+def _handle_of(bit_generator: np.random.BitGenerator) -> StreamHandle:
+    interface = bit_generator.ctypes
 
     def address(function: object) -> int:
         return int(ctypes.cast(function, ctypes.c_void_p).value)
@@ -66,12 +78,12 @@ def stream_handle(rng: np.random.Generator) -> StreamHandle:
         next_double=address(interface.next_double),
         bit_generator=int(interface.bit_generator.value),
     )
-    handle.owner = rng.bit_generator
+    handle.owner = bit_generator
     return handle
 
 
 def _is_handle(typ: types.Type) -> bool:
-    return isinstance(typ, types.BaseNamedTuple) and issubclass(typ.instance_class, _Addresses)
+    return isinstance(typ, types.BaseNamedTuple) and typ.instance_class is StreamHandle
 
 
 @intrinsic
@@ -173,11 +185,15 @@ def _shuffle(rng, values):
 def shuffled_sites(rng, layer, selected, out):
     """Flat indices of the sites whose code in ``layer`` is selected, in random order.
 
-    ``selected[code]`` is True for the codes wanted; the indices are written to the start of
-    ``out`` (at least ``layer.size`` long) in ascending order and shuffled there, which draws
-    what ``rng.shuffle(np.flatnonzero(mask))`` draws. Returns how many there are.
+    ``layer`` holds one-byte codes (C-contiguous, as the model's layers); ``selected`` has 256
+    entries, True at the codes wanted (indexed by the code's byte, so a negative int8 code
+    ``c`` is entry ``256 + c``); the indices are written to the start of ``out`` (at least
+    ``layer.size`` long) in ascending order and shuffled there, which draws what
+    ``rng.shuffle(np.flatnonzero(mask))`` draws. Returns how many there are.
     """
-    flat = layer.reshape(-1)
+    if layer.itemsize != 1 or selected.shape[0] != 256 or out.shape[0] < layer.size:
+        raise ValueError("shuffled_sites: one-byte codes, a 256-entry table, room for every site")
+    flat = layer.reshape(-1).view(np.uint8)
     # Sites are read eight at a time: an all-zero word (eight empty sites, or no immune
     # cells) is skipped whole when code 0 is not selected, as on most of a sparse lattice.
     skip_zero_words = not selected[0]

@@ -232,7 +232,8 @@ class Scenario(_Strict):
     def _arms_fit(self) -> Scenario:
         stems: dict[str, str] = {}
         for name, arm in self.arms.items():
-            other = stems.setdefault(arm_file_stem(name), name)
+            # casefolded: 'ICI' and 'ici' are one file on macOS and Windows file systems
+            other = stems.setdefault(arm_file_stem(name).casefold(), name)
             if other != name:
                 raise ValueError(
                     f"'arms.{name}': arms {other!r} and {name!r} would write the same "
