@@ -259,10 +259,9 @@ class GastricTumorModel(mesa.Model):
     def kernel_rng(self) -> StreamHandle:
         """``self.rng``'s stream as the kernels take it (gcsim.kernels.rng): the same draws as
         passing the Generator, without numba unboxing it on every kernel call."""
-        # Checked on every use, since a handle copied with the model (deepcopy, pickle) or
-        # left over after ``self.rng`` was replaced would point at another generator: the
-        # state address is unique to a live bit generator, and with its class it fixes the
-        # other addresses. ``self.rng`` keeps the generator, hence the addresses, alive.
+        # Checked on every use, since a handle left over after ``self.rng`` was replaced would
+        # draw from the old generator: the state address is unique to a live bit generator,
+        # and with its class it fixes the other addresses.
         bit_generator = self.rng.bit_generator
         key = (type(bit_generator), bit_generator.ctypes.state_address)
         if self.__dict__.get("_stream_key") != key:

@@ -13,8 +13,8 @@ these accept a ``StreamHandle`` or a ``Generator``; run as plain Python (a kerne
 the reference the kernel tests compare against) they take a ``Generator``.
 
 A handle holds a reference to its bit generator, so its addresses stay valid while it exists.
-A *copy* of a handle (``copy.deepcopy`` of something holding one) still points at the original
-bit generator: rebuild handles after copying (``GastricTumorModel.kernel_rng`` does).
+A copied or unpickled handle is rebuilt from its own copy of the bit generator, so it draws
+from that copy.
 """
 
 from __future__ import annotations
