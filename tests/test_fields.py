@@ -96,3 +96,39 @@ def test_uniform_decay_is_nonnegative_and_linear():
     np.testing.assert_allclose(
         solve_uniform_decay(a + 2 * b, 6000.0, 0.0039, 20.0), sa + 2 * sb, rtol=1e-9
     )
+
+
+@pytest.mark.parametrize("shape", [(13, 9), (12, 10)])  # odd ny leaves unused compact slots
+def test_reused_solver_scratch_gives_the_same_fields(shape):
+    # A model allocates the scratch once and reuses it every step: reuse must not leak state
+    # from one solve into the next (here: a different problem solved first in the same scratch).
+    from gcsim.kernels.fields import padded_shape, sor_workspace
+
+    rng = np.random.default_rng(4)
+    nx, ny = shape
+    uptake, supply = rng.uniform(0.1, 10.0, shape), np.where(rng.random(shape) < 0.1, 900.0, 0)
+    workspace = sor_workspace(nx, ny)
+    solve_oxygen_sor(
+        np.full(shape, 3.0), 2 * uptake, supply, 60.0, 10.0, 250.0, 1.85, 1e-9, 50, workspace
+    )
+    fresh, reused = np.full(shape, 20.0), np.full(shape, 20.0)
+    n_fresh = solve_oxygen_sor(fresh, uptake, supply, 50.0, 38.0, 250.0, 1.85, 1e-9, 500)
+    n_reused = solve_oxygen_sor(
+        reused, uptake, supply, 50.0, 38.0, 250.0, 1.85, 1e-9, 500, workspace
+    )
+    assert n_fresh == n_reused
+    np.testing.assert_array_equal(fresh, reused)
+    with pytest.raises(ValueError, match="workspace"):
+        solve_oxygen_sor(
+            reused, uptake, supply, 50.0, 38.0, 250.0, 1.85, 1e-9, 5, sor_workspace(nx + 1, ny)
+        )
+
+    source = rng.random(shape).astype(np.float32)
+    work = np.full(padded_shape(nx, ny), np.nan, dtype=np.float32)  # garbage in the scratch
+    solve_uniform_decay(2 * source, 6000.0, 0.0039, 20.0, work=work)
+    np.testing.assert_array_equal(
+        solve_uniform_decay(source, 6000.0, 0.0039, 20.0, work=work),
+        solve_uniform_decay(source, 6000.0, 0.0039, 20.0),
+    )
+    with pytest.raises(ValueError, match="work array"):
+        solve_uniform_decay(source.astype(np.float64), 6000.0, 0.0039, 20.0, work=work)

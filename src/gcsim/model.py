@@ -15,7 +15,12 @@ import numpy as np
 from gcsim.agents import make_view
 from gcsim.initial import seed_lattice
 from gcsim.kernels.common import vessel_flow
-from gcsim.kernels.fields import solve_oxygen_sor, solve_uniform_decay
+from gcsim.kernels.fields import (
+    padded_shape,
+    solve_oxygen_sor,
+    solve_uniform_decay,
+    sor_workspace,
+)
 from gcsim.kernels.immune import ImmuneRules, RecruitmentRules, immune_step, recruit
 from gcsim.kernels.rng import StreamHandle, shuffled_sites, stream_handle
 from gcsim.kernels.secretion import SecretionRules, oxygen_coefficients, secretion_sources
@@ -103,6 +108,9 @@ class GastricTumorModel(mesa.Model):
         self._uptake = np.zeros((width, height))
         self._supply = np.zeros((width, height))
         self._sources = {name: np.zeros((width, height), np.float32) for name in CYTOKINES}
+        # Solver scratch, allocated once: a step allocates no lattice-sized array.
+        self._sor_work = sor_workspace(width, height)
+        self._decay_work = np.empty(padded_shape(width, height), np.float32)
         self._done = np.zeros((width, height), dtype=np.uint8)
         self._order = np.empty(width * height, dtype=np.int64)  # one shuffled order at a time
         self._immune_counters = np.zeros(4, dtype=np.int64)
@@ -446,6 +454,7 @@ class GastricTumorModel(mesa.Model):
                 SOR_OMEGA,
                 p["oxygen.solver_tolerance"],
                 max_sweeps,
+                self._sor_work,
             )
         with self._phase("cytokines"):
             src = self._sources
@@ -469,6 +478,7 @@ class GastricTumorModel(mesa.Model):
                     p[f"{name}.decay"],
                     self.site_um,
                     out=getattr(s, name),
+                    work=self._decay_work,
                 )
 
     def _update_priming(self, released: float) -> None:

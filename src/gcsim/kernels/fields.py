@@ -24,27 +24,61 @@ import scipy.fft
 from numba import njit
 
 
-@njit(cache=True)
-def solve_oxygen_sor(c, uptake, supply, c_blood, c_edge, d_over_dx2, omega, tol, max_iter):
+def _sor_shapes(nx: int, ny: int) -> list[tuple[int, int, int]]:
+    half = (ny + 1) // 2
+    return [(2, nx + 2, half + 2), (2, nx, half), (2, nx, half)]
+
+
+def sor_workspace(nx: int, ny: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Scratch arrays for ``solve_oxygen_sor`` on an nx × ny lattice, reusable by every solve on
+    that lattice (a model allocates them once instead of once per step)."""
+    fields, weight, blood = _sor_shapes(nx, ny)
+    return np.empty(fields), np.zeros(weight), np.zeros(blood)
+
+
+def solve_oxygen_sor(
+    c: np.ndarray,
+    uptake: np.ndarray,
+    supply: np.ndarray,
+    c_blood: float,
+    c_edge: float,
+    d_over_dx2: float,
+    omega: float,
+    tol: float,
+    max_iter: int,
+    workspace: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+) -> int:
     """Red–black SOR for ``D ∇²c − uptake·c + supply·(c_blood − c) = 0``, in place.
 
     c : (nx, ny) float64, initial guess (warm start), overwritten with the solution (mmHg).
     uptake, supply : (nx, ny) float64, consumption and vessel exchange coefficients (1/min).
     c_blood, c_edge : blood pO₂ and the Dirichlet edge value (mmHg).
     d_over_dx2 : D / dx² (1/min).  omega : over-relaxation factor in (0, 2).
+    workspace : ``sor_workspace(nx, ny)``, or None to allocate one for this solve.
     Stops when the largest update of a sweep pair is below ``tol`` (mmHg) or after ``max_iter``
     sweep pairs. Returns the number of sweep pairs done.
     """
+    if workspace is None:
+        workspace = sor_workspace(*c.shape)
+    elif [a.shape for a in workspace] != _sor_shapes(*c.shape):
+        raise ValueError(f"the SOR workspace is not for a {c.shape} lattice")
+    return _solve_oxygen_sor(
+        c, uptake, supply, c_blood, c_edge, d_over_dx2, omega, tol, max_iter, *workspace
+    )
+
+
+@njit(cache=True)
+def _solve_oxygen_sor(
+    c, uptake, supply, c_blood, c_edge, d_over_dx2, omega, tol, max_iter, fields, weight, blood
+):
     nx, ny = c.shape
     # The sweeps run on a compact red–black copy (see _relax_colour) framed by Dirichlet ghost
     # sites, with each site's Gauss–Seidel coefficients computed once per solve: no edge tests,
     # no division and no stride-2 access in the sweep, 4.7 → 2.0 ns per site update at 200²
     # (docs/decisions/0005-performance.md). The iterates equal those of dividing in every
-    # sweep up to round-off (~1e-13 mmHg).
-    half = (ny + 1) // 2
-    fields = np.full((2, nx + 2, half + 2), c_edge)
-    weight = np.zeros((2, nx, half))
-    blood = np.zeros((2, nx, half))
+    # sweep up to round-off (~1e-13 mmHg). ``weight`` and ``blood`` stay 0 where a colour has
+    # no site (odd ny), as sor_workspace made them.
+    fields[:] = c_edge
     for x in range(nx):
         for y in range(ny):
             colour = (x + y) % 2
@@ -128,6 +162,12 @@ def _spectral_factor(
     return factor
 
 
+def padded_shape(nx: int, ny: int) -> tuple[int, int]:
+    """The shape ``solve_uniform_decay`` transforms an nx × ny lattice in (with ``pad``)."""
+    (x0, x1), (y0, y1) = fast_padding(nx), fast_padding(ny)
+    return nx + x0 + x1, ny + y0 + y1
+
+
 def solve_uniform_decay(
     source: np.ndarray,
     diffusion: float,
@@ -135,12 +175,14 @@ def solve_uniform_decay(
     dx: float,
     pad: bool = True,
     out: np.ndarray | None = None,
+    work: np.ndarray | None = None,
 ) -> np.ndarray:
     """Exact steady state of ``D ∇²c − decay·c + source = 0`` with ``c = 0`` beyond the edge.
 
     source : (nx, ny) secretion rate (unit/min), float32 or float64 (the result has its dtype);
     diffusion D in µm²/min; decay in 1/min (> 0); dx in µm. Returns c (unit), written into
-    ``out`` when given (same shape as ``source``).
+    ``out`` when given (same shape as ``source``). ``work``, if given, is scratch of the padded
+    shape (``padded_shape``) and the source's dtype, reused instead of allocated per solve.
     The DST-I diagonalises the 5-point Laplacian with zero Dirichlet edges: the tissue around the
     section drains cytokines to lymph and blood. With ``pad`` the zero-concentration edge lies
     up to a few sites beyond the domain (see ``fast_padding``); cells never live there, and the
@@ -148,7 +190,13 @@ def solve_uniform_decay(
     """
     nx, ny = source.shape
     (x0, x1), (y0, y1) = fast_padding(nx) if pad else (0, 0), fast_padding(ny) if pad else (0, 0)
-    work = np.pad(source, ((x0, x1), (y0, y1)))  # a fresh array the transforms may overwrite
+    if work is None:
+        work = np.pad(source, ((x0, x1), (y0, y1)))  # a fresh array the transforms overwrite
+    else:
+        if work.shape != (nx + x0 + x1, ny + y0 + y1) or work.dtype != source.dtype:
+            raise ValueError(f"the work array is not for a {source.shape} {source.dtype} source")
+        work.fill(0)
+        work[x0 : x0 + nx, y0 : y0 + ny] = source
     factor = _spectral_factor(*work.shape, diffusion, decay, dx, work.dtype)
     spectrum = scipy.fft.dstn(work, type=1, overwrite_x=True)
     spectrum *= factor
