@@ -107,6 +107,7 @@ def test_cli_run_end_to_end(tmp_path):
     scenario.write_text(
         "name: cli\ndomain: {width: 40, height: 40}\ntime: {days: 1}\n"
         "tumor: {initial_radius_um: 200}\n"
+        "arms: {untreated_control_group_a: [], untreated_control_group_b: []}\n"
     )
     done = _gcsim(
         "run",
@@ -120,7 +121,10 @@ def test_cli_run_end_to_end(tmp_path):
         cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr
-    assert "viable tumour" in done.stdout
+    assert "burden / day 0 (range)" in done.stdout
+    # piped output: the table is not cut to 80 columns, arm names stay whole and distinct
+    assert "untreated_control_group_a" in done.stdout and "untreated_control_group_b" in done.stdout
+    assert "…" not in done.stdout
     manifest = json.loads((tmp_path / "out" / "run.json").read_text())
     assert manifest["seed"] == 9 and manifest["scenario"]["tumor"]["initial_radius_um"] == 180
     again = _gcsim("run", str(scenario), "--out", "out", cwd=tmp_path)

@@ -37,6 +37,17 @@ out = Console(soft_wrap=True, markup=False, highlight=False)
 err = Console(stderr=True, soft_wrap=True, markup=False, highlight=False)
 
 
+def _print_table(table: Table) -> None:
+    """A result table; when the output is a file or a pipe, up to 200 columns wide (rich would
+    otherwise cut it to 80, and arm names sharing a prefix would become ambiguous)."""
+    if out.is_terminal:
+        out.print(table)
+    else:
+        Console(file=out.file, width=max(out.width, 200), markup=False, highlight=False).print(
+            table
+        )
+
+
 class _App(typer.Typer):
     """A Typer app whose last resort turns an unexpected exception into one line."""
 
@@ -278,7 +289,7 @@ def run(
             )
         except OutputExistsError as exc:
             _fail([str(exc)])
-    out.print(summary_table(result))
+    _print_table(summary_table(result))
     for warning in caught:
         err.print(f"warning: {warning.message}")
     out.print(f"results: {target}")
@@ -425,7 +436,7 @@ def sweep(
     except KeyboardInterrupt:
         err.print(f"interrupted: finished runs are kept in {target}; rerun with --resume")
         raise typer.Exit(INTERRUPTED) from None
-    out.print(summary_table(summary))
+    _print_table(summary_table(summary))
     if summary.reached_edge:
         err.print(
             f"warning: the tumour reached the domain edge in {summary.reached_edge} run(s) "
@@ -451,7 +462,7 @@ def analyze(
         result = analyze_sweep(sweep_dir)
     except AnalysisError as exc:
         _fail([str(exc)])
-    out.print(analysis_table(result))
+    _print_table(analysis_table(result))
     for note in result.notes:
         err.print(f"note: {note}")
     for path in result.files:
