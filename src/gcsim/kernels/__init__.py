@@ -26,9 +26,9 @@ def clear_stale_cache(package: Path, also: tuple[Path, ...] = ()) -> bool:
     digest = hashlib.sha256(sources).hexdigest()
     cache = package / "__pycache__"
     stamp = cache / "kernel-sources.sha256"
-    if stamp.is_file() and stamp.read_text() == digest:
-        return False
     try:
+        if stamp.is_file() and stamp.read_text() == digest:
+            return False
         cache.mkdir(exist_ok=True)
         for compiled in cache.glob("*.nb[ic]"):
             compiled.unlink(missing_ok=True)
