@@ -220,19 +220,6 @@ def immune_step(
             y = v
         return x, y
 
-    def free_neighbour(x, y):
-        """A random Moore neighbour whose immune layer is free and tissue is not stroma, or -1."""
-        n = 0
-        for d in range(8):
-            u = x + DX[d]
-            v = y + DY[d]
-            if 0 <= u < nx and 0 <= v < ny and immune[u, v] == NO_IMMUNE and tissue[u, v] != STROMA:
-                options[n] = d
-                n += 1
-        if n == 0:
-            return -1
-        return options[random_index(rng, n)]
-
     def cd8_act(x, y):
         """Engagement of a free, non-exhausted CD8 T cell with an adjacent tumour cell, if any.
 
@@ -272,7 +259,7 @@ def immune_step(
             exhaustion[x, y] += rules.exhaustion_per_kill
             counters[1] += 1  # kills
             if divisions[x, y] < rules.max_divisions and uniform(rng) < rules.division_p:
-                d2 = free_neighbour(x, y)
+                d2 = _free_neighbour(rng, tissue, immune, x, y)  # rare: a call is cheap here
                 if d2 >= 0:
                     a = x + DX[d2]
                     b = y + DY[d2]
