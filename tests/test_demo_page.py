@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gcsim.app import OVERLAY_CAPTIONS, OVERLAYS, lattice_figure, model_params, plots_figure
+from gcsim.app import (
+    OVERLAY_CAPTIONS,
+    OVERLAYS,
+    control_values,
+    lattice_figure,
+    model_params,
+    plots_figure,
+)
 from gcsim.demo import DemoModel
 from gcsim.scenario import Scenario
 
@@ -64,11 +71,7 @@ def test_controls_cover_the_teachers_list_and_build_a_model():
     assert wanted <= set(params)
     assert params["base"] is BASE  # fixed, passed through to the model on reset
 
-    # as SolaraViz does on Reset: fixed values as they are, inputs at their current value
-    def current(value):
-        return value["value"] if isinstance(value, dict) else value
-
-    model = DemoModel(**{name: current(value) for name, value in params.items()})
+    model = DemoModel(**control_values(params))  # as SolaraViz does on Reset, and Page first
     assert model.treatment_lines() == []  # every therapy starts off
     for name, value in params.items():
         if isinstance(value, dict) and value["type"] == "Select":
@@ -76,3 +79,15 @@ def test_controls_cover_the_teachers_list_and_build_a_model():
     # every offered start day falls inside the run, so any choice is a valid scenario
     assert max(params["ici_start_day"]["values"]) < BASE.time.days
     assert max(params["rt_start_day"]["values"]) < BASE.time.days
+
+
+def test_the_first_model_is_the_one_the_controls_show():
+    # A page opened on a desert scenario shows "desert" in its phenotype control; the model it
+    # starts with (built from control_values, as Page does) must be a desert tumour too.
+    desert = BASE.model_copy(
+        update={"immune": BASE.immune.model_copy(update={"phenotype": "desert"})}
+    )
+    params = model_params(desert)
+    assert params["phenotype"]["value"] == "desert"
+    model = DemoModel(**control_values(params))
+    assert model.spec.immune.phenotype == "desert"

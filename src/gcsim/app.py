@@ -23,7 +23,8 @@ from mesa.visualization import SolaraViz
 from mesa.visualization.utils import update_counter
 
 from gcsim.demo import DemoModel, demo_base_scenario
-from gcsim.plots import codes_image, legend_handles
+from gcsim.kernels.common import vessel_flow
+from gcsim.plots import EXPOSURE_STYLES, exposure_fraction, lattice_image, legend_handles
 from gcsim.scenario import Scenario
 from gcsim.state import TUMOR, VESSEL
 
@@ -49,8 +50,7 @@ def overlay_field(model: DemoModel, overlay: str) -> tuple[np.ma.MaskedArray, st
         vegf = np.asarray(s.vegf, dtype=float)
         return np.ma.asarray(vegf), "VEGF (ng/mL)", "magma", max(float(vegf.max()), 1e-6)
     if overlay == "perfusion":
-        threshold = p["vessel.perfusion_threshold"]
-        flow = np.clip((s.maturity - threshold) / (1.0 - threshold), 0.0, 1.0)  # as observe
+        flow = vessel_flow(s.tissue, s.maturity, p["vessel.perfusion_threshold"])
         return np.ma.masked_where(s.tissue != VESSEL, flow), "vessel perfusion (0-1)", "RdYlGn", 1
     if overlay == "PD-L1":
         pdl1 = np.where(s.tissue == TUMOR, s.pdl1, 0.0)
@@ -68,8 +68,7 @@ def lattice_figure(model: DemoModel, overlay: str) -> Figure:
     ax = fig.add_subplot()
     width, height = model.state.tissue.shape
     extent = [0, width * model.site_um / 1000, 0, height * model.site_um / 1000]
-    cells = codes_image(model.state.tissue, model.state.immune)
-    ax.imshow(cells, origin="lower", extent=extent, interpolation="nearest")
+    ax.imshow(lattice_image(model), origin="lower", extent=extent, interpolation="nearest")
     if overlay != OVERLAYS[0]:
         values, label, cmap, vmax = overlay_field(model, overlay)
         alpha = 0.95 if overlay in ("perfusion", "PD-L1") else 0.7
@@ -99,14 +98,7 @@ PANELS = (
         (("treg_cells", "Tregs"), ("mdsc_cells", "MDSCs"), ("m2_macrophages", "M2 macrophages")),
     ),
     ("hypoxic fraction of tumour", (("hypoxic_fraction", "hypoxic"),)),
-    (
-        "drug exposure (0-1)",
-        (
-            ("pd1_occupancy", "PD-1 occupancy"),
-            ("vegf_block", "VEGF blockade"),
-            ("exposure_chemotherapy", "cytotoxic effect"),
-        ),
-    ),
+    ("drug exposure (0-1)", tuple((column, name) for column, _, name in EXPOSURE_STYLES)),
 )
 
 
@@ -121,9 +113,7 @@ def plots_figure(model: DemoModel) -> Figure:
     axes = fig.subplots(3, 2).flat
     for ax, (label, columns) in zip(axes, PANELS, strict=False):
         for column, name in columns:
-            values = table[column].to_numpy(dtype=float)
-            if column == "exposure_chemotherapy":
-                values = values / (1.0 + values)  # C/EC50 → fraction of maximal effect
+            values = exposure_fraction(column, table[column].to_numpy(dtype=float))
             ax.plot(days, values, marker=".", markersize=3, label=name)  # one point shows
         if len(columns) > 1:
             ax.legend(fontsize=7, loc="upper left")
@@ -217,11 +207,18 @@ def model_params(base: Scenario | None = None) -> dict[str, Any]:
     }
 
 
+def control_values(params: dict[str, Any]) -> dict[str, Any]:
+    """The keyword arguments of ``DemoModel`` that ``params`` show, as SolaraViz passes them on
+    Reset: fixed values as they are, inputs at their current value."""
+    return {name: v["value"] if isinstance(v, dict) else v for name, v in params.items()}
+
+
 @solara.component
 def Page() -> None:
-    """One model per browser session (``use_memo``), so two classrooms tabs do not share one."""
+    """One model per browser session (``use_memo``), so two classrooms tabs do not share one.
+    The first model is built from the controls' values, so the page shows what they say."""
     params = solara.use_memo(model_params, [])
-    model = solara.use_memo(lambda: DemoModel(base=params["base"]), [])
+    model = solara.use_memo(lambda: DemoModel(**control_values(params)), [])
     SolaraViz(
         model,
         components=[(LatticeView, 0), (PlotsView, 0)],

@@ -102,6 +102,12 @@ EXPOSURE_STYLES = (
 )
 
 
+def exposure_fraction(column: str, values: np.ndarray) -> np.ndarray:
+    """An exposure column on a 0–1 scale: the chemotherapy column is recorded as plasma level
+    over EC50 (C/EC50) and shown as the fraction of maximal effect, C/(C + EC50)."""
+    return values / (1.0 + values) if column == "exposure_chemotherapy" else values
+
+
 def plot_arms(table: pd.DataFrame, scenario: Scenario, path: Path) -> None:
     """Arms compared: mean over replicates (line) and range (band) of viable tumour relative to
     baseline, CD8 density in the core, hypoxic and perfused-vessel fractions, priming; and the
@@ -151,9 +157,7 @@ def _plot_exposure(ax, table: pd.DataFrame, scenario: Scenario, colours: list[st
         colour = colours[i % len(colours)]
         first = table[(table["arm"] == arm) & (table["replicate"] == 0)]
         for column, style, _ in EXPOSURE_STYLES:
-            values = first[column]
-            if column == "exposure_chemotherapy":
-                values = values / (1.0 + values)
+            values = exposure_fraction(column, first[column])
             if values.any():
                 ax.plot(first["day"], values, style, color=colour)
         row = -0.08 * (i + 1)
