@@ -142,15 +142,17 @@ def test_schedule_forms_give_dose_days() -> None:
 
 def test_an_arm_may_be_a_different_patient_group(tmp_path: Path) -> None:
     text = (
-        "name: t\ntime: {days: 30}\ntumor: {initial_radius_um: 400, pdl1_cps: 5}\n"
+        "name: t\ntime: {days: 30}\ntumor: {initial_radius_um: 400, pdl1_cps: 5,\n"
+        "  antigenicity: {mean: 0.2, sd: 0.05}}\n"
         "parameters: {cd8.kill_probability: 0.2}\narms:\n"
-        "  low_cps:\n    tumor: {pdl1_cps: 0.5}\n    treatments: []\n"
+        "  low_cps:\n    tumor: {pdl1_cps: 0.5, antigenicity: {mean: 0.9}}\n    treatments: []\n"
         "  desert:\n    immune: {phenotype: desert}\n    parameters: {cd8.speed: 3}\n"
         "  as_is: []\n"
     )
     scenario = load_scenario(write(tmp_path, text))
     low = scenario.for_arm("low_cps")
     assert low.tumor.pdl1_cps == 0.5 and low.tumor.initial_radius_um == 400  # merged per field
+    assert (low.tumor.antigenicity.mean, low.tumor.antigenicity.sd) == (0.9, 0.05)  # at depth
     desert = scenario.for_arm("desert")
     assert desert.immune.phenotype == "desert" and desert.tumor.pdl1_cps == 5
     assert desert.parameters == {"cd8.kill_probability": 0.2, "cd8.speed": 3}

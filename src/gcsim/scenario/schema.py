@@ -278,7 +278,13 @@ def _check_tumour_fits(tumor: Tumor, domain: Domain, where: str) -> None:
 
 
 def _merged(base: _Strict, change: _Strict | None) -> Any:
-    """``base`` with the fields the user set in ``change``."""
+    """``base`` with the fields the user set in ``change``, field by field at every depth (an
+    arm setting ``tumor.antigenicity.mean`` keeps the scenario's ``antigenicity.sd``)."""
     if change is None:
         return base
-    return base.model_copy(update={f: getattr(change, f) for f in change.model_fields_set})
+    update = {}
+    for name in change.model_fields_set:
+        value, current = getattr(change, name), getattr(base, name)
+        both_sections = isinstance(value, _Strict) and isinstance(current, _Strict)
+        update[name] = _merged(current, value) if both_sections else value
+    return base.model_copy(update=update)
