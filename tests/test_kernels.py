@@ -154,7 +154,8 @@ def test_recruitment_kernel_equals_python(stepped, rng_form):
         return [
             np.random.default_rng(14),
             stepped.recruitment_rules,
-            1.0,
+            1.0,  # priming
+            0.8,  # lymphocyte supply
             np.flatnonzero(state.tissue == VESSEL),
             state.tissue,
             state.maturity,
@@ -259,3 +260,38 @@ def test_changing_any_kernel_source_clears_numbas_cache(tmp_path):
     assert not clear_stale_cache(tmp_path, also=(codes,))
     codes.write_text("TUMOR = 5\n")
     assert clear_stale_cache(tmp_path, also=(codes,))
+
+
+def test_lymphocyte_supply_scales_cd8_and_treg_influx_but_not_myeloid(stepped):
+    # Lymphodepleting therapy lowers the supply of T cells from blood: CD8s and Tregs alike.
+    rules = stepped.recruitment_rules._replace(
+        cd8_p=0.5, treg_ratio=0.5, mdsc_p=0.5, macrophage_p=0.5
+    )
+
+    def recruits(supply: float) -> np.ndarray:
+        state = copy.deepcopy(stepped.state)
+        state.immune[:] = 0
+        state.chemokine[:] = 10.0
+        state.vegf[:] = 10.0
+        counts = np.zeros(5, dtype=np.int64)
+        vessels = np.flatnonzero(state.tissue == VESSEL)
+        recruit(
+            np.random.default_rng(2),
+            rules,
+            1.0,
+            supply,
+            vessels,
+            state.tissue,
+            state.maturity,
+            state.immune,
+            state.polarisation,
+            state.chemokine,
+            state.vegf,
+            counts,
+        )
+        return counts
+
+    full, none = recruits(1.0), recruits(0.0)
+    assert full[CD8] > 0 and full[TREG] > 0
+    assert none[CD8] == 0 and none[TREG] == 0
+    assert none[MDSC] > 0 and none[MACROPHAGE] > 0

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import mesa
 from mesa.discrete_space import OrthogonalMooreGrid, PropertyLayer
 
+from gcsim.kernels.common import perfusion
 from gcsim.state import (
     CD8,
     MACROPHAGE,
@@ -93,7 +94,8 @@ class VesselSegment(CellView):
 
     @property
     def perfused(self) -> bool:
-        return self.maturity >= self.model.params["vessel.perfusion_threshold"]
+        """Blood flows (``perfusion(maturity)`` > 0, as recruitment and the observers count)."""
+        return perfusion(self.maturity, self.model.params["vessel.perfusion_threshold"]) > 0.0
 
 
 class ImmuneCell(CellView):

@@ -138,7 +138,6 @@ class GastricTumorModel(mesa.Model):
         self.oxygen_sweeps = 0
         self._lymph_node = [0.0, 0.0]  # antigen in transit, antigen presented (dead-cell units)
         self.priming_level = self.baseline_priming
-        self._therapy_antigen = 0.0  # released this step by treatment-induced deaths
         self.antigen_released = 0.0  # cumulative input to the priming compartment (kill units)
         self._views: dict[tuple[str, tuple[int, int]], mesa.Agent] = {}
         self._vegf_blocked = np.zeros((width, height), np.float32)
@@ -327,7 +326,8 @@ class GastricTumorModel(mesa.Model):
             recruit(
                 self.kernel_rng,
                 self.recruitment_rules,
-                self.priming_level * effects.lymphocyte_supply,
+                self.priming_level,
+                effects.lymphocyte_supply,
                 self._shuffled_sites(s.tissue, VESSEL_SITES),
                 s.tissue,
                 s.maturity,
@@ -370,9 +370,8 @@ class GastricTumorModel(mesa.Model):
             kills
             + self.params["priming.necrosis_weight"] * necrotic
             + effects.radiation_death_weight * mitotic
-            + self._therapy_antigen
+            + effects.antigen
         )
-        self._therapy_antigen = 0.0
         self.antigen_released += released
         self._update_priming(released)
         if self.steps % self.record_every == 0:
@@ -407,10 +406,6 @@ class GastricTumorModel(mesa.Model):
             m1_stimulus=effects.m1_stimulus,
         )
 
-    def release_antigen(self, amount: float) -> None:
-        """Antigen released this step by treatment-induced deaths (units of one CTL kill)."""
-        self._therapy_antigen += amount
-
     def delivery(self, molecule: str) -> np.ndarray:
         """Local tissue exposure relative to nominal for a drug of class ``molecule``.
 
@@ -426,7 +421,7 @@ class GastricTumorModel(mesa.Model):
         length = p[f"delivery.{molecule}_length"]
         source = vessel_flow(s.tissue, s.maturity, p["vessel.perfusion_threshold"])
         decay = 1.0 / length**2  # with unit diffusion, the penetration length is `length`
-        field = solve_uniform_decay(source, 1.0, decay, self.site_um)
+        field = solve_uniform_decay(source, 1.0, decay, self.site_um, work=self._decay_work)
         field *= decay / p["delivery.reference_vessel_density"]
         lesion = s.tissue == TUMOR
         mean = float(field[lesion].mean()) if lesion.any() else 0.0

@@ -59,7 +59,6 @@ def measure(model: GastricTumorModel) -> dict[str, float]:
     n_necrotic = int((s.tissue == NECROTIC).sum())
     vessels = s.tissue == VESSEL
     n_vessel = int(vessels.sum())
-    perfused = int((vessels & (s.maturity >= p["vessel.perfusion_threshold"])).sum())
     cd8 = s.immune == CD8
     macrophage = s.immune == MACROPHAGE
     m1 = int((macrophage & (s.polarisation >= 0.5)).sum())
@@ -70,6 +69,7 @@ def measure(model: GastricTumorModel) -> dict[str, float]:
     core, margin = tumour_regions(lesion, model.site_um, p["observe.margin_half_width"])
     lesion_mm2 = float(lesion.sum()) * site_mm2
     flow = vessel_flow(s.tissue, s.maturity, p["vessel.perfusion_threshold"])
+    perfused = int(np.count_nonzero(flow))
     lesion_flow = float(flow[lesion].sum())
     hypoxic = int((tumour & (s.oxygen < p["tumor.hypoxic_threshold"])).sum())
 

@@ -339,12 +339,25 @@ def _place(rng, tissue, immune, polarisation, x, y, kind, m1_start):
 
 @njit(cache=True)
 def recruit(
-    rng, rules, priming, order, tissue, maturity, immune, polarisation, chemokine, vegf, counts
+    rng,
+    rules,
+    priming,
+    supply,
+    order,
+    tissue,
+    maturity,
+    immune,
+    polarisation,
+    chemokine,
+    vegf,
+    counts,
 ):
     """Extravasation of immune cells through perfused vessels (flat indices in ``order``).
 
-    At a vessel with maturity above the perfusion threshold, per step:
-    CD8 with ``cd8_p · flow · Hill(chemokine) · priming``; Tregs at ``treg_ratio`` of that;
+    At a vessel with maturity above the perfusion threshold, per step: CD8 with
+    ``cd8_p · flow · Hill(chemokine) · priming · supply``; Tregs with ``treg_ratio · cd8_p ·
+    flow · Hill(chemokine) · supply`` (not tumour-specific, so priming does not scale them;
+    ``supply`` is the lymphocyte supply from blood, lowered by lymphodepleting therapy);
     MDSCs with ``mdsc_p · flow · Hill(VEGF)`` (hypoxia-driven recruitment);
     monocyte-derived macrophages with ``macrophage_p · flow`` (arriving unpolarised, 0.5), where
     flow = ``perfusion(maturity)`` (see ``gcsim.kernels.common``).
@@ -354,14 +367,16 @@ def recruit(
     for k in range(order.shape[0]):
         x = order[k] // ny
         y = order[k] % ny
-        if tissue[x, y] != VESSEL or maturity[x, y] < rules.perfusion_threshold:
+        if tissue[x, y] != VESSEL:
             continue
         flow = perfusion(maturity[x, y], rules.perfusion_threshold)
+        if flow == 0.0:
+            continue  # not perfused
         attraction = hill(chemokine[x, y], rules.chemokine_half_max, 1.0)
-        p_cd8 = rules.cd8_p * flow * attraction * priming
+        p_cd8 = rules.cd8_p * flow * attraction * priming * supply
         if uniform(rng) < p_cd8 and _place(rng, tissue, immune, polarisation, x, y, CD8, 0.0):
             counts[CD8] += 1
-        if uniform(rng) < rules.treg_ratio * rules.cd8_p * flow * attraction and _place(
+        if uniform(rng) < rules.treg_ratio * rules.cd8_p * flow * attraction * supply and _place(
             rng, tissue, immune, polarisation, x, y, TREG, 0.0
         ):
             counts[TREG] += 1

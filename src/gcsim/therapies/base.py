@@ -123,6 +123,7 @@ class Effects:
     m1_stimulus: float = 0.0  # M1 drive added to Hill(IFN-γ) in macrophage polarisation
     lymphocyte_supply: float = 1.0  # factor on T-cell supply from blood
     radiation_death_weight: float = 0.0  # antigen per mitotic death after radiation
+    antigen: float = 0.0  # antigen released this step by treatment-induced deaths (kill units)
 
     def add_blockade(self, attribute: str, fraction: float) -> None:
         """Combine independent blockades: 1 − (1 − a)(1 − b)."""

@@ -23,19 +23,25 @@ if TYPE_CHECKING:
 
 
 class ChemotherapyTherapy(DrugTherapy):
+    def __init__(self, config: DrugTreatment, model: GastricTumorModel) -> None:
+        super().__init__(config, model)
+        p = model.params
+        self._kill_p = per_step(p["chemo.max_kill_rate"], model.dt_h)
+        self._lymphocyte_kill_p = per_step(p["chemo.lymphocyte_kill_rate"], model.dt_h)
+
     def apply(self, model: GastricTumorModel, effects: Effects) -> None:
-        relative = self.plasma(mid_step_h(model)) / self.ec50
+        relative = self.exposure(mid_step_h(model))  # plasma / EC50
         if relative < 1e-6:
             return
-        p, dt, s = model.params, model.dt_h, model.state
+        p, s = model.params, model.state
         systemic = relative / (1.0 + relative)
         effects.lymphocyte_supply *= 1.0 - p["chemo.lymphopenia"] * systemic
         exposure = relative * model.delivery(self.molecule)
         killed, lymphocytes = cytotoxic_kill(
             model.kernel_rng,
             exposure,
-            per_step(p["chemo.max_kill_rate"], dt),
-            per_step(p["chemo.lymphocyte_kill_rate"], dt),
+            self._kill_p,
+            self._lymphocyte_kill_p,
             p["tumor.proliferation_threshold"],
             p["tumor.proliferation_saturation"],
             s.tissue,
@@ -47,7 +53,7 @@ class ChemotherapyTherapy(DrugTherapy):
         )
         model.counters["chemo_kills"] += killed
         model.counters["lymphocytes_killed"] += lymphocytes
-        model.release_antigen(killed * p["chemo.icd_weight"])
+        effects.antigen += killed * p["chemo.icd_weight"]
 
 
 class Chemotherapy(DrugTreatment):
