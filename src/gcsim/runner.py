@@ -8,12 +8,9 @@ a pool, in any order.
 
 from __future__ import annotations
 
-import multiprocessing
-import os
 import time
 import warnings
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +22,7 @@ from gcsim.compare import arm_summary
 from gcsim.io import atomic_directory, package_versions, write_json, write_parquet
 from gcsim.model import GastricTumorModel
 from gcsim.plots import plot_arms, plot_lattice
+from gcsim.pool import LocalPool, available_cores
 from gcsim.scenario.loader import scenario_hash
 from gcsim.scenario.schema import Scenario, arm_file_stem
 from gcsim.snapshots import SnapshotRecorder, save_snapshots, snapshot_name, steps_between
@@ -134,23 +132,8 @@ def simulate(
     )
 
 
-def _simulate_remote(
-    payload: dict[str, Any],
-    job: Job,
-    lattice_png: str | None,
-    snapshots: tuple[Path, float] | None = None,
-) -> Simulation:
-    """``simulate`` in a worker process (the scenario travels as JSON-able data)."""
-    scenario = Scenario.model_validate(payload)
-    return simulate(scenario, job, Path(lattice_png) if lattice_png else None, None, snapshots)
-
-
 def default_workers(n_jobs: int) -> int:
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cpus = os.cpu_count() or 1
-    return max(1, min(n_jobs, cpus))
+    return max(1, min(n_jobs, available_cores()))
 
 
 def _execute(
@@ -177,33 +160,23 @@ def _execute(
                 simulate(scenario, job, lattice_pngs.get(job), advance, snapshots.get(job))
             )
         return results
-    payload = scenario.model_dump(mode="json")
     by_job: dict[Job, Simulation] = {}
-    # spawn, not fork: a forked child would inherit the parent's threads (progress display)
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        pending: set[Future[Simulation]] = {
-            pool.submit(
-                _simulate_remote, payload, job, _str(lattice_pngs.get(job)), snapshots.get(job)
-            )
+    pool = LocalPool(workers)
+    try:
+        futures = [
+            pool.submit(simulate, scenario, job, lattice_pngs.get(job), None, snapshots.get(job))
             for job in jobs
-        }
-        try:
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    result = future.result()
-                    by_job[result.job] = result
-                if progress is not None:
-                    progress(len(by_job) * steps_per_job, total)
-        except BaseException:
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
+        ]
+        for future in pool.as_completed(futures):
+            result = future.result()
+            by_job[result.job] = result
+            if progress is not None:
+                progress(len(by_job) * steps_per_job, total)
+    except BaseException:
+        pool.close(abort=True)  # Ctrl-C or a failed run: stop the others, do not wait for them
+        raise
+    pool.close()
     return [by_job[job] for job in jobs]
-
-
-def _str(path: Path | None) -> str | None:
-    return None if path is None else str(path)
 
 
 def run_scenario(

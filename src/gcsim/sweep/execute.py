@@ -28,8 +28,7 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures import as_completed as futures_completed
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -37,6 +36,7 @@ from typing import Any, Protocol
 import pandas as pd
 
 from gcsim.io import package_versions, write_json, write_parquet
+from gcsim.pool import LocalPool, available_cores
 from gcsim.scenario import Scenario, scenario_hash
 from gcsim.sweep.design import Plan, Run
 from gcsim.sweep.spec import Sweep
@@ -126,32 +126,6 @@ class Executor(Protocol):
         """Release the workers; ``abort`` (an interrupt) stops runs in progress too."""
 
 
-class LocalPool:
-    """A process pool on this machine. Processes are spawned, not forked: a fork of a process
-    that has started threads (numba, BLAS) can deadlock, and spawned workers match Dask's."""
-
-    def __init__(self, workers: int) -> None:
-        import multiprocessing
-
-        self.description = f"local pool, {workers} worker process{'es' if workers > 1 else ''}"
-        self._pool = ProcessPoolExecutor(
-            max_workers=workers, mp_context=multiprocessing.get_context("spawn")
-        )
-
-    def submit(self, fn: Callable[[RunTask], RunOutcome], task: RunTask) -> Future:
-        return self._pool.submit(fn, task)
-
-    def as_completed(self, futures: Iterable[Future]) -> Iterator[Future]:
-        return futures_completed(list(futures))
-
-    def close(self, abort: bool = False) -> None:
-        if abort:
-            # shutdown() would wait for the runs in progress, minutes on a large lattice
-            for process in list(getattr(self._pool, "_processes", {}).values()):
-                process.terminate()
-        self._pool.shutdown(wait=not abort, cancel_futures=True)
-
-
 class InProcess:
     """Runs tasks one by one in this process (``--workers 0``: debugging, profiling).
 
@@ -232,7 +206,7 @@ def make_executor(workers: int | None = None, scheduler: str | None = None) -> E
         return DaskCluster(scheduler)
     if workers == 0:
         return InProcess()
-    return LocalPool(workers or len(os.sched_getaffinity(0)))
+    return LocalPool(workers or available_cores())
 
 
 # --- the sweep directory ---------------------------------------------------------------------
