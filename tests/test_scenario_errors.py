@@ -142,6 +142,15 @@ LOCATED = [
         "would write the same output files (*_ici_rt.*)",
     ),
     (
+        "late-dose-in-an-arm-named-with-a-space",
+        "name: a\ntime: {days: 10}\narms:\n  ici: []\n  ici rt:\n"
+        "    - {type: radiotherapy, dose_per_fraction: {value: 2, unit: Gy},\n"
+        "       schedule: {days: [20]}}\n",
+        7,
+        "arms.ici rt[0].schedule",
+        "a dose on day 20 falls after the end",
+    ),
+    (
         "arms-differing-only-in-case",
         "name: a\narms:\n  ICI: []\n  ici: []\n",
         4,

@@ -38,6 +38,7 @@ from ruamel.yaml.scalarbool import ScalarBoolean
 
 from gcsim.params import DEFAULTS, DEFAULTS_BY_NAME, Param
 from gcsim.scenario.schema import SCHEMA_VERSION, Scenario
+from gcsim.validation import FieldError
 
 __all__ = [
     "Issue",
@@ -441,13 +442,16 @@ def _issue_for(
     model: type[BaseModel] = Scenario,
 ) -> Issue:
     """Turn one pydantic error into an issue at the deepest key of its ``loc`` in the file."""
-    loc = _strip_union_tags(data, tuple(err["loc"]))
+    loc = tuple(err["loc"])
+    error = err.get("ctx", {}).get("error")
+    if isinstance(error, FieldError):  # the validator says where, below its model
+        loc = (*loc, *error.loc)
+    loc = _strip_union_tags(data, loc)
     message = _describe(err, loc, model)
-    if err["type"] in _CUSTOM_ERRORS:
+    if err["type"] in _CUSTOM_ERRORS and not isinstance(error, FieldError):
         refined = _refine(data, loc, message)
         head, colon, rest = message.partition(": ")
-        names_path = ("." in head and " " not in head) or (head[:1] == head[-1:] == "'")
-        if refined != loc and colon and names_path:
+        if refined != loc and colon and "." in head and " " not in head:
             message = rest  # the validator named the path to locate it; the prefix now says it
         loc = refined
         message += _parameter_hint(loc)

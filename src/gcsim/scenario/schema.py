@@ -13,6 +13,7 @@ from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from gcsim.params import DEFAULTS_BY_NAME
 from gcsim.therapies import treatment_type
+from gcsim.validation import FieldError
 from gcsim.validation import Strict as _Strict
 
 SCHEMA_VERSION = 1
@@ -225,7 +226,7 @@ class Scenario(_Strict):
 
     @model_validator(mode="after")
     def _tumour_fits_domain(self) -> Scenario:
-        _check_tumour_fits(self.tumor, self.domain, "tumor")
+        _check_tumour_fits(self.tumor, self.domain, ("tumor",))
         return self
 
     @model_validator(mode="after")
@@ -235,20 +236,22 @@ class Scenario(_Strict):
             # casefolded: 'ICI' and 'ici' are one file on macOS and Windows file systems
             other = stems.setdefault(arm_file_stem(name).casefold(), name)
             if other != name:
-                raise ValueError(
-                    f"'arms.{name}': arms {other!r} and {name!r} would write the same "
-                    f"output files (*_{arm_file_stem(name)}.*); rename one"
+                raise FieldError(
+                    ("arms", name),
+                    f"arms {other!r} and {name!r} would write the same output files "
+                    f"(*_{arm_file_stem(name)}.*); rename one",
                 )
             for i, treatment in enumerate(arm.treatments):
                 last = max(treatment.schedule.dose_days())
                 if last >= self.time.days:
-                    raise ValueError(
-                        f"arms.{name}.treatments.{i}.schedule: a dose on day {last:g} falls "
-                        f"after the end of the simulation (time.days = {self.time.days:g})"
+                    raise FieldError(
+                        ("arms", name, "treatments", i, "schedule"),
+                        f"a dose on day {last:g} falls after the end of the simulation "
+                        f"(time.days = {self.time.days:g})",
                     )
             if arm.tumor is not None:
                 tumor = _merged(self.tumor, arm.tumor)
-                _check_tumour_fits(tumor, self.domain, f"arms.{name}.tumor")
+                _check_tumour_fits(tumor, self.domain, ("arms", name, "tumor"))
         return self
 
     def for_arm(self, name: str) -> Scenario:
@@ -267,13 +270,14 @@ class Scenario(_Strict):
         )
 
 
-def _check_tumour_fits(tumor: Tumor, domain: Domain, where: str) -> None:
-    """The initial tumour disc must fit inside the domain; ``where`` names the section."""
+def _check_tumour_fits(tumor: Tumor, domain: Domain, where: tuple[str, ...]) -> None:
+    """The initial tumour disc must fit inside the domain; ``where`` is the tumour section."""
     radius_sites = tumor.initial_radius_um / domain.site_size_um
     if 2 * radius_sites >= min(domain.width, domain.height):
-        raise ValueError(
-            f"{where}.initial_radius_um ({tumor.initial_radius_um} µm) does not fit a "
-            f"{domain.width}×{domain.height} domain of {domain.site_size_um} µm sites"
+        raise FieldError(
+            (*where, "initial_radius_um"),
+            f"{tumor.initial_radius_um} µm does not fit a {domain.width}×{domain.height} "
+            f"domain of {domain.site_size_um} µm sites",
         )
 
 
