@@ -37,6 +37,11 @@ out = Console(soft_wrap=True, markup=False, highlight=False)
 err = Console(stderr=True, soft_wrap=True, markup=False, highlight=False)
 
 
+def _default_out(name: str) -> Path:
+    """Where ``run`` and ``sweep`` write without ``--out``: runs/<name>."""
+    return Path("runs") / name.replace(" ", "_")
+
+
 def _print_table(table: Table) -> None:
     """A result table; when the output is a file or a pipe, up to 200 columns wide (rich would
     otherwise cut it to 80, and arm names sharing a prefix would become ambiguous)."""
@@ -263,7 +268,7 @@ def run(
         scenario = load_scenario(file, settings)
     except ScenarioError as exc:
         _fail(exc.messages)
-    target = out_dir if out_dir is not None else Path("runs") / scenario.name.replace(" ", "_")
+    target = out_dir if out_dir is not None else _default_out(scenario.name)
 
     import warnings
 
@@ -412,7 +417,7 @@ def sweep(
         plan = plan_runs(spec)  # every run's scenario is validated before anything runs
     except ScenarioError as exc:
         _fail(exc.messages)
-    target = out_dir if out_dir is not None else Path("runs") / spec.spec.name.replace(" ", "_")
+    target = out_dir if out_dir is not None else _default_out(spec.spec.name)
 
     from gcsim.sweep.execute import SweepDirectoryError, make_executor, prepare_directory, run_sweep
     from gcsim.sweep.report import failure_lines, summary_table, sweep_progress

@@ -94,7 +94,7 @@ class GastricTumorModel(mesa.Model):
         self.params = Parameters(scenario.parameters)
         self.dt_h = scenario.time.dt_hours
         self.site_um = scenario.domain.site_size_um
-        self.end_steps = round(scenario.time.days * 24.0 / self.dt_h)
+        self.end_steps = scenario.time.steps
         self.record_every = round(scenario.time.record_every_hours / self.dt_h)
         self.preset = PRESETS[scenario.immune.phenotype]
         self.baseline_priming = (

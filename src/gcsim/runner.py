@@ -145,7 +145,7 @@ def _execute(
     snapshots: dict[Job, tuple[Path, float]] | None = None,
 ) -> list[Simulation]:
     snapshots = snapshots or {}
-    steps_per_job = round(scenario.time.days * 24.0 / scenario.time.dt_hours)
+    steps_per_job = scenario.time.steps
     total = steps_per_job * len(jobs)
     if workers <= 1:
         results = []

@@ -55,6 +55,11 @@ class Time(_Strict):
         float, Field(gt=0, le=24 * 30, description="observer interval in hours")
     ] = 24.0
 
+    @property
+    def steps(self) -> int:
+        """Time steps in the simulated duration."""
+        return round(self.days * 24.0 / self.dt_hours)
+
     @model_validator(mode="after")
     def _record_is_multiple_of_dt(self) -> Time:
         ratio = self.record_every_hours / self.dt_hours

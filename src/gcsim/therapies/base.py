@@ -23,7 +23,6 @@ from gcsim.validation import Strict
 if TYPE_CHECKING:
     from gcsim.model import GastricTumorModel
 
-MassUnit = Literal["mg", "mg/kg", "mg/m2"]
 DoseUnit = Literal["mg", "mg/kg", "mg/m2", "Gy"]
 MIN_FRACTION_GAP_DAYS = 0.25  # 6 h: below it repair between fractions is incomplete
 
