@@ -127,7 +127,6 @@ def test_a_therapy_plugin_registers_through_an_entry_point(tmp_path):
 
             class HyperbaricOxygen(TreatmentConfig):
                 type: Literal["hyperbaric_oxygen"]
-                kind: ClassVar[str] = "hyperbaric_oxygen"
 
                 def start(self, model):
                     return Boost(self, model)

@@ -186,3 +186,22 @@ def test_an_arm_tumour_too_large_for_the_domain_is_located(tmp_path: Path) -> No
     message = str(load_error(write(tmp_path, text)))
     assert message.startswith(f"{tmp_path / 'scenario.yaml'}:7:"), message
     assert "arms.big.tumor.initial_radius_um" in message and "does not fit" in message
+
+
+def test_a_treatment_type_is_its_registry_key_and_its_drugs_have_molecules() -> None:
+    from typing import ClassVar, Literal
+
+    from gcsim.therapies import BUILTIN
+    from gcsim.therapies.drugs import DrugTreatment, Molecule
+
+    for cls in BUILTIN:  # kind is read from the type literal, never written twice
+        assert cls.kind == cls.model_fields["type"].annotation.__args__[0]
+    with pytest.raises(TypeError, match="must name the same drugs"):
+
+        class Incomplete(DrugTreatment):
+            type: Literal["incomplete"]
+            drug: Literal["a", "b"]
+            molecules: ClassVar[dict[str, Molecule]] = {"a": "antibody"}
+
+            def start(self, model):
+                raise NotImplementedError

@@ -35,7 +35,6 @@ class AntiVEGF(DrugTreatment):
     type: Literal["anti_vegf"]
     drug: Literal["bevacizumab", "ramucirumab", "apatinib"]
 
-    kind: ClassVar[str] = "anti_vegf"
     molecules: ClassVar[dict[str, Molecule]] = {
         "bevacizumab": "antibody",
         "ramucirumab": "antibody",

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, get_args
 
 import numpy as np
 from pydantic import Field, model_validator
@@ -103,7 +103,14 @@ class TreatmentConfig(Strict, ABC):
     schedule: Schedule
     label: Annotated[str | None, Field(max_length=60, description="name on plots")] = None
 
-    kind: ClassVar[str]  # the registry key, equal to the ``type`` literal
+    kind: ClassVar[str]  # the registry key: the ``type`` literal, set from it
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        names = get_args(cls.model_fields["type"].annotation)
+        if len(names) == 1:  # a concrete treatment (an intermediate base keeps ``type: str``)
+            cls.kind = names[0]
 
     @abstractmethod
     def start(self, model: GastricTumorModel) -> Therapy:

@@ -29,7 +29,6 @@ class CheckpointInhibitor(DrugTreatment):
     type: Literal["checkpoint_inhibitor"]
     drug: Literal["pembrolizumab", "nivolumab", "atezolizumab"]
 
-    kind: ClassVar[str] = "checkpoint_inhibitor"
     molecules: ClassVar[dict[str, Molecule]] = {
         "pembrolizumab": "antibody",
         "nivolumab": "antibody",

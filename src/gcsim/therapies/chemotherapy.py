@@ -62,7 +62,6 @@ class Chemotherapy(DrugTreatment):
     type: Literal["chemotherapy"]
     drug: Literal["fluorouracil", "capecitabine", "oxaliplatin", "cisplatin"]
 
-    kind: ClassVar[str] = "chemotherapy"
     molecules: ClassVar[dict[str, Molecule]] = {
         "fluorouracil": "small_molecule",
         "capecitabine": "small_molecule",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, get_args
 
 import numpy as np
 from pydantic import Field, model_validator
@@ -29,6 +29,16 @@ class DrugTreatment(TreatmentConfig):
     ] = 0.5
 
     molecules: ClassVar[dict[str, Molecule]]  # drug → molecule class, set by each subclass
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        drugs = set(get_args(cls.model_fields["drug"].annotation))
+        if drugs and drugs != set(cls.molecules):
+            raise TypeError(
+                f"{cls.__name__}: the drug literal {sorted(drugs)} and molecules "
+                f"{sorted(cls.molecules)} must name the same drugs"
+            )
 
     @model_validator(mode="after")
     def _mass_dose(self) -> DrugTreatment:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import TYPE_CHECKING, Annotated, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import numpy as np
 from pydantic import Field, model_validator
@@ -57,8 +57,6 @@ class Radiotherapy(TreatmentConfig):
     field: Annotated[
         Literal["whole"] | Region, Field(description="'whole' section or a disc region")
     ] = "whole"
-
-    kind: ClassVar[str] = "radiotherapy"
 
     @model_validator(mode="after")
     def _gray_and_gaps(self) -> Radiotherapy:
