@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gcsim.io import write_parquet
+from gcsim.io import atomic_path, write_parquet
 from gcsim.scenario.schema import arm_file_stem
 from gcsim.summary import CATEGORICAL_METRICS
 from gcsim.sweep.plots import _numeric, plot_indices, plot_main_effects
@@ -94,8 +94,8 @@ def analyze_sweep(sweep_dir: Path | str) -> Analysis:
     if "arm" in merged:
         merged = merged[["arm", *[c for c in merged.columns if c != "arm"]]]
     result = Analysis(method, merged, files=files, notes=notes)
-    result.table.to_csv(out / f".{stem}.csv.tmp", index=False)
-    (out / f".{stem}.csv.tmp").replace(out / f"{stem}.csv")
+    with atomic_path(out / f"{stem}.csv") as tmp:
+        result.table.to_csv(tmp, index=False)
     write_parquet(out / f"{stem}.parquet", result.table)
     result.files[:0] = [out / f"{stem}.csv", out / f"{stem}.parquet"]
     return result

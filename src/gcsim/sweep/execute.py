@@ -35,7 +35,7 @@ from typing import Any, Protocol
 
 import pandas as pd
 
-from gcsim.io import package_versions, write_json, write_parquet
+from gcsim.io import package_versions, write_json, write_parquet, write_text
 from gcsim.pool import LocalPool, available_cores
 from gcsim.scenario import Scenario, scenario_hash
 from gcsim.sweep.design import Plan, Run
@@ -378,7 +378,7 @@ def run_sweep(
     done = prepare_directory(out, sweep, plan, resume)
     (out / "runs").mkdir(parents=True, exist_ok=True)
     if not (out / "sweep.json").exists():
-        _write_text(out / "sweep.yaml", sweep.text())
+        write_text(out / "sweep.yaml", sweep.text())
         write_parquet(out / "design.parquet", design_table(plan, sweep))
         write_json(out / "sweep.json", _provenance(sweep, plan, executor))  # last: marks the dir
     pending = {run.run_id: run for run in plan.runs if run.run_id not in done}
@@ -419,12 +419,6 @@ def run_sweep(
         wall_s=time.perf_counter() - started,
         reached_edge=sum(r.get("tumor_reached_edge", False) for r in records.values()),
     )
-
-
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 __all__ = [

@@ -7,7 +7,6 @@ never leaves a truncated PNG behind.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import matplotlib
@@ -17,14 +16,14 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from gcsim.io import atomic_path
 from gcsim.summary import CATEGORICAL_METRICS
 
 
 def _save(fig: plt.Figure, path: Path) -> Path:
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=110)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format=path.suffix.lstrip("."))
     plt.close(fig)
-    os.replace(tmp, path)
     return path
 
 

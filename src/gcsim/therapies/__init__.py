@@ -1,8 +1,9 @@
 """Therapies: one module per intervention behind one protocol and a registry.
 
 A therapy is a pydantic model of its scenario entry (a subclass of ``TreatmentConfig`` with a
-``type: Literal[...]``, which is also its registry key ``kind``), whose ``start(model)`` returns a running ``Therapy`` that
-adds its mechanisms to each step's ``Effects`` or acts on cells through a kernel.
+``type: Literal[...]``, which is also its registry key ``kind``), whose ``start(model)``
+returns a running ``Therapy`` that adds its mechanisms to each step's ``Effects`` or acts on
+cells through a kernel.
 
 Third-party therapies register through the ``gcsim.therapies`` entry-point group; in the
 plugin package's ``pyproject.toml``::
