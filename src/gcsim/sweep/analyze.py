@@ -15,7 +15,6 @@ Categorical metrics (best response) are skipped by the index methods.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ import pandas as pd
 from gcsim.io import atomic_path, write_parquet
 from gcsim.scenario.schema import arm_file_stem
 from gcsim.summary import CATEGORICAL_METRICS
+from gcsim.sweep.execute import read_run_table
 from gcsim.sweep.plots import _numeric, plot_indices, plot_main_effects
 
 CONFIDENCE = 0.95
@@ -46,16 +46,11 @@ class Analysis:
 
 def _read(sweep_dir: Path) -> tuple[dict[str, Any], pd.DataFrame]:
     try:
-        info = json.loads((sweep_dir / "sweep.json").read_text())
-        design = pd.read_parquet(sweep_dir / "design.parquet")
-        metrics = pd.read_parquet(sweep_dir / "metrics.parquet")
+        return read_run_table(sweep_dir)
     except FileNotFoundError as exc:
         missing = Path(exc.filename).name
         message = f"{sweep_dir}: not a finished sweep ({missing} missing; run or resume it first)"
         raise AnalysisError(message) from None
-    keys = ["run_id", "point", "replicate", "arm", "seed"]
-    table = design.merge(metrics, on=keys, how="left", validate="one_to_one")
-    return info, table
 
 
 def analyze_sweep(sweep_dir: Path | str) -> Analysis:

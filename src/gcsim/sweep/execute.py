@@ -299,6 +299,20 @@ def prepare_directory(out: Path, sweep: Sweep, plan: Plan, resume: bool) -> set[
     return {rid for rid, record in read_results(out).items() if record.get("status") == "ok"}
 
 
+RUN_KEYS = ["run_id", "point", "replicate", "arm", "seed"]  # what identifies a run
+
+
+def read_run_table(out: Path) -> tuple[dict[str, Any], pd.DataFrame]:
+    """``sweep.json`` and one row per planned run: its design (factor values) joined with its
+    metrics and status (empty where the run has no result). FileNotFoundError names the file
+    missing from an unfinished sweep."""
+    out = Path(out)
+    info = json.loads((out / "sweep.json").read_text())
+    design = pd.read_parquet(out / "design.parquet")
+    metrics = pd.read_parquet(out / "metrics.parquet")
+    return info, design.merge(metrics, on=RUN_KEYS, how="left", validate="one_to_one")
+
+
 def read_results(out: Path) -> dict[str, dict[str, Any]]:
     """Every finished run's record, by run id. A success whose time series is missing (deleted
     by hand) does not count as finished."""
@@ -344,7 +358,7 @@ def metrics_table(records: Iterable[dict[str, Any]], metrics: Iterable[str]) -> 
     names = list(metrics)
     rows = []
     for record in sorted(records, key=lambda r: (r["point"], r["arm"], r["replicate"])):
-        row = {k: record[k] for k in ("run_id", "point", "replicate", "arm", "seed", "status")}
+        row = {k: record[k] for k in (*RUN_KEYS, "status")}
         row.update({name: record["metrics"].get(name) for name in names})
         row["tumor_reached_edge"] = record["tumor_reached_edge"]
         row["error"] = record["error"]

@@ -6,7 +6,6 @@ never leaves a truncated PNG behind.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import matplotlib
@@ -18,6 +17,7 @@ import pandas as pd
 
 from gcsim.io import atomic_path
 from gcsim.summary import CATEGORICAL_METRICS
+from gcsim.sweep.execute import read_run_table
 
 
 def _save(fig: plt.Figure, path: Path) -> Path:
@@ -57,12 +57,8 @@ def _grid(rows: int, cols: int) -> tuple[plt.Figure, np.ndarray]:
 
 def plot_metrics_vs_factors(sweep_dir: Path) -> Path | None:
     """One panel per (metric, factor): every successful run as a point."""
-    sweep_dir = Path(sweep_dir)
-    design = pd.read_parquet(sweep_dir / "design.parquet")
-    metrics = pd.read_parquet(sweep_dir / "metrics.parquet")
-    keys = ["run_id", "point", "replicate", "arm", "seed"]
-    table = design.merge(metrics[metrics["status"] == "ok"], on=keys)
-    info = json.loads((sweep_dir / "sweep.json").read_text())
+    info, table = read_run_table(Path(sweep_dir))
+    table = table[table["status"] == "ok"].reset_index(drop=True)
     factors, names = info["factors"], info["metrics"]
     if table.empty:
         return None
