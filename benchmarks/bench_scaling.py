@@ -226,6 +226,13 @@ def tables(result: dict[str, Any]) -> list[Table]:
     return [main, phases]
 
 
+def run_default(quick: bool = False) -> dict[str, Any]:
+    """What the script runs without options (``quick``: as with ``--quick``)."""
+    if quick:
+        return run(list(QUICK_SIZES), [QUICK_HOURS] * len(QUICK_SIZES))
+    return run()
+
+
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", help="comma-separated lattice widths, e.g. 100,200,500,1000")

@@ -140,6 +140,11 @@ def tables(result: dict[str, Any]) -> list[Table]:
     return [table]
 
 
+def run_default(quick: bool = False) -> dict[str, Any]:
+    """What the script runs without options (``quick``: as with ``--quick``)."""
+    return run(warm_runs=1, cold_runs=1) if quick else run()
+
+
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", type=int, default=200, help="lattice width and height")

@@ -30,7 +30,6 @@ import argparse
 import itertools
 import json
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -38,10 +37,7 @@ from typing import Any
 
 from rich.table import Table
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import machine_info, print_tables, write_json
-
-REPO = Path(__file__).resolve().parent.parent
+from benchlib import REPO, machine_info, print_tables, write_json
 
 
 def _sweep_file(directory: Path, runs: int, size: int, days: float) -> Path:

@@ -626,6 +626,11 @@ def run_sizes(sizes: Sequence[int] = DEFAULT_SIZES, cfg: Config = Config()) -> d
     return {"sizes": list(sizes), "by_size": [run(sized(cfg, n)) for n in sizes]}
 
 
+def run_default(quick: bool = False) -> dict[str, Any]:
+    """What the script runs without options (``quick``: as with ``--quick``)."""
+    return run_sizes(QUICK_SIZES, QUICK) if quick else run_sizes()
+
+
 def size_table(result: dict[str, Any]) -> Table:
     """One row per lattice size: both rates, the ratios, and whether the dynamics agreed."""
     table = Table(title="Engine vs plain Mesa by lattice size (agent-steps per second)")

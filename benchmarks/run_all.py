@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from rich.console import Console
@@ -30,25 +30,7 @@ from benchlib import machine_info, print_tables, write_json
 BENCHMARKS = ("vs_mesa", "scaling", "startup")
 
 
-def _runners(quick: bool) -> dict[str, Callable[[], dict[str, Any]]]:
-    return {
-        "vs_mesa": lambda: (
-            bench_vs_mesa.run_sizes(bench_vs_mesa.QUICK_SIZES, bench_vs_mesa.QUICK)
-            if quick
-            else bench_vs_mesa.run_sizes()
-        ),
-        "scaling": lambda: (
-            bench_scaling.run(
-                bench_scaling.QUICK_SIZES,
-                [bench_scaling.QUICK_HOURS] * len(bench_scaling.QUICK_SIZES),
-            )
-            if quick
-            else bench_scaling.run()
-        ),
-        "startup": lambda: (
-            bench_startup.run(warm_runs=1, cold_runs=1) if quick else bench_startup.run()
-        ),
-    }
+MODULES = {"vs_mesa": bench_vs_mesa, "scaling": bench_scaling, "startup": bench_startup}
 
 
 TABLES = {
@@ -66,7 +48,6 @@ def run_all(
     if unknown:
         raise ValueError(f"unknown benchmark(s) {sorted(unknown)}; choose from {BENCHMARKS}")
     console = console or Console()
-    runners = _runners(quick)
     payload: dict[str, Any] = {
         "machine": machine_info(),
         "quick": quick,
@@ -78,7 +59,7 @@ def run_all(
             continue
         console.rule(f"[bold]{name}")
         start = time.perf_counter()
-        result = runners[name]()
+        result = MODULES[name].run_default(quick)
         payload["seconds"][name] = time.perf_counter() - start
         payload["results"][name] = result
         print_tables(TABLES[name](result))

@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
 import bench_scaling
 import bench_startup
+import bench_sweep
 import bench_vs_mesa
 import run_all
 from benchlib import machine_info, print_tables
@@ -102,3 +103,10 @@ def test_run_all_rejects_unknown_benchmarks_and_describes_the_machine():
         run_all.run_all(["nope"])
     info = machine_info()
     assert info["cpu_count"] >= 1 and "load_average_1min" in info
+
+
+def test_sweep_benchmark_times_each_executor():
+    result = bench_sweep.run(runs=4, size=30, days=0.25)  # 4: overhead needs two gaps
+    assert {r["workers"] for r in result["results"]} == {0, 1, 2}
+    assert result["speedup_2_over_1"] > 0
+    assert "2 workers / 1 worker" in _renders(bench_sweep.tables(result))
