@@ -92,7 +92,7 @@ def measure_size(
 
     cells_start = cells()
     timings_before = dict(model.timings)
-    sweeps_before = getattr(model, "oxygen_sweeps", 0)
+    sweeps_before = model.oxygen_sweeps
     steps = max(1, round(hours / model.dt_h))
     start = time.perf_counter()
     for _ in range(steps):
@@ -117,7 +117,7 @@ def measure_size(
         "agent_steps_per_s": agents * steps / wall,
         "cells_start": {"tumour": cells_start[0], "immune": cells_start[1]},
         "cells_end": {"tumour": cells_end[0], "immune": cells_end[1]},
-        "oxygen_sweeps_per_step": (getattr(model, "oxygen_sweeps", 0) - sweeps_before) / steps,
+        "oxygen_sweeps_per_step": (model.oxygen_sweeps - sweeps_before) / steps,
         "state_bytes": model.state.nbytes,
         "state_bytes_per_site": model.state.nbytes / sites,
         "model_array_bytes_per_site": _model_array_bytes(model) / sites,

@@ -108,7 +108,8 @@ class GastricTumorModel(mesa.Model):
         self._uptake = np.zeros((width, height))
         self._supply = np.zeros((width, height))
         self._sources = {name: np.zeros((width, height), np.float32) for name in CYTOKINES}
-        # Solver scratch, allocated once: a step allocates no lattice-sized array.
+        # Solver scratch, allocated once: an untreated step allocates no lattice-sized array
+        # (a drug's delivery field still makes a few per step while the drug is present).
         self._sor_work = sor_workspace(width, height)
         self._decay_work = np.empty(padded_shape(width, height), np.float32)
         self._done = np.zeros((width, height), dtype=np.uint8)

@@ -190,14 +190,9 @@ def override(path: str, value: Scalar) -> str:
     return f"{path}={text}"
 
 
-def factor_path(path: str) -> tuple[str | int, ...]:
-    """The scenario location of a factor path, read exactly as `--set` reads its key."""
-    return key_path(path)
-
-
 def is_integer_field(path: str) -> bool:
     """Whether the scenario field at ``path`` holds integers (sampled values get rounded)."""
-    info = field_info(Scenario, factor_path(path))
+    info = field_info(Scenario, key_path(path))  # read exactly as --set reads its key
     return info is not None and info.annotation is int
 
 
@@ -297,7 +292,7 @@ def _moved(issue: Issue, file: str, data: CommentedMap, owners: dict[str, tuple]
 
 
 def _is_field(path: str) -> bool:
-    loc = factor_path(path)
+    loc = key_path(path)
     if loc[0] == "parameters":
         return len(loc) == 2 and loc[1] in DEFAULTS_BY_NAME
     return field_info(Scenario, loc) is not None
