@@ -36,9 +36,9 @@ OVERLAY_CAPTIONS = {
     "perfusion": "Overlay: perfusion of each vessel (0 = none, 1 = mature and fully perfused).",
     "PD-L1": "Overlay: PD-L1 expression (0-1) of tumour and immune cells.",
 }
-# SolaraViz's render interval: one press of Step = 5 simulated hours (its slider, min 1 step 2,
-# only reaches odd values)
-HOURS_PER_STEP_BUTTON = 5
+# SolaraViz's render interval: one press of Step runs 5 model steps (5 h at the demo's 1-h steps;
+# its slider, min 1 step 2, only reaches odd values)
+STEPS_PER_STEP_BUTTON = 5
 
 
 def overlay_field(model: DemoModel, overlay: str) -> tuple[np.ma.MaskedArray, str, str, float]:
@@ -223,7 +223,7 @@ def Page() -> None:
         model,
         components=[(LatticeView, 0), (PlotsView, 0)],
         model_params=params,
-        render_interval=HOURS_PER_STEP_BUTTON,
+        render_interval=STEPS_PER_STEP_BUTTON,
         play_interval=50,
         name="gcsim: a gastric tumour under treatment",
     )
