@@ -192,7 +192,8 @@ def test_secretion_sources_match_numpy(stepped):
     out = [np.zeros(s.tissue.shape) for _ in range(4)]
     secretion_sources(r, s.tissue, s.immune, s.engaged, s.polarisation, s.oxygen, s.ifng, *out)
     hypoxia = 1.0 - np.clip(s.oxygen / r.hypoxic_threshold, 0.0, 1.0)
-    induced = s.ifng**r.ifng_hill / (r.ifng_half_max**r.ifng_hill + s.ifng**r.ifng_hill)
+    h, k = r.chemokine_ifng_hill, r.chemokine_ifng_half_max
+    induced = s.ifng**h / (k**h + s.ifng**h)
     tumour, mac = s.tissue == TUMOR, s.immune == MACROPHAGE
     m1 = s.polarisation.astype(float)
     basal = r.chemokine_basal_fraction

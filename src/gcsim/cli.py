@@ -171,6 +171,15 @@ def params(
     out.print(_params_table(out.width), soft_wrap=False)
 
 
+@app.command()
+def rules() -> None:
+    """Print the behaviour rules (cell type, signal, direction, behaviour, half-max, Hill power,
+    source) as a Markdown table, generated from the same declarations the model compiles."""
+    from gcsim.behaviours import behaviour_table
+
+    sys.stdout.write(behaviour_table({p.name: p for p in DEFAULTS}))
+
+
 def _params_table(width: int) -> Table:
     """One row per parameter, one section per group; assumptions stand out in yellow.
 

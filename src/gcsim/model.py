@@ -13,6 +13,7 @@ import mesa
 import numpy as np
 
 from gcsim.agents import make_view
+from gcsim.effects import Effects
 from gcsim.initial import seed_lattice
 from gcsim.kernels.common import vessel_flow
 from gcsim.kernels.fields import (
@@ -21,14 +22,15 @@ from gcsim.kernels.fields import (
     solve_uniform_decay,
     sor_workspace,
 )
-from gcsim.kernels.immune import ImmuneRules, RecruitmentRules, immune_step, recruit
+from gcsim.kernels.immune import immune_step, recruit
 from gcsim.kernels.rng import StreamHandle, shuffled_sites, stream_handle
-from gcsim.kernels.secretion import SecretionRules, oxygen_coefficients, secretion_sources
-from gcsim.kernels.tumor import TumorRules, tumor_step
-from gcsim.kernels.vessels import VesselRules, vessel_step
+from gcsim.kernels.secretion import oxygen_coefficients, secretion_sources
+from gcsim.kernels.tumor import tumor_step
+from gcsim.kernels.vessels import vessel_step
 from gcsim.observe import METRICS, measure
 from gcsim.params import Parameters, per_step
 from gcsim.phenotypes import PRESETS
+from gcsim.rules import CompiledRules
 from gcsim.scenario.schema import Scenario
 from gcsim.state import (
     CD8,
@@ -41,7 +43,6 @@ from gcsim.state import (
     VESSEL,
     LatticeState,
 )
-from gcsim.therapies import Effects
 
 SOR_OMEGA = 1.85  # over-relaxation; any value in (0, 2) converges, this one converges fast here
 SOR_MAX_SWEEPS = 200  # per step; warm starts need a handful
@@ -100,7 +101,7 @@ class GastricTumorModel(mesa.Model):
         self.baseline_priming = (
             self.preset.priming if scenario.immune.priming is None else scenario.immune.priming
         )
-        self._build_rules()
+        self.rules = CompiledRules(self.params, self.dt_h, self.site_um)
 
         width, height = scenario.domain.width, scenario.domain.height
         self.state = LatticeState.empty(width, height)
@@ -147,104 +148,20 @@ class GastricTumorModel(mesa.Model):
         self.therapies = [t.start(self) for t in treatments]
 
         self.state.oxygen[:] = self.params["oxygen.boundary"]
-        self._solve_fields(SOR_INITIAL_SWEEPS)
+        self._solve_fields(SOR_INITIAL_SWEEPS, self.effects)
         self.datacollector = mesa.DataCollector(
             model_reporters={name: _reporter(name) for name in METRICS}
         )
         self._metrics: dict[str, float] = {}
         self._record()
 
-    # ----------------------------------------------------------------------------------------
-    def _build_rules(self) -> None:
-        p, dt = self.params, self.dt_h
-        self.tumor_rules = TumorRules(
-            cycle_per_step=p["tumor.cycle_rate"] * dt,
-            proliferation_threshold=p["tumor.proliferation_threshold"],
-            proliferation_saturation=p["tumor.proliferation_saturation"],
-            necrosis_threshold=p["tumor.necrosis_threshold"],
-            necrosis_max_po2=p["tumor.necrosis_max_po2"],
-            necrosis_p=per_step(p["tumor.necrosis_rate"], dt),
-            apoptosis_p=per_step(p["tumor.apoptosis_rate"], dt),
-            stroma_invasion=p["tumor.stroma_invasion"],
-            pdl1_relax=per_step(1.0 / p["pdl1.response_time"], dt),
-            pdl1_ifng_half_max=p["pdl1.ifng_half_max"],
-            pdl1_ifng_hill=p["pdl1.ifng_hill"],
-            clearance_p=per_step(p["tumor.necrotic_clearance_rate"], dt),
-        )
-        self.vessel_rules = VesselRules(
-            sprout_p=per_step(p["vessel.sprout_rate"], dt),
-            vegf_half_max=p["vessel.vegf_half_max"],
-            maturity_relax=per_step(1.0 / p["vessel.maturation_time"], dt),
-            sprout_maturity=p["vessel.sprout_maturity"],
-            survival_half_max=p["vessel.vegf_survival_half_max"],
-            stable_maturity=p["vessel.stable_maturity"],
-            regression_p=per_step(p["vessel.immature_regression_rate"], dt),
-        )
-        self.secretion_rules = SecretionRules(
-            uptake_tumor=p["oxygen.uptake_tumor"],
-            uptake_stroma=p["oxygen.uptake_stroma"],
-            uptake_immune=p["oxygen.uptake_immune"],
-            uptake_background=p["oxygen.background_decay"],
-            vessel_exchange=p["oxygen.vessel_exchange"],
-            perfusion_threshold=p["vessel.perfusion_threshold"],
-            vegf_hypoxic=p["vegf.secretion_hypoxic"],
-            vegf_basal_fraction=p["vegf.basal_fraction"],
-            hypoxic_threshold=p["tumor.hypoxic_threshold"],
-            chemokine=p["chemokine.secretion"],
-            chemokine_basal_fraction=p["chemokine.basal_fraction"],
-            ifng_half_max=p["pdl1.ifng_half_max"],
-            ifng_hill=p["pdl1.ifng_hill"],
-            ifng=p["ifng.secretion"],
-            tgfb=p["tgfb.secretion"],
-        )
-        moves_per_step = 60.0 * dt / self.site_um
-        self.immune_rules = ImmuneRules(
-            dt_h=dt,
-            cd8_substeps=max(1, round(p["cd8.speed"] * moves_per_step)),
-            other_substeps=max(1, round(p["suppressive.speed"] * moves_per_step)),
-            chemotaxis_bias=p["cd8.chemotaxis_bias"],
-            stroma_permeability=p["cd8.stroma_permeability"],
-            kill_p=p["cd8.kill_probability"],
-            engagement_h=p["cd8.engagement_time"],
-            exhaustion_per_kill=1.0 / p["cd8.kill_capacity"],
-            pd1_exhaustion_gain=p["pd1.exhaustion_gain"],
-            pd1_brake_max=p["pd1.brake_max"],
-            pd1_occupancy=0.0,
-            reinvigoration_p=0.0,
-            reinvigorated_exhaustion=max(
-                0.0, 1.0 - p["ici.reinvigorated_kills"] / p["cd8.kill_capacity"]
-            ),
-            tgfb_max=p["suppression.tgfb_max"],
-            tgfb_half_max=p["tgfb.half_max"],
-            contact_suppression=p["suppression.treg_contact"],
-            division_p=p["cd8.division_probability"],
-            max_divisions=round(p["cd8.max_divisions"]),
-            cd8_death_p=per_step(p["cd8.death_rate"], dt),
-            exhausted_death_p=per_step(
-                p["cd8.death_rate"] * p["cd8.exhausted_death_multiplier"], dt
-            ),
-            treg_death_p=per_step(p["treg.death_rate"], dt),
-            mdsc_death_p=per_step(p["mdsc.death_rate"], dt),
-            macrophage_death_p=per_step(p["macrophage.death_rate"], dt),
-            polarisation_relax=per_step(1.0 / p["macrophage.polarisation_time"], dt),
-            ifng_half_max=p["pdl1.ifng_half_max"],
-            ifng_hill=p["pdl1.ifng_hill"],
-            hypoxia_m2=p["macrophage.hypoxia_m2"],
-            vegf_m2=p["macrophage.vegf_m2"],
-            vegf_half_max=p["vessel.vegf_half_max"],
-            m1_stimulus=0.0,
-            hypoxia_lo=p["tumor.proliferation_threshold"],
-            hypoxia_hi=p["tumor.hypoxic_threshold"],
-        )
-        self.recruitment_rules = RecruitmentRules(
-            perfusion_threshold=p["vessel.perfusion_threshold"],
-            cd8_p=per_step(p["cd8.influx_rate"], dt),
-            treg_ratio=p["treg.influx_ratio"],
-            mdsc_p=per_step(p["mdsc.influx_rate"], dt),
-            macrophage_p=per_step(p["macrophage.influx_rate"], dt),
-            chemokine_half_max=p["chemokine.half_max"],
-            vegf_half_max=p["vessel.vegf_half_max"],
-        )
+    # The untreated rules of each kernel (gcsim.rules compiles them; a step under treatment
+    # recomputes only the fields its moved channels feed).
+    tumor_rules = property(lambda self: self.rules.base["tumor"])
+    vessel_rules = property(lambda self: self.rules.base["vessels"])
+    secretion_rules = property(lambda self: self.rules.base["secretion"])
+    immune_rules = property(lambda self: self.rules.base["immune"])
+    recruitment_rules = property(lambda self: self.rules.base["recruitment"])
 
     # ----------------------------------------------------------------------------------------
     @property
@@ -292,7 +209,7 @@ class GastricTumorModel(mesa.Model):
         with self._phase("vessels"):
             sprouts, regressions = vessel_step(
                 self.kernel_rng,
-                self.vessel_rules,
+                self.rules.for_step("vessels", effects),
                 self._shuffled_sites(s.tissue, VESSEL_SITES),
                 s.tissue,
                 s.maturity,
@@ -300,13 +217,13 @@ class GastricTumorModel(mesa.Model):
             )
             self.counters["sprouts"] += sprouts
             self.counters["regressions"] += regressions
-        self._solve_fields(SOR_MAX_SWEEPS)
+        self._solve_fields(SOR_MAX_SWEEPS, effects)
         vegf_signal = self._vegf_signal(effects)  # recruitment and macrophages read the new field
         with self._phase("tumor"):
             order = self._shuffled_sites(s.tissue, TUMOR_SITES)
             divisions, necrotic, apoptotic, mitotic = tumor_step(
                 self.kernel_rng,
-                self.tumor_rules,
+                self.rules.for_step("tumor", effects),
                 order,
                 s.tissue,
                 s.cycle,
@@ -326,7 +243,7 @@ class GastricTumorModel(mesa.Model):
             self._recruit_counts[:] = 0
             recruit(
                 self.kernel_rng,
-                self.recruitment_rules,
+                self.rules.for_step("recruitment", effects),
                 self.priming_level,
                 effects.lymphocyte_supply,
                 self._shuffled_sites(s.tissue, VESSEL_SITES),
@@ -344,7 +261,7 @@ class GastricTumorModel(mesa.Model):
             self._immune_counters[:] = 0
             immune_step(
                 self.kernel_rng,
-                self._immune_rules(effects),
+                self.rules.for_step("immune", effects),
                 self._shuffled_sites(s.immune, IMMUNE_SITES),
                 s.tissue,
                 s.antigen,
@@ -367,6 +284,17 @@ class GastricTumorModel(mesa.Model):
             self.counters["kills"] += kills
             self.counters["cd8_divisions"] += cd8_divisions
             self.counters["immune_deaths"] += deaths
+        self._update_priming(self._antigen_released(kills, necrotic, mitotic, effects), effects)
+        if self.steps % self.record_every == 0:
+            with self._phase("observe"):
+                self._record()
+        if self.steps >= self.end_steps:
+            self.running = False
+
+    def _antigen_released(self, kills: int, necrotic: int, mitotic: int, effects: Effects) -> float:
+        """Antigen sent to the lymph node this step (kill units): CTL kills, necrotic deaths
+        at ``priming.necrosis_weight``, radiation deaths at the ``radiation_death_weight``
+        channel, and the ``antigen`` channel (treatment-induced immunogenic deaths)."""
         released = (
             kills
             + self.params["priming.necrosis_weight"] * necrotic
@@ -374,12 +302,7 @@ class GastricTumorModel(mesa.Model):
             + effects.antigen
         )
         self.antigen_released += released
-        self._update_priming(released)
-        if self.steps % self.record_every == 0:
-            with self._phase("observe"):
-                self._record()
-        if self.steps >= self.end_steps:
-            self.running = False
+        return released
 
     def _apply_therapies(self) -> Effects:
         """Combine this step's effects of all therapies (which may also act on cells)."""
@@ -396,16 +319,6 @@ class GastricTumorModel(mesa.Model):
             return self.state.vegf
         np.multiply(self.state.vegf, np.float32(1.0 - effects.vegf_block), out=self._vegf_blocked)
         return self._vegf_blocked
-
-    def _immune_rules(self, effects: Effects) -> ImmuneRules:
-        if not self.therapies:
-            return self.immune_rules
-        reinvigoration = effects.pd1_occupancy * self.params["ici.reinvigoration_rate"]
-        return self.immune_rules._replace(
-            pd1_occupancy=effects.pd1_occupancy,
-            reinvigoration_p=per_step(reinvigoration, self.dt_h),
-            m1_stimulus=effects.m1_stimulus,
-        )
 
     def delivery(self, molecule: str) -> np.ndarray:
         """Local tissue exposure relative to nominal for a drug of class ``molecule``.
@@ -434,17 +347,23 @@ class GastricTumorModel(mesa.Model):
         self.delivery(molecule)
         return self._delivery[molecule][2]
 
-    def _solve_fields(self, max_sweeps: int) -> None:
+    def _solve_fields(self, max_sweeps: int, effects: Effects) -> None:
+        """Oxygen (quasi-steady, warm-started SOR), then the four cytokines (steady state).
+
+        Reads the ``vessel_oxygen_supply`` channel: perfused vessels hold blood at
+        ``oxygen.blood × vessel_oxygen_supply``.
+        """
         s, p = self.state, self.params
         with self._phase("oxygen"):
+            secretion = self.rules.for_step("secretion", effects)
             oxygen_coefficients(
-                self.secretion_rules, s.tissue, s.immune, s.maturity, self._uptake, self._supply
+                secretion, s.tissue, s.immune, s.maturity, self._uptake, self._supply
             )
             self.oxygen_sweeps += solve_oxygen_sor(
                 s.oxygen,
                 self._uptake,
                 self._supply,
-                p["oxygen.blood"],
+                p["oxygen.blood"] * effects.vessel_oxygen_supply,
                 p["oxygen.boundary"],
                 p["oxygen.diffusion"] / self.site_um**2,
                 SOR_OMEGA,
@@ -455,7 +374,7 @@ class GastricTumorModel(mesa.Model):
         with self._phase("cytokines"):
             src = self._sources
             secretion_sources(
-                self.secretion_rules,
+                secretion,
                 s.tissue,
                 s.immune,
                 s.engaged,
@@ -477,19 +396,21 @@ class GastricTumorModel(mesa.Model):
                     work=self._decay_work,
                 )
 
-    def _update_priming(self, released: float) -> None:
+    def _update_priming(self, released: float, effects: Effects) -> None:
         """Two-stage lymph-node compartment: antigen in transit, then presented antigen.
 
         Each stage has a mean residence of half ``priming.delay``, so presented antigen follows
         released antigen with a gamma-distributed delay; priming rises from the phenotype's
-        baseline toward 1 as a Hill function of presented antigen.
+        baseline toward 1 as a Hill function of presented antigen, scaled by the
+        ``priming_gain`` channel.
         """
         transfer = per_step(2.0 / self.params["priming.delay"], self.dt_h)
         transit, presented = self._lymph_node
         moved = transit * transfer
         self._lymph_node = [transit - moved + released, presented - presented * transfer + moved]
         half = self.params["priming.half_max"]
-        drive = self._lymph_node[1] / (half + self._lymph_node[1])
+        presented = self._lymph_node[1] * effects.priming_gain
+        drive = presented / (half + presented)
         self.priming_level = self.baseline_priming + (1.0 - self.baseline_priming) * drive
 
     def _record(self) -> None:

@@ -13,8 +13,11 @@ construction, so a scenario may change ``dt_hours`` without re-deriving anything
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+import warnings
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+
+from gcsim.behaviours import behaviour_table
 
 
 def per_step(rate_per_h: float, dt_h: float) -> float:
@@ -226,6 +229,24 @@ DEFAULTS: tuple[Param, ...] = (
         lo=1e-6,
     ),
     Param(
+        "vessel.vegf_hill",
+        1.0,
+        "1",
+        "Hill power of VEGF → sprouting and destabilisation",
+        "Assumption: power 1 (hyperbolic), as the kernels had it hard-coded",
+        lo=0.1,
+        hi=10,
+    ),
+    Param(
+        "vessel.vegf_survival_hill",
+        1.0,
+        "1",
+        "Hill power of VEGF → survival of immature vessels",
+        "Assumption: power 1 (hyperbolic), as the kernels had it hard-coded",
+        lo=0.1,
+        hi=10,
+    ),
+    Param(
         "vessel.maturation_time",
         168.0,
         "h",
@@ -317,6 +338,32 @@ DEFAULTS: tuple[Param, ...] = (
         lo=1e-9,
     ),
     Param(
+        "chemokine.recruitment_hill",
+        1.0,
+        "1",
+        "Hill power of chemokine → T-cell recruitment",
+        "Assumption: power 1 (hyperbolic), as the kernels had it hard-coded",
+        lo=0.1,
+        hi=10,
+    ),
+    Param(
+        "chemokine.ifng_half_max",
+        0.11,
+        "ng/mL",
+        "IFN-γ at half-maximal induction of chemokine (CXCL9/10) secretion",
+        "Assumption: as IFN-γ → PD-L1 (pdl1.ifng_half_max), both STAT1/IRF1 targets",
+        lo=1e-9,
+    ),
+    Param(
+        "chemokine.ifng_hill",
+        1.26,
+        "1",
+        "Hill power of IFN-γ → chemokine secretion",
+        "Assumption: as IFN-γ → PD-L1 (pdl1.ifng_hill)",
+        lo=0.1,
+        hi=10,
+    ),
+    Param(
         "ifng.diffusion",
         6000.0,
         "µm²/min",
@@ -347,12 +394,21 @@ DEFAULTS: tuple[Param, ...] = (
         "Assumption",
     ),
     Param(
-        "tgfb.half_max",
+        "suppression.tgfb_half_max",
         0.1,
         "ng/mL",
-        "suppressive cytokine at half-maximal suppression",
-        "Assumption",
+        "suppressive cytokine at half-maximal suppression of CD8 killing",
+        "Assumption (was tgfb.half_max)",
         lo=1e-9,
+    ),
+    Param(
+        "suppression.tgfb_hill",
+        1.0,
+        "1",
+        "Hill power of suppressive cytokine → suppression of CD8 killing",
+        "Assumption: power 1 (hyperbolic), as the kernels had it hard-coded",
+        lo=0.1,
+        hi=10,
     ),
     # --- CD8 T cells ------------------------------------------------------------------------
     Param(
@@ -498,6 +554,23 @@ DEFAULTS: tuple[Param, ...] = (
         "MDSC entry rate per perfused vessel site at saturating VEGF",
         "Assumption",
     ),
+    Param(
+        "mdsc.vegf_half_max",
+        0.5,
+        "ng/mL",
+        "VEGF signal at half-maximal MDSC recruitment",
+        "Assumption: as vessel.vegf_half_max",
+        lo=1e-6,
+    ),
+    Param(
+        "mdsc.vegf_hill",
+        1.0,
+        "1",
+        "Hill power of VEGF → MDSC recruitment",
+        "Assumption: power 1 (hyperbolic), as the kernels had it hard-coded",
+        lo=0.1,
+        hi=10,
+    ),
     Param("mdsc.death_rate", 1 / 72, "1/h", "MDSC death rate (lifespan ~3 days)", "Assumption"),
     Param(
         "macrophage.influx_rate",
@@ -530,11 +603,76 @@ DEFAULTS: tuple[Param, ...] = (
         hi=2,
     ),
     Param(
+        "macrophage.vegf_m2_half_max",
+        0.5,
+        "ng/mL",
+        "VEGF signal at half of its maximal push of macrophages to M2",
+        "Assumption: as vessel.vegf_half_max",
+        lo=1e-6,
+    ),
+    Param(
+        "macrophage.vegf_m2_hill",
+        1.0,
+        "1",
+        "Hill power of VEGF → M2 push",
+        "Assumption: power 1 (hyperbolic), as the kernels had it hard-coded",
+        lo=0.1,
+        hi=10,
+    ),
+    Param(
+        "macrophage.ifng_m1_half_max",
+        0.11,
+        "ng/mL",
+        "IFN-γ at half of its maximal push of macrophages to M1",
+        "Assumption: as IFN-γ → PD-L1 (pdl1.ifng_half_max)",
+        lo=1e-9,
+    ),
+    Param(
+        "macrophage.ifng_m1_hill",
+        1.26,
+        "1",
+        "Hill power of IFN-γ → M1 push",
+        "Assumption: as IFN-γ → PD-L1 (pdl1.ifng_hill)",
+        lo=0.1,
+        hi=10,
+    ),
+    Param(
+        "macrophage.tgfb_m2_half_max",
+        0.1,
+        "ng/mL",
+        "suppressive cytokine at half of its maximal push of macrophages to M2",
+        "Assumption (was tgfb.half_max)",
+        lo=1e-9,
+    ),
+    Param(
+        "macrophage.tgfb_m2_hill",
+        1.0,
+        "1",
+        "Hill power of suppressive cytokine → M2 push",
+        "Assumption: power 1 (hyperbolic), as the kernels had it hard-coded",
+        lo=0.1,
+        hi=10,
+    ),
+    Param(
         "macrophage.hypoxia_m2",
         1.0,
         "1",
         "weight of hypoxia pushing macrophages to M2",
         "Assumption (Design: hypoxia pushes M2)",
+    ),
+    Param(
+        "macrophage.hypoxia_full_po2",
+        5.0,
+        "mmHg",
+        "pO₂ at or below which the hypoxic push to M2 is maximal",
+        "Assumption: as tumor.proliferation_threshold, which set it before",
+    ),
+    Param(
+        "macrophage.hypoxia_onset_po2",
+        15.0,
+        "mmHg",
+        "pO₂ above which hypoxia no longer pushes macrophages to M2",
+        "Assumption: as tumor.hypoxic_threshold, which set it before",
     ),
     Param(
         "observe.margin_half_width",
@@ -976,6 +1114,24 @@ DEFAULTS: tuple[Param, ...] = (
         lo=0.1,
     ),
     Param(
+        "rt.remodel_hill",
+        2.0,
+        "1",
+        "Hill power of the rising side of the low-dose remodelling window",
+        "Assumption (was hard-coded)",
+        lo=0.1,
+        hi=10,
+    ),
+    Param(
+        "rt.remodel_ceiling_hill",
+        4.0,
+        "1",
+        "Hill power of the falling side of the low-dose remodelling window",
+        "Assumption (was hard-coded): remodelling gives way to damage sharply above the ceiling",
+        lo=0.1,
+        hi=10,
+    ),
+    Param(
         "rt.remodel_time",
         168.0,
         "h",
@@ -1034,13 +1190,74 @@ DEFAULTS: tuple[Param, ...] = (
 
 DEFAULTS_BY_NAME: Mapping[str, Param] = {p.name: p for p in DEFAULTS}
 
+# Deprecated names (docs/decisions/0009-rules-as-data.md). An alias was one parameter driving
+# several behaviours; it now sets each of the parameters it was split into.
+ALIASES: Mapping[str, tuple[str, ...]] = {
+    "tgfb.half_max": ("suppression.tgfb_half_max", "macrophage.tgfb_m2_half_max"),
+}
+# Names that keep their own behaviour but no longer also drive the ones listed (split off).
+NARROWED: Mapping[str, tuple[str, ...]] = {
+    "pdl1.ifng_half_max": ("chemokine.ifng_half_max", "macrophage.ifng_m1_half_max"),
+    "pdl1.ifng_hill": ("chemokine.ifng_hill", "macrophage.ifng_m1_hill"),
+    "vessel.vegf_half_max": ("mdsc.vegf_half_max", "macrophage.vegf_m2_half_max"),
+    "tumor.proliferation_threshold": ("macrophage.hypoxia_full_po2",),
+    "tumor.hypoxic_threshold": ("macrophage.hypoxia_onset_po2",),
+}
+
+
+class ParameterDeprecationWarning(FutureWarning):
+    """A scenario, sweep or call uses a parameter name whose meaning moved (shown by default)."""
+
+
+def is_known(name: str) -> bool:
+    """Whether ``name`` is a parameter or a deprecated alias of some."""
+    return name in DEFAULTS_BY_NAME or name in ALIASES
+
+
+def deprecation(name: str, given: Iterable[str] = ()) -> str | None:
+    """The warning for using ``name`` (None if it is current and kept its meaning).
+
+    ``given`` are the other names set alongside: a narrowed name set together with all of the
+    parameters split off it needs no warning.
+    """
+    if name in ALIASES:
+        return f"{name!r} is deprecated: it now sets {', '.join(ALIASES[name])}; use those names"
+    split = [n for n in NARROWED.get(name, ()) if n not in set(given)]
+    if split:
+        return (
+            f"{name!r} no longer also sets {', '.join(split)} (split into their own "
+            "parameters, same defaults); set them too to keep the old behaviour"
+        )
+    return None
+
+
+def resolve_aliases(overrides: Mapping[str, float]) -> dict[str, float]:
+    """``overrides`` with every deprecated alias replaced by the names it sets (no warning)."""
+    out: dict[str, float] = {}
+    for key, value in overrides.items():
+        for name in ALIASES.get(key, (key,)):
+            out.setdefault(name, value)  # an explicit new name wins over its alias
+    for key, value in overrides.items():
+        if key not in ALIASES:
+            out[key] = value
+    return out
+
 
 class Parameters(Mapping[str, float]):
-    """An immutable parameter set: the defaults with validated overrides."""
+    """An immutable parameter set: the defaults with validated overrides.
+
+    A deprecated alias in ``overrides`` works with a ``ParameterDeprecationWarning`` that names
+    the new ones.
+    """
 
     def __init__(self, overrides: Mapping[str, float] | None = None) -> None:
         values = {p.name: p.value for p in DEFAULTS}
-        for key, value in (overrides or {}).items():
+        overrides = dict(overrides or {})
+        for key in overrides:
+            if key in ALIASES:  # (a narrowed name is reported where a file sets it: the loader)
+                message = deprecation(key, overrides)
+                warnings.warn(message, ParameterDeprecationWarning, stacklevel=2)
+        for key, value in resolve_aliases(overrides).items():
             if key not in DEFAULTS_BY_NAME:
                 raise KeyError(f"unknown parameter {key!r}")
             DEFAULTS_BY_NAME[key].check(float(value))
@@ -1080,7 +1297,15 @@ def markdown_table() -> str:
                 "|---|---|---|---|---|",
             ]
         lines.append(f"| `{p.name}` | {p.value:.6g} | {p.unit} | {p.description} | {p.source} |")
-    return "\n".join(lines) + "\n"
+    lines += [
+        "",
+        "# Behaviour rules",
+        "",
+        "Signal → behaviour, read like PhysiCell's rule tables (also `gcsim rules`); the",
+        "half-max and Hill power are the parameters above.",
+        "",
+    ]
+    return "\n".join(lines) + "\n" + behaviour_table(DEFAULTS_BY_NAME)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,8 @@ def hill(x: float, half_max: float, power: float) -> float:
     """Hill activation x^n / (K^n + x^n) for x >= 0; 0 for x <= 0."""
     if x <= 0.0:
         return 0.0
+    if power == 1.0:  # the usual case: no pow (x**1.0 is exactly x, so the value is the same)
+        return x / (half_max + x)
     xn = x**power
     return xn / (half_max**power + xn)
 

@@ -17,7 +17,8 @@ class ImmuneRules(NamedTuple):
     other_substeps: int  # lattice moves per step of a Treg, MDSC or macrophage
     chemotaxis_bias: float
     stroma_permeability: float
-    kill_p: float
+    kill_p: float  # per engagement, after the t_cell_killing channel
+    antigen_presentation: float  # factor on antigenicity seen by CD8 T cells (MHC-I channel)
     engagement_h: float
     exhaustion_per_kill: float  # 1 / kill capacity
     pd1_exhaustion_gain: float
@@ -27,7 +28,10 @@ class ImmuneRules(NamedTuple):
     reinvigorated_exhaustion: float  # exhaustion level a reinvigorated cell returns to
     tgfb_max: float
     tgfb_half_max: float
+    tgfb_hill: float
     contact_suppression: float
+    treg_suppression: float  # weight of an adjacent Treg in contact suppression (channel)
+    mdsc_suppression: float  # weight of an adjacent MDSC in contact suppression (channel)
     division_p: float
     max_divisions: int
     cd8_death_p: float
@@ -36,11 +40,14 @@ class ImmuneRules(NamedTuple):
     mdsc_death_p: float
     macrophage_death_p: float
     polarisation_relax: float
-    ifng_half_max: float
-    ifng_hill: float
+    m1_ifng_half_max: float  # IFN-γ pushing macrophages to M1
+    m1_ifng_hill: float
+    m2_tgfb_half_max: float  # suppressive cytokine pushing macrophages to M2
+    m2_tgfb_hill: float
     hypoxia_m2: float
     vegf_m2: float  # weight of the VEGF signal pushing macrophages to M2
     vegf_half_max: float
+    vegf_hill: float
     m1_stimulus: float  # treatment-driven M1 drive (low-dose radiation), added to Hill(IFN-γ)
     hypoxia_lo: float  # pO₂ at which the hypoxic push to M2 is maximal (mmHg)
     hypoxia_hi: float  # pO₂ above which there is no hypoxic push (mmHg)
@@ -53,7 +60,9 @@ class RecruitmentRules(NamedTuple):
     mdsc_p: float
     macrophage_p: float
     chemokine_half_max: float
-    vegf_half_max: float
+    chemokine_hill: float
+    vegf_half_max: float  # MDSC recruitment by VEGF
+    vegf_hill: float
 
 
 @njit(cache=True)
@@ -80,10 +89,11 @@ def kill_probability(rules, antigen, target_pdl1, tgfb, n_suppressors):
     kill_p · antigenicity · (1 − PD-1 brake) · (1 − cytokine suppression) · (1 − contact
     suppression), with brake = brake_max · PD-L1 · (1 − checkpoint-inhibitor occupancy),
     cytokine suppression = tgfb_max · Hill(suppressive cytokine) and contact suppression =
-    min(1, contact · adjacent Tregs and MDSCs).
+    min(1, contact · n_suppressors), where ``n_suppressors`` is the adjacent Tregs and MDSCs,
+    each weighted by its suppression channel. ``antigen`` is the presented antigenicity.
     """
     brake = rules.pd1_brake_max * target_pdl1 * (1.0 - rules.pd1_occupancy)
-    cytokine = rules.tgfb_max * hill(tgfb, rules.tgfb_half_max, 1.0)
+    cytokine = rules.tgfb_max * hill(tgfb, rules.tgfb_half_max, rules.tgfb_hill)
     contact = min(1.0, rules.contact_suppression * n_suppressors)
     return rules.kill_p * antigen * (1.0 - brake) * (1.0 - cytokine) * (1.0 - contact)
 
@@ -140,7 +150,7 @@ def immune_step(
             u = x + (DX[d] if d >= 0 else 0)
             v = y + (DY[d] if d >= 0 else 0)
             if (inner or (0 <= u < nx and 0 <= v < ny)) and tissue[u, v] == TUMOR:
-                if antigen[u, v] > 0.0:
+                if antigen[u, v] * rules.antigen_presentation > 0.0:
                     return True
         return False
 
@@ -231,7 +241,8 @@ def immune_step(
         Returns True when the cell engaged (and therefore does not migrate this step).
         """
         n_targets = 0
-        n_suppressors = 0
+        n_tregs = 0
+        n_mdscs = 0
         inner = inside(x, y)
         for d in range(-1, 8):
             u = x + (DX[d] if d >= 0 else 0)
@@ -240,19 +251,22 @@ def immune_step(
                 options[n_targets] = d  # branch-free: kept only where there is a tumour cell
                 n_targets += tissue[u, v] == TUMOR
                 neighbour = immune[u, v]
-                n_suppressors += (neighbour == TREG) | (neighbour == MDSC)
+                n_tregs += neighbour == TREG
+                n_mdscs += neighbour == MDSC
         if n_targets == 0:
             return False
         d = options[random_index(rng, n_targets)]
         u = x + (DX[d] if d >= 0 else 0)
         v = y + (DY[d] if d >= 0 else 0)
-        if uniform(rng) >= antigen[u, v]:
+        presented = min(1.0, antigen[u, v] * rules.antigen_presentation)
+        if uniform(rng) >= presented:
             return False
         counters[0] += 1  # engagements
         engaged[x, y] = rules.dt_h  # a conjugate forms (and IFN-γ is secreted) for this step
         pd1_signal = pdl1[u, v] * (1.0 - rules.pd1_occupancy)
         exhaustion[x, y] += rules.exhaustion_per_kill * rules.pd1_exhaustion_gain * pd1_signal
-        p = kill_probability(rules, antigen[u, v], pdl1[u, v], tgfb[x, y], n_suppressors)
+        suppressors = rules.treg_suppression * n_tregs + rules.mdsc_suppression * n_mdscs
+        p = kill_probability(rules, presented, pdl1[u, v], tgfb[x, y], suppressors)
         if uniform(rng) < p:
             tissue[u, v] = EMPTY
             engaged[x, y] = rules.engagement_h  # the lytic hit holds the T cell (Kather 2017)
@@ -310,12 +324,14 @@ def immune_step(
             x, y = migrate(x, y, rules.cd8_substeps, True)
         else:
             if kind == MACROPHAGE:
-                m1 = hill(ifng[x, y], rules.ifng_half_max, rules.ifng_hill) + rules.m1_stimulus
+                m1 = (
+                    hill(ifng[x, y], rules.m1_ifng_half_max, rules.m1_ifng_hill) + rules.m1_stimulus
+                )
                 hypoxia = 1.0 - ramp(oxygen[x, y], rules.hypoxia_lo, rules.hypoxia_hi)
                 m2 = (
-                    hill(tgfb[x, y], rules.tgfb_half_max, 1.0)
+                    hill(tgfb[x, y], rules.m2_tgfb_half_max, rules.m2_tgfb_hill)
                     + rules.hypoxia_m2 * hypoxia
-                    + rules.vegf_m2 * hill(vegf[x, y], rules.vegf_half_max, 1.0)
+                    + rules.vegf_m2 * hill(vegf[x, y], rules.vegf_half_max, rules.vegf_hill)
                 )
                 target = min(1.0, max(0.0, 0.5 + 0.5 * (m1 - m2)))
                 polarisation[x, y] += rules.polarisation_relax * (target - polarisation[x, y])
@@ -372,7 +388,7 @@ def recruit(
         flow = perfusion(maturity[x, y], rules.perfusion_threshold)
         if flow == 0.0:
             continue  # not perfused
-        attraction = hill(chemokine[x, y], rules.chemokine_half_max, 1.0)
+        attraction = hill(chemokine[x, y], rules.chemokine_half_max, rules.chemokine_hill)
         p_cd8 = rules.cd8_p * flow * attraction * priming * supply
         if uniform(rng) < p_cd8 and _place(rng, tissue, immune, polarisation, x, y, CD8, 0.0):
             counts[CD8] += 1
@@ -380,7 +396,7 @@ def recruit(
             rng, tissue, immune, polarisation, x, y, TREG, 0.0
         ):
             counts[TREG] += 1
-        p_mdsc = rules.mdsc_p * flow * hill(vegf[x, y], rules.vegf_half_max, 1.0)
+        p_mdsc = rules.mdsc_p * flow * hill(vegf[x, y], rules.vegf_half_max, rules.vegf_hill)
         if uniform(rng) < p_mdsc and _place(rng, tissue, immune, polarisation, x, y, MDSC, 0.0):
             counts[MDSC] += 1
         if uniform(rng) < rules.macrophage_p * flow and _place(

@@ -20,8 +20,8 @@ class SecretionRules(NamedTuple):
     hypoxic_threshold: float  # mmHg
     chemokine: float  # ng/mL/min
     chemokine_basal_fraction: float
-    ifng_half_max: float
-    ifng_hill: float
+    chemokine_ifng_half_max: float  # ng/mL IFN-γ inducing half the chemokine
+    chemokine_ifng_hill: float
     ifng: float  # ng/mL/min
     tgfb: float  # ng/mL/min
 
@@ -89,7 +89,7 @@ def secretion_sources(
                 induced = 0.0
             else:
                 hypoxia = 1.0 - ramp(oxygen[x, y], 0.0, rules.hypoxic_threshold)
-                induced = hill(ifng[x, y], rules.ifng_half_max, rules.ifng_hill)
+                induced = hill(ifng[x, y], rules.chemokine_ifng_half_max, rules.chemokine_ifng_hill)
             vegf_drive = rules.vegf_basal_fraction + (1.0 - rules.vegf_basal_fraction) * hypoxia
             v = 0.0
             c = 0.0

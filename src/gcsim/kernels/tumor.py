@@ -24,6 +24,7 @@ class TumorRules(NamedTuple):
     pdl1_relax: float  # fraction of the gap to the PD-L1 target closed per step
     pdl1_ifng_half_max: float
     pdl1_ifng_hill: float
+    pdl1_factor: float  # factor on the PD-L1 target (pdl1_expression channel); capped at 1
     clearance_p: float  # necrotic site cleared per step
 
 
@@ -81,7 +82,8 @@ def tumor_step(
             tis[p] = EMPTY
             n_apoptotic += 1
             continue
-        target = max(pd_const[p], hill(ifn[p], rules.pdl1_ifng_half_max, rules.pdl1_ifng_hill))
+        induced = hill(ifn[p], rules.pdl1_ifng_half_max, rules.pdl1_ifng_hill)
+        target = min(1.0, rules.pdl1_factor * max(pd_const[p], induced))
         pd[p] += rules.pdl1_relax * (target - pd[p])
         drive = ramp(o2, rules.proliferation_threshold, rules.proliferation_saturation)
         cyc[p] = min(1.0, cyc[p] + rules.cycle_per_step * drive)

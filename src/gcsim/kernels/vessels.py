@@ -12,9 +12,11 @@ from gcsim.state import EMPTY, STROMA, VESSEL
 class VesselRules(NamedTuple):
     sprout_p: float  # sprouting probability per step at saturating VEGF
     vegf_half_max: float  # ng/mL
+    vegf_hill: float
     maturity_relax: float  # fraction of the gap to the target maturity closed per step
     sprout_maturity: float
     survival_half_max: float  # ng/mL, VEGF as endothelial survival factor
+    survival_hill: float
     stable_maturity: float  # maturity from which a vessel survives without VEGF
     regression_p: float  # per step, immature vessel without VEGF support
 
@@ -60,9 +62,9 @@ def vessel_step(rng, rules, order, tissue, maturity, vegf):
         y = order[k] % ny
         if tissue[x, y] != VESSEL:
             continue
-        signal = hill(vegf[x, y], rules.vegf_half_max, 1.0)
+        signal = hill(vegf[x, y], rules.vegf_half_max, rules.vegf_hill)
         maturity[x, y] += rules.maturity_relax * ((1.0 - signal) - maturity[x, y])
-        survival = hill(vegf[x, y], rules.survival_half_max, 1.0)
+        survival = hill(vegf[x, y], rules.survival_half_max, rules.survival_hill)
         dependence = max(0.0, 1.0 - maturity[x, y] / rules.stable_maturity)
         if dependence > 0.0 and uniform(rng) < rules.regression_p * (1.0 - survival) * dependence:
             tissue[x, y] = EMPTY

@@ -21,6 +21,7 @@ import json
 import os
 import re
 import tempfile
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +37,13 @@ from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ruamel.yaml.reader import ReaderError
 from ruamel.yaml.scalarbool import ScalarBoolean
 
-from gcsim.params import DEFAULTS, DEFAULTS_BY_NAME, Param
+from gcsim.params import (
+    DEFAULTS,
+    DEFAULTS_BY_NAME,
+    Param,
+    ParameterDeprecationWarning,
+    deprecation,
+)
 from gcsim.scenario.schema import SCHEMA_VERSION, Scenario
 from gcsim.validation import FieldError
 
@@ -182,11 +189,29 @@ def validate_yaml_mapping[M: BaseModel](
     except _YamlProblem as problem:
         raise ScenarioError([_file_issue(file, problem)]) from None
     try:
-        return model.model_validate(plain)
+        validated = model.model_validate(plain)
     except ValidationError as exc:
         errors = exc.errors(include_url=False)
         issues = [_issue_for(err, data, file, owned, model) for err in errors]
         raise ScenarioError(_in_file_order(issues, file)) from exc
+    _warn_deprecated_parameters(plain, data, file)
+    return validated
+
+
+def _warn_deprecated_parameters(plain: Any, data: CommentedMap, file: str, loc: Loc = ()) -> None:
+    """A located ``ParameterDeprecationWarning`` for each deprecated parameter name in any
+    ``parameters:`` mapping of the file (the scenario's and its arms')."""
+    if not isinstance(plain, dict):
+        return
+    for key, value in plain.items():
+        if key == "parameters" and isinstance(value, dict):
+            for name in value:
+                message = deprecation(name, value)
+                if message is not None:
+                    issue = issue_at(file, data, (*loc, key, name), message)
+                    warnings.warn(str(issue), ParameterDeprecationWarning, stacklevel=3)
+        else:
+            _warn_deprecated_parameters(value, data, file, (*loc, key))
 
 
 def issue_at(file: str, data: CommentedMap, loc: Sequence[str | int], message: str) -> Issue:

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
-from gcsim.params import DEFAULTS_BY_NAME
+from gcsim.params import ALIASES, DEFAULTS_BY_NAME, is_known, resolve_aliases
 from gcsim.therapies import treatment_type
 from gcsim.validation import FieldError
 from gcsim.validation import Strict as _Strict
@@ -160,12 +160,14 @@ class Immune(_Strict):
 
 
 def _check_parameters(value: dict[str, float]) -> dict[str, float]:
+    """Check every parameter's range; deprecated aliases become the names they set (the loader
+    warns about them where they are written)."""
     for key, number in value.items():
-        param = DEFAULTS_BY_NAME.get(key)
-        if param is None:
+        if not is_known(key):
             raise ValueError(f"unknown parameter {key!r} (see `gcsim params`)")
-        param.check(number)
-    return value
+        for name in ALIASES.get(key, (key,)):
+            DEFAULTS_BY_NAME[name].check(number)
+    return resolve_aliases(value)
 
 
 class Arm(_Strict):

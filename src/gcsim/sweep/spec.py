@@ -21,7 +21,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from ruamel.yaml.comments import CommentedMap
 
-from gcsim.params import DEFAULTS_BY_NAME
+from gcsim.params import is_known
 from gcsim.scenario import (
     Issue,
     Scenario,
@@ -294,5 +294,5 @@ def _moved(issue: Issue, file: str, data: CommentedMap, owners: dict[str, tuple]
 def _is_field(path: str) -> bool:
     loc = key_path(path)
     if loc[0] == "parameters":
-        return len(loc) == 2 and loc[1] in DEFAULTS_BY_NAME
+        return len(loc) == 2 and is_known(loc[1])
     return field_info(Scenario, loc) is not None

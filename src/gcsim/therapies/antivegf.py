@@ -25,8 +25,8 @@ if TYPE_CHECKING:
 class AntiVEGFTherapy(DrugTherapy):
     def apply(self, model: GastricTumorModel, effects: Effects) -> None:
         blockade = self.occupancy(model)
-        effects.add_blockade("vegf_block", blockade)
-        effects.m1_stimulus += model.params["antivegf.m1_stimulus"] * blockade
+        effects.combine("vegf_block", blockade)
+        effects.combine("m1_stimulus", model.params["antivegf.m1_stimulus"] * blockade)
 
 
 class AntiVEGF(DrugTreatment):

@@ -11,12 +11,12 @@ arm is ever special-cased.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, get_args
 
 import numpy as np
 from pydantic import Field, model_validator
 
+from gcsim.effects import Effects
 from gcsim.params import Parameters
 from gcsim.validation import Strict
 
@@ -118,23 +118,6 @@ class TreatmentConfig(Strict, ABC):
 
     def name(self) -> str:
         return self.label or self.kind
-
-
-@dataclass
-class Effects:
-    """What all active therapies do to the model in one step (neutral values = no treatment)."""
-
-    pd1_occupancy: float = 0.0  # fraction of PD-1/PD-L1 interactions blocked
-    vegf_block: float = 0.0  # fraction of the VEGF signal removed
-    m1_stimulus: float = 0.0  # M1 drive added to Hill(IFN-γ) in macrophage polarisation
-    lymphocyte_supply: float = 1.0  # factor on T-cell supply from blood
-    radiation_death_weight: float = 0.0  # antigen per mitotic death after radiation
-    antigen: float = 0.0  # antigen released this step by treatment-induced deaths (kill units)
-
-    def add_blockade(self, attribute: str, fraction: float) -> None:
-        """Combine independent blockades: 1 − (1 − a)(1 − b)."""
-        current = getattr(self, attribute)
-        setattr(self, attribute, 1.0 - (1.0 - current) * (1.0 - fraction))
 
 
 class Therapy(ABC):

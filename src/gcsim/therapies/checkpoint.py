@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 class CheckpointInhibitorTherapy(DrugTherapy):
     def apply(self, model: GastricTumorModel, effects: Effects) -> None:
-        effects.add_blockade("pd1_occupancy", self.occupancy(model))
+        effects.combine("pd1_occupancy", self.occupancy(model))
 
 
 class CheckpointInhibitor(DrugTreatment):

@@ -35,7 +35,7 @@ class ChemotherapyTherapy(DrugTherapy):
             return
         p, s = model.params, model.state
         systemic = relative / (1.0 + relative)
-        effects.lymphocyte_supply *= 1.0 - p["chemo.lymphopenia"] * systemic
+        effects.combine("lymphocyte_supply", 1.0 - p["chemo.lymphopenia"] * systemic)
         exposure = relative * model.delivery(self.molecule)
         killed, lymphocytes = cytotoxic_kill(
             model.kernel_rng,
@@ -53,7 +53,7 @@ class ChemotherapyTherapy(DrugTherapy):
         )
         model.counters["chemo_kills"] += killed
         model.counters["lymphocytes_killed"] += lymphocytes
-        effects.antigen += killed * p["chemo.icd_weight"]
+        effects.combine("antigen", killed * p["chemo.icd_weight"])
 
 
 class Chemotherapy(DrugTreatment):

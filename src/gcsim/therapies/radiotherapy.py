@@ -102,9 +102,9 @@ class RadiotherapyTherapy(Therapy):
         self._adjuvant_decay = math.exp(-model.dt_h / p["rt.adjuvant_time"])
         self._remodel_decay = math.exp(-model.dt_h / p["rt.remodel_time"])
         self.adjuvant_per_fraction = 1.0 - hill(self.dose, p["rt.trex1_dose"], p["rt.trex1_hill"])
-        self.remodel_per_fraction = hill(self.dose, p["rt.remodel_half_dose"], 2.0) * (
-            1.0 - hill(self.dose, p["rt.remodel_ceiling_dose"], 4.0)
-        )
+        self.remodel_per_fraction = hill(
+            self.dose, p["rt.remodel_half_dose"], p["rt.remodel_hill"]
+        ) * (1.0 - hill(self.dose, p["rt.remodel_ceiling_dose"], p["rt.remodel_ceiling_hill"]))
 
     def apply(self, model: GastricTumorModel, effects: Effects) -> None:
         p, s = model.params, model.state
@@ -133,9 +133,9 @@ class RadiotherapyTherapy(Therapy):
             model.counters["lymphocytes_killed"] += lymphocytes
             self.adjuvant = max(self.adjuvant, self.adjuvant_per_fraction)
             self.remodelling = max(self.remodelling, self.remodel_per_fraction)
-        effects.radiation_death_weight += p["rt.icd_weight"] * self.adjuvant
-        effects.m1_stimulus += p["rt.remodel_m1_stimulus"] * self.remodelling
-        effects.add_blockade("vegf_block", p["rt.remodel_normalisation"] * self.remodelling)
+        effects.combine("radiation_death_weight", p["rt.icd_weight"] * self.adjuvant)
+        effects.combine("m1_stimulus", p["rt.remodel_m1_stimulus"] * self.remodelling)
+        effects.combine("vegf_block", p["rt.remodel_normalisation"] * self.remodelling)
 
     def exposure(self, t_h: float) -> float:
         """Cumulative dose delivered by ``t_h`` (Gy)."""
