@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+import warnings
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -53,10 +54,22 @@ def _print_table(table: Table) -> None:
         )
 
 
+def _format_warning(message: Any, category: type[Warning], *args: Any, **kwargs: Any) -> str:
+    """gcsim's own warnings as ``warning: FILE:LINE:COL: field: message`` lines; the others as
+    Python formats them."""
+    if category.__module__.startswith("gcsim."):
+        return f"warning: {message}\n"
+    return _python_formatwarning(message, category, *args, **kwargs)
+
+
+_python_formatwarning = warnings.formatwarning
+
+
 class _App(typer.Typer):
     """A Typer app whose last resort turns an unexpected exception into one line."""
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        warnings.formatwarning = _format_warning
         try:
             return super().__call__(*args, **kwargs)
         except Exception as exc:
