@@ -9,6 +9,21 @@ type is one entry here plus the kernel that gives it behaviour, its parameters a
 
 The *tissue* layer's code 0 is free space and is listed (it has a colour and a legend entry); the
 *immune* layer's code 0 means "no immune cell" and is not a cell type (the tissue shows through).
+
+Adding a cell type (NK cells, say):
+
+1. One :class:`CellType` here: the next free code on its layer, name, label, colour, view name,
+   flags (a new one also gets a line in :data:`FLAGS`) and the state arrays its view shows. The
+   name dicts of ``gcsim.state``, the lookup tables below (so the immune step visits it, and the
+   radiation and cytotoxic kernels kill it if it is ``radiosensitive`` / a ``lymphocyte``), its
+   Mesa view, the legends and colours of every figure, animation and the demo follow.
+2. Its behaviour in the kernel that moves it (``kernels/immune.py``), with its code as
+   ``cells.by_name("nk").code``.
+3. Its parameters (``params.py``) and its test.
+
+Not yet derived, still listing codes by hand: ``model.immune_pdl1`` and the size of the model's
+recruitment counter, the code tests in ``kernels/immune.py`` and ``kernels/secretion.py``, seeding
+at t = 0 (``phenotypes.py`` densities, ``initial.py``) and per-type metrics in ``observe.py``.
 """
 
 from __future__ import annotations
