@@ -3,27 +3,26 @@
 The simulation never steps these objects: they exist for inspection, Mesa ``AgentSet`` queries and
 the teaching app. Each view knows its layer and position and reads its attributes from the
 arrays, so it always shows the current state of its site.
+
+Every cell type of the registry (``gcsim.cells``) gets a view class, named by its ``view`` entry,
+with a read-only property per ``reads`` pair. The classes below add what is computed rather than
+read (a tumour cell's markers, whether a vessel is perfused, …); any other type's class is
+generated on first use, so a new cell type needs no edit here (``from gcsim.agents import
+NKCell`` works once the registry declares ``view="NKCell"``).
 """
 
 from __future__ import annotations
 
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import mesa
 from mesa.discrete_space import OrthogonalMooreGrid, PropertyLayer
 
+from gcsim import cells
+from gcsim.cells import CellType
 from gcsim.kernels.common import perfusion
-from gcsim.state import (
-    CD8,
-    MACROPHAGE,
-    MARKER_BITS,
-    MDSC,
-    NECROTIC,
-    STROMA,
-    TREG,
-    TUMOR,
-    VESSEL,
-)
+from gcsim.state import MARKER_BITS
 
 if TYPE_CHECKING:
     from gcsim.model import GastricTumorModel
@@ -34,6 +33,7 @@ class CellView(mesa.Agent):
 
     layer = "tissue"
     code = -1
+    cell_type: CellType | None = None  # its registry entry
 
     def __init__(self, model: GastricTumorModel, pos: tuple[int, int]) -> None:
         super().__init__(model)
@@ -56,112 +56,100 @@ class CellView(mesa.Agent):
         return f"{type(self).__name__}(pos={self.pos})"
 
 
-class TumorCell(CellView):
-    code = TUMOR
+class ImmuneCell(CellView):
+    layer = "immune"
 
-    @property
-    def pdl1(self) -> float:
-        return self._read("pdl1")
 
-    @property
-    def antigenicity(self) -> float:
-        return self._read("antigen")
+def _reader(array: str) -> property:
+    return property(lambda self: self._read(array), doc=f"The site's ``state.{array}`` value.")
 
-    @property
-    def cycle_progress(self) -> float:
-        return self._read("cycle")
 
+@cache
+def _generated(cell: CellType, name: str) -> type[CellView]:
+    """The view class of ``cell`` as the registry declares it: its code and layer, and one
+    read-only property per ``reads`` pair (cached: one class per type, so isinstance holds)."""
+    namespace: dict[str, Any] = {
+        "__doc__": f"A {cell.label} (view generated from the ``{cell.name}`` registry entry).",
+        "__module__": __name__,
+        "layer": cell.layer,
+        "code": cell.code,
+        "cell_type": cell,
+    }
+    namespace.update({prop: _reader(array) for prop, array in cell.reads})
+    return type(name, (ImmuneCell if cell.layer == "immune" else CellView,), namespace)
+
+
+def _declared(name: str) -> type[CellView]:
+    """The generated view of the registry entry ``name``, as the base of a hand-written view."""
+    cell = cells.by_name(name)
+    return _generated(cell, f"_{cell.view}Declared")
+
+
+class TumorCell(_declared("tumor")):
     @property
     def markers(self) -> set[str]:
         bits = self._read("marker")
         return {name for name, bit in MARKER_BITS.items() if bits & bit}
 
 
-class StromalCell(CellView):
-    code = STROMA
-
-
-class NecroticSite(CellView):
-    code = NECROTIC
-
-
-class VesselSegment(CellView):
-    code = VESSEL
-
-    @property
-    def maturity(self) -> float:
-        return self._read("maturity")
-
+class VesselSegment(_declared("vessel")):
     @property
     def perfused(self) -> bool:
         """Blood flows (``perfusion(maturity)`` > 0, as recruitment and the observers count)."""
         return perfusion(self.maturity, self.model.params["vessel.perfusion_threshold"]) > 0.0
 
 
-class ImmuneCell(CellView):
-    layer = "immune"
-
-
-class CD8TCell(ImmuneCell):
-    code = CD8
-
-    @property
-    def exhaustion(self) -> float:
-        return self._read("exhaustion")
-
+class CD8TCell(_declared("cd8")):
     @property
     def exhausted(self) -> bool:
         return self.exhaustion >= 1.0
 
-    @property
-    def engaged_hours(self) -> float:
-        return self._read("engaged")
 
-    @property
-    def divisions(self) -> int:
-        return self._read("divisions")
-
-
-class Treg(ImmuneCell):
-    code = TREG
-
-
-class MDSC(ImmuneCell):
-    code = MDSC
-
-
-class Macrophage(ImmuneCell):
-    code = MACROPHAGE
-
-    @property
-    def polarisation(self) -> float:
-        """1 = M1 (anti-tumour), 0 = M2 (suppressive)."""
-        return self._read("polarisation")
+class Macrophage(_declared("macrophage")):
+    """A macrophage; ``polarisation`` is 1 for M1 (anti-tumour), 0 for M2 (suppressive)."""
 
     @property
     def phenotype(self) -> str:
         return "M1" if self.polarisation >= 0.5 else "M2"
 
 
-VIEW_CLASSES: dict[tuple[str, int], type[CellView]] = {
-    (cls.layer, cls.code): cls
-    for cls in (
-        TumorCell,
-        StromalCell,
-        NecroticSite,
-        VesselSegment,
-        CD8TCell,
-        Treg,
-        MDSC,
-        Macrophage,
-    )
+# Views with behaviour beyond the registry's reads, by the view name the registry gives them.
+_HAND_WRITTEN: dict[str, type[CellView]] = {
+    cls.__name__: cls for cls in (TumorCell, VesselSegment, CD8TCell, Macrophage)
 }
+
+
+def view_class(cell: CellType) -> type[CellView] | None:
+    """The view class of a registered cell type (None for free space, which has no view)."""
+    if cell.view is None:
+        return None
+    return _HAND_WRITTEN.get(cell.view) or _generated(cell, cell.view)
+
+
+def view_classes() -> dict[tuple[str, int], type[CellView]]:
+    """``{(layer, code): view class}`` of every registered cell type that has a view."""
+    return {
+        (c.layer, c.code): cls for c in cells.cell_types() if (cls := view_class(c)) is not None
+    }
+
+
+def __getattr__(name: str) -> type[CellView]:
+    # Generated views (StromalCell, NecroticSite, Treg, MDSC, and any new type's) are module
+    # attributes by their registry name, resolved on access so the registry stays the one list.
+    for c in cells.cell_types():
+        if c.view == name:
+            return view_class(c)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+VIEW_CLASSES = view_classes()
 
 
 def make_view(
     model: GastricTumorModel, layer: str, pos: tuple[int, int], code: int
 ) -> CellView | None:
-    cls = VIEW_CLASSES.get((layer, code))
+    cell = cells.cell_type(layer, code)
+    cls = None if cell is None else view_class(cell)
     return None if cls is None else cls(model, pos)
 
 

@@ -13,6 +13,8 @@ import mesa
 import numpy as np
 
 from gcsim.agents import make_view
+from gcsim.cells import IMMUNE_SITES, VESSEL_SITES
+from gcsim.cells import LESION_SITES as TUMOR_SITES
 from gcsim.effects import Effects
 from gcsim.initial import seed_lattice
 from gcsim.kernels.common import vessel_flow
@@ -32,34 +34,12 @@ from gcsim.params import Parameters, per_step
 from gcsim.phenotypes import PRESETS
 from gcsim.rules import CompiledRules
 from gcsim.scenario.schema import Scenario
-from gcsim.state import (
-    CD8,
-    IMMUNE_NAMES,
-    MACROPHAGE,
-    MDSC,
-    NECROTIC,
-    TREG,
-    TUMOR,
-    VESSEL,
-    LatticeState,
-)
+from gcsim.state import CD8, MACROPHAGE, MDSC, TREG, TUMOR, LatticeState
 
 SOR_OMEGA = 1.85  # over-relaxation; any value in (0, 2) converges, this one converges fast here
 SOR_MAX_SWEEPS = 200  # per step; warm starts need a handful
 SOR_INITIAL_SWEEPS = 5000  # from a cold start at t = 0
 CYTOKINES = ("vegf", "chemokine", "ifng", "tgfb")
-
-
-def _selecting(*codes: int) -> np.ndarray:
-    """A lookup table over one-byte cell codes, for ``shuffled_sites``: True at ``codes``."""
-    table = np.zeros(256, dtype=np.bool_)
-    table[list(codes)] = True
-    return table
-
-
-TUMOR_SITES = _selecting(TUMOR, NECROTIC)
-VESSEL_SITES = _selecting(VESSEL)
-IMMUNE_SITES = _selecting(*IMMUNE_NAMES)
 
 
 class GastricTumorModel(mesa.Model):

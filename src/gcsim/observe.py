@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy import ndimage
 
+from gcsim.cells import CPS_SCORED, LESION_SITES
 from gcsim.kernels.common import vessel_flow
 from gcsim.state import CD8, MACROPHAGE, MDSC, NECROTIC, TREG, TUMOR, VESSEL
 from gcsim.therapies import registry
@@ -21,7 +22,7 @@ EDGE_SITES = 2  # a tumour cell this close to the domain edge means growth is no
 def lesion_mask(tissue: np.ndarray) -> np.ndarray:
     """The lesion: tumour and necrotic sites, closed over gaps of a few sites (killed cells, the
     vessels inside) and with holes filled."""
-    lesion = (tissue == TUMOR) | (tissue == NECROTIC)
+    lesion = LESION_SITES.take(tissue)  # registry flag "lesion"; take: 3x faster than [tissue]
     return ndimage.binary_fill_holes(ndimage.binary_closing(lesion, iterations=2))
 
 
@@ -76,11 +77,11 @@ def measure(model: GastricTumorModel) -> dict[str, float]:
     threshold = p["pdl1.positive_threshold"]
     tumour_pos = int((tumour & (s.pdl1 > threshold)).sum())
     immune_pdl1 = model.immune_pdl1()
-    # CPS counts immune cells within the tumour area and its adjacent stroma only.
+    # CPS counts immune cells within the tumour area and its adjacent stroma only, and of those
+    # only the types it scores (lymphocytes and macrophages: the registry's "cps_scored" flag).
     scored = (core | margin) & (immune_pdl1 > threshold)
-    lymph_pos = int(((cd8 | (s.immune == TREG)) & scored).sum())
-    mac_pos = int((macrophage & scored).sum())
-    cps = min(100.0, 100.0 * _ratio(tumour_pos + lymph_pos + mac_pos, n_tumor)) if n_tumor else 0.0
+    immune_pos = int((CPS_SCORED.take(s.immune) & scored).sum())
+    cps = min(100.0, 100.0 * _ratio(tumour_pos + immune_pos, n_tumor)) if n_tumor else 0.0
 
     xs, ys = np.nonzero(tumour)
     nx, ny = s.tissue.shape

@@ -13,35 +13,21 @@ import numpy as np
 import pandas as pd
 from matplotlib.patches import Patch
 
-from gcsim.state import (
-    CD8,
-    EMPTY,
-    MACROPHAGE,
-    MDSC,
-    NECROTIC,
-    STROMA,
-    TREG,
-    TUMOR,
-    VESSEL,
-)
+from gcsim import cells
 
 if TYPE_CHECKING:
     from gcsim.model import GastricTumorModel
     from gcsim.scenario.schema import Scenario
 
-TISSUE_COLOURS = {
-    EMPTY: ("#f4efe6", "free space"),
-    TUMOR: ("#c8553d", "tumour cell"),
-    STROMA: ("#d9c7a7", "stroma"),
-    VESSEL: ("#7a1e1e", "vessel"),
-    NECROTIC: ("#3b3b3b", "necrotic"),
-}
-IMMUNE_COLOURS = {
-    CD8: ("#1f77ff", "CD8 T cell"),
-    TREG: ("#9b5de5", "Treg"),
-    MDSC: ("#f15bb5", "MDSC"),
-    MACROPHAGE: ("#00a36c", "macrophage"),
-}
+
+def _colours(layer: cells.Layer) -> dict[int, tuple[str, str]]:
+    """``{code: (colour, legend label)}`` of the registered cell types of ``layer``."""
+    return {c.code: (c.colour, c.label) for c in cells.cell_types(layer)}
+
+
+# As declared in the registry (gcsim.cells); kept as names for notebooks that import them.
+TISSUE_COLOURS = _colours("tissue")
+IMMUNE_COLOURS = _colours("immune")
 
 
 def lattice_image(model: GastricTumorModel) -> np.ndarray:
@@ -52,18 +38,23 @@ def lattice_image(model: GastricTumorModel) -> np.ndarray:
 def codes_image(tissue: np.ndarray, immune: np.ndarray) -> np.ndarray:
     """RGB image (height, width, 3) of tissue and immune codes indexed [x, y] (as the model's
     arrays and stored snapshots are), immune cells drawn over the tissue site they sit on."""
-    codes = sorted(TISSUE_COLOURS)
-    palette = np.array([matplotlib.colors.to_rgb(TISSUE_COLOURS[c][0]) for c in codes])
+    # a palette indexed by code (not by position), so codes need not be contiguous
+    palette = np.zeros((256, 3))
+    for code, (colour, _) in _colours("tissue").items():
+        palette[code] = matplotlib.colors.to_rgb(colour)
     rgb = palette[tissue]
-    for code, (colour, _) in IMMUNE_COLOURS.items():
+    for code, (colour, _) in _colours("immune").items():
         rgb[immune == code] = matplotlib.colors.to_rgb(colour)
     return np.transpose(rgb, (1, 0, 2))  # arrays are [x, y]; images are [row = y, column = x]
 
 
 def legend_handles() -> list[Patch]:
-    """One patch per tissue and immune colour, for a lattice legend."""
-    handles = [Patch(color=c, label=n) for c, n in TISSUE_COLOURS.values()]
-    return handles + [Patch(color=c, label=n) for c, n in IMMUNE_COLOURS.values()]
+    """One patch per registered cell type (tissue, then immune), for a lattice legend."""
+    return [
+        Patch(color=c.colour, label=c.label)
+        for layer in cells.LAYERS
+        for c in cells.cell_types(layer)
+    ]
 
 
 def plot_lattice(model: GastricTumorModel, path: Path, title: str = "") -> None:

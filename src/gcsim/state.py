@@ -13,27 +13,24 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from gcsim.cells import NO_CELL, by_name, names
+
+# Layer codes, from the cell-type registry (gcsim.cells), as the names kernels import.
 # Tissue layer codes.
-EMPTY = 0
-TUMOR = 1
-STROMA = 2
-VESSEL = 3
-NECROTIC = 4
-TISSUE_NAMES = {
-    EMPTY: "empty",
-    TUMOR: "tumor",
-    STROMA: "stroma",
-    VESSEL: "vessel",
-    NECROTIC: "necrotic",
-}
+EMPTY = by_name("empty").code
+TUMOR = by_name("tumor").code
+STROMA = by_name("stroma").code
+VESSEL = by_name("vessel").code
+NECROTIC = by_name("necrotic").code
+TISSUE_NAMES = names("tissue")
 
 # Immune layer codes.
-NO_IMMUNE = 0
-CD8 = 1
-TREG = 2
-MDSC = 3
-MACROPHAGE = 4
-IMMUNE_NAMES = {CD8: "cd8", TREG: "treg", MDSC: "mdsc", MACROPHAGE: "macrophage"}
+NO_IMMUNE = NO_CELL
+CD8 = by_name("cd8").code
+TREG = by_name("treg").code
+MDSC = by_name("mdsc").code
+MACROPHAGE = by_name("macrophage").code
+IMMUNE_NAMES = names("immune")
 
 # Subclone marker bits of a tumour cell (heritable).
 MARKER_BITS = {"her2": 1, "fgfr2b": 2, "cldn18_2": 4, "hrd": 8, "dkk1_high": 16}
