@@ -109,11 +109,17 @@ def _show(value: Any) -> str:
 
 
 def compare(reference: pd.DataFrame, current: pd.DataFrame) -> str | None:
-    """``None`` if the tables are identical; otherwise what differs first, in one line."""
-    if list(reference.columns) != list(current.columns):
-        gone = [c for c in reference.columns if c not in current.columns]
+    """``None`` if the tables are identical; otherwise what differs first, in one line.
+
+    Columns are compared by name, not position; a column the reference lacks is not a
+    difference (adding a therapy adds its ``exposure_<type>`` column to every run, 0 where it
+    is not given), a column the reference has and the current run lacks is.
+    """
+    gone = [c for c in reference.columns if c not in current.columns]
+    if gone:
         new = [c for c in current.columns if c not in reference.columns]
-        return f"columns differ (missing {gone}, new {new}, or reordered)"
+        return f"columns differ (missing {gone}, new {new})"
+    current = current[list(reference.columns)]
     dtypes = [c for c in reference.columns if reference[c].dtype != current[c].dtype]
     if dtypes:
         c = dtypes[0]

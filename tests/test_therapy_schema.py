@@ -191,10 +191,10 @@ def test_an_arm_tumour_too_large_for_the_domain_is_located(tmp_path: Path) -> No
 def test_a_treatment_type_is_its_registry_key_and_its_drugs_have_molecules() -> None:
     from typing import ClassVar, Literal
 
-    from gcsim.therapies import BUILTIN
+    from gcsim.therapies import builtin
     from gcsim.therapies.drugs import DrugTreatment, Molecule
 
-    for cls in BUILTIN:  # kind is read from the type literal, never written twice
+    for cls in builtin():  # kind is read from the type literal, never written twice
         assert cls.kind == cls.model_fields["type"].annotation.__args__[0]
     with pytest.raises(TypeError, match="must name the same drugs"):
 

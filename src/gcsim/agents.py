@@ -25,7 +25,7 @@ from gcsim.kernels.common import perfusion
 from gcsim.state import MARKER_BITS
 
 if TYPE_CHECKING:
-    from gcsim.model import GastricTumorModel
+    from gcsim.interface import ModelView
 
 
 class CellView(mesa.Agent):
@@ -35,7 +35,7 @@ class CellView(mesa.Agent):
     code = -1
     cell_type: CellType | None = None  # its registry entry
 
-    def __init__(self, model: GastricTumorModel, pos: tuple[int, int]) -> None:
+    def __init__(self, model: ModelView, pos: tuple[int, int]) -> None:
         super().__init__(model)
         self.pos = pos
 
@@ -145,9 +145,7 @@ def __getattr__(name: str) -> type[CellView]:
 VIEW_CLASSES = view_classes()
 
 
-def make_view(
-    model: GastricTumorModel, layer: str, pos: tuple[int, int], code: int
-) -> CellView | None:
+def make_view(model: ModelView, layer: str, pos: tuple[int, int], code: int) -> CellView | None:
     cell = cells.cell_type(layer, code)
     cls = None if cell is None else view_class(cell)
     return None if cls is None else cls(model, pos)
@@ -163,7 +161,7 @@ def _shared_layer(name: str, array) -> PropertyLayer:
     return layer
 
 
-def build_grid(model: GastricTumorModel) -> OrthogonalMooreGrid:
+def build_grid(model: ModelView) -> OrthogonalMooreGrid:
     """The Mesa grid of the lattice with every state array attached as a property layer."""
     width, height = model.state.tissue.shape
     grid = OrthogonalMooreGrid((width, height), torus=False, capacity=2, random=model.random)

@@ -24,6 +24,7 @@ from mesa.visualization.utils import update_counter
 
 from gcsim.demo import DemoModel, demo_base_scenario
 from gcsim.kernels.common import vessel_flow
+from gcsim.observe import immune_pdl1
 from gcsim.plots import EXPOSURE_STYLES, exposure_fraction, lattice_image, legend_handles
 from gcsim.scenario import Scenario
 from gcsim.state import TUMOR, VESSEL
@@ -54,7 +55,7 @@ def overlay_field(model: DemoModel, overlay: str) -> tuple[np.ma.MaskedArray, st
         return np.ma.masked_where(s.tissue != VESSEL, flow), "vessel perfusion (0-1)", "RdYlGn", 1
     if overlay == "PD-L1":
         pdl1 = np.where(s.tissue == TUMOR, s.pdl1, 0.0)
-        immune = model.immune_pdl1()
+        immune = immune_pdl1(model)
         pdl1 = np.where(s.immune > 0, immune, pdl1)
         cells = (s.tissue == TUMOR) | (s.immune > 0)
         return np.ma.masked_where(~cells, pdl1), "PD-L1 expression (0-1)", "plasma", 1.0
@@ -124,7 +125,7 @@ def plots_figure(model: DemoModel) -> Figure:
     exposure = fig.axes[4]
     exposure.set_ylim(-0.05, 1.05)
     for treatment in model.spec.arms[model.arm].treatments:
-        if treatment.kind == "radiotherapy":
+        if treatment.marks_doses:
             for day in treatment.schedule.dose_days():
                 exposure.axvline(day, color="crimson", linewidth=0.8, linestyle=":")
     fig.axes[5].set_visible(False)

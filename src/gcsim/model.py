@@ -17,7 +17,6 @@ from gcsim.cells import IMMUNE_SITES, VESSEL_SITES
 from gcsim.cells import LESION_SITES as TUMOR_SITES
 from gcsim.effects import Effects
 from gcsim.initial import seed_lattice
-from gcsim.kernels.common import vessel_flow
 from gcsim.kernels.fields import (
     padded_shape,
     solve_oxygen_sor,
@@ -30,16 +29,33 @@ from gcsim.kernels.secretion import oxygen_coefficients, secretion_sources
 from gcsim.kernels.tumor import tumor_step
 from gcsim.kernels.vessels import vessel_step
 from gcsim.observe import METRICS, measure
-from gcsim.params import Parameters, per_step
+from gcsim.parameter import per_step
+from gcsim.params import Parameters
 from gcsim.phenotypes import PRESETS
 from gcsim.rules import CompiledRules
 from gcsim.scenario.schema import Scenario
-from gcsim.state import CD8, MACROPHAGE, MDSC, TREG, TUMOR, LatticeState
+from gcsim.state import CD8, LatticeState
+from gcsim.therapies import therapy_counters
+from gcsim.therapies.delivery import DrugDelivery
 
 SOR_OMEGA = 1.85  # over-relaxation; any value in (0, 2) converges, this one converges fast here
 SOR_MAX_SWEEPS = 200  # per step; warm starts need a handful
 SOR_INITIAL_SWEEPS = 5000  # from a cold start at t = 0
 CYTOKINES = ("vegf", "chemokine", "ifng", "tgfb")
+# Event counts of the model's own rules; therapies add theirs (TreatmentConfig.counters).
+CORE_COUNTERS = (
+    "engagements",
+    "kills",
+    "cd8_divisions",
+    "immune_deaths",
+    "cd8_recruited",
+    "tumor_divisions",
+    "necrotic_deaths",
+    "apoptoses",
+    "sprouts",
+    "regressions",
+    "mitotic_deaths",
+)
 
 
 class GastricTumorModel(mesa.Model):
@@ -97,25 +113,7 @@ class GastricTumorModel(mesa.Model):
         self._order = np.empty(width * height, dtype=np.int64)  # one shuffled order at a time
         self._immune_counters = np.zeros(4, dtype=np.int64)
         self._recruit_counts = np.zeros(5, dtype=np.int64)
-        self.counters = dict.fromkeys(
-            (
-                "engagements",
-                "kills",
-                "cd8_divisions",
-                "immune_deaths",
-                "cd8_recruited",
-                "tumor_divisions",
-                "necrotic_deaths",
-                "apoptoses",
-                "sprouts",
-                "regressions",
-                "mitotic_deaths",
-                "radiation_doomed",
-                "chemo_kills",
-                "lymphocytes_killed",
-            ),
-            0,
-        )
+        self.counters = dict.fromkeys(CORE_COUNTERS + therapy_counters(), 0)
         self.timings: dict[str, float] = {}
         self.oxygen_sweeps = 0
         self._lymph_node = [0.0, 0.0]  # antigen in transit, antigen presented (dead-cell units)
@@ -123,7 +121,7 @@ class GastricTumorModel(mesa.Model):
         self.antigen_released = 0.0  # cumulative input to the priming compartment (kill units)
         self._views: dict[tuple[str, tuple[int, int]], mesa.Agent] = {}
         self._vegf_blocked = np.zeros((width, height), np.float32)
-        self._delivery: dict[str, tuple[int, np.ndarray, float]] = {}
+        self._delivery = DrugDelivery(self.params, self.site_um, self._decay_work)
         self.effects = Effects()
         self.therapies = [t.start(self) for t in treatments]
 
@@ -301,31 +299,13 @@ class GastricTumorModel(mesa.Model):
         return self._vegf_blocked
 
     def delivery(self, molecule: str) -> np.ndarray:
-        """Local tissue exposure relative to nominal for a drug of class ``molecule``.
-
-        The steady state of diffusion with a penetration length ``delivery.<molecule>_length``
-        from perfused vessels (each weighted by its flow, ``perfusion(maturity)``), scaled so
-        that a uniform vessel density of ``delivery.reference_vessel_density`` gives 1. Solved
-        at most once per step, when a therapy asks.
-        """
-        cached = self._delivery.get(molecule)
-        if cached is not None and cached[0] == self.steps:
-            return cached[1]
-        p, s = self.params, self.state
-        length = p[f"delivery.{molecule}_length"]
-        source = vessel_flow(s.tissue, s.maturity, p["vessel.perfusion_threshold"])
-        decay = 1.0 / length**2  # with unit diffusion, the penetration length is `length`
-        field = solve_uniform_decay(source, 1.0, decay, self.site_um, work=self._decay_work)
-        field *= decay / p["delivery.reference_vessel_density"]
-        lesion = s.tissue == TUMOR
-        mean = float(field[lesion].mean()) if lesion.any() else 0.0
-        self._delivery[molecule] = (self.steps, field, mean)
-        return field
+        """Local tissue exposure relative to nominal for a drug of class ``molecule``
+        (``gcsim.therapies.delivery.DrugDelivery``)."""
+        return self._delivery.field(self.state, molecule, self.steps)
 
     def lesion_delivery(self, molecule: str) -> float:
         """Mean of ``delivery(molecule)`` over viable tumour cells."""
-        self.delivery(molecule)
-        return self._delivery[molecule][2]
+        return self._delivery.lesion_mean(self.state, molecule, self.steps)
 
     def _solve_fields(self, max_sweeps: int, effects: Effects) -> None:
         """Oxygen (quasi-steady, warm-started SOR), then the four cytokines (steady state).
@@ -409,19 +389,6 @@ class GastricTumorModel(mesa.Model):
     def metrics(self) -> dict[str, float]:
         """The metrics of the last recorded observation."""
         return dict(self._metrics)
-
-    def immune_pdl1(self) -> np.ndarray:
-        """PD-L1 expression of each site's immune cell (0 where none), induced by IFN-γ."""
-        s, p = self.state, self.params
-        ifng = s.ifng
-        k, n = p["pdl1.ifng_half_max"], p["pdl1.ifng_hill"]
-        induced = ifng**n / (k**n + ifng**n)
-        out = np.zeros(s.immune.shape)
-        lymphocyte = (s.immune == CD8) | (s.immune == TREG)
-        out[lymphocyte] = p["lymphocyte.pdl1_induction"] * induced[lymphocyte]
-        myeloid = (s.immune == MACROPHAGE) | (s.immune == MDSC)
-        out[myeloid] = np.maximum(p["pdl1.myeloid_basal"], induced[myeloid])
-        return out
 
     def agent_at(self, pos: tuple[int, int], layer: str = "tissue") -> mesa.Agent | None:
         """A Mesa agent view of the cell at ``pos`` on ``layer`` ("tissue" or "immune").

@@ -7,15 +7,17 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy import ndimage
 
-from gcsim.cells import CPS_SCORED, LESION_SITES
+from gcsim.cells import CPS_SCORED, LESION_SITES, LYMPHOCYTES, MYELOID
+from gcsim.effects import RECORDED
 from gcsim.kernels.common import vessel_flow
 from gcsim.state import CD8, MACROPHAGE, MDSC, NECROTIC, TREG, TUMOR, VESSEL
-from gcsim.therapies import registry
+from gcsim.therapies import registry, therapy_counters
 
 if TYPE_CHECKING:
-    from gcsim.model import GastricTumorModel
+    from gcsim.interface import ModelView
 
 EXPOSURE_METRICS = tuple(f"exposure_{kind}" for kind in registry())
+THERAPY_COUNTER_METRICS = tuple(f"cum_{name}" for name in therapy_counters())
 EDGE_SITES = 2  # a tumour cell this close to the domain edge means growth is no longer visible
 
 
@@ -50,7 +52,7 @@ def _ratio(a: float, b: float) -> float:
     return a / b if b > 0 else float("nan")
 
 
-def measure(model: GastricTumorModel) -> dict[str, float]:
+def measure(model: ModelView) -> dict[str, float]:
     """All metrics of the model's current state (see docs for definitions)."""
     s = model.state
     p = model.params
@@ -76,10 +78,10 @@ def measure(model: GastricTumorModel) -> dict[str, float]:
 
     threshold = p["pdl1.positive_threshold"]
     tumour_pos = int((tumour & (s.pdl1 > threshold)).sum())
-    immune_pdl1 = model.immune_pdl1()
+    pdl1_of_immune = immune_pdl1(model)
     # CPS counts immune cells within the tumour area and its adjacent stroma only, and of those
     # only the types it scores (lymphocytes and macrophages: the registry's "cps_scored" flag).
-    scored = (core | margin) & (immune_pdl1 > threshold)
+    scored = (core | margin) & (pdl1_of_immune > threshold)
     immune_pos = int((CPS_SCORED.take(s.immune) & scored).sum())
     cps = min(100.0, 100.0 * _ratio(tumour_pos + immune_pos, n_tumor)) if n_tumor else 0.0
 
@@ -127,20 +129,30 @@ def measure(model: GastricTumorModel) -> dict[str, float]:
         "cum_cd8_recruited": c["cd8_recruited"],
         "cum_necrotic_deaths": c["necrotic_deaths"],
         "tumor_touches_edge": int(touches_edge),
-        "pd1_occupancy": model.effects.pd1_occupancy,
-        "vegf_block": model.effects.vegf_block,
-        "m1_stimulus": model.effects.m1_stimulus,
-        "lymphocyte_supply": model.effects.lymphocyte_supply,
         "cum_mitotic_deaths": c["mitotic_deaths"],
-        "cum_radiation_doomed": c["radiation_doomed"],
-        "cum_chemo_kills": c["chemo_kills"],
-        "cum_lymphocytes_killed": c["lymphocytes_killed"],
         "cum_antigen_released": model.antigen_released,
+        **{name: getattr(model.effects, name) for name in RECORDED},
+        **{f"cum_{name}": c[name] for name in therapy_counters()},
         **exposures(model),
     }
 
 
-def exposures(model: GastricTumorModel) -> dict[str, float]:
+def immune_pdl1(model: ModelView) -> np.ndarray:
+    """PD-L1 expression of each site's immune cell (0 where none), induced by IFN-γ with the
+    tumour's rule (``pdl1.ifng_half_max``, ``pdl1.ifng_hill``): lymphocytes up to
+    ``lymphocyte.pdl1_induction``, myeloid cells at least ``pdl1.myeloid_basal``."""
+    s, p = model.state, model.params
+    k, n = p["pdl1.ifng_half_max"], p["pdl1.ifng_hill"]
+    induced = s.ifng**n / (k**n + s.ifng**n)
+    out = np.zeros(s.immune.shape)
+    lymphocyte = LYMPHOCYTES.take(s.immune)
+    out[lymphocyte] = p["lymphocyte.pdl1_induction"] * induced[lymphocyte]
+    myeloid = MYELOID.take(s.immune)
+    out[myeloid] = np.maximum(p["pdl1.myeloid_basal"], induced[myeloid])
+    return out
+
+
+def exposures(model: ModelView) -> dict[str, float]:
     """Summed exposure per therapy type (occupancy-like C/EC50 for drugs, cumulative Gy for
     radiotherapy; see each therapy's ``exposure``), 0 for types not in this arm."""
     out = dict.fromkeys(EXPOSURE_METRICS, 0.0)
@@ -157,9 +169,10 @@ METRICS = (
         "cd8_exhausted "
         "treg_cells mdsc_cells macrophages m1_macrophages m2_macrophages cd8_core_per_mm2 "
         "cd8_margin_per_mm2 cd8_treg_ratio m1_m2_ratio cps priming cum_engagements cum_kills "
-        "cum_cd8_divisions cum_cd8_recruited cum_necrotic_deaths tumor_touches_edge pd1_occupancy "
-        "vegf_block m1_stimulus lymphocyte_supply cum_mitotic_deaths cum_radiation_doomed "
-        "cum_chemo_kills cum_lymphocytes_killed cum_antigen_released".split()
+        "cum_cd8_divisions cum_cd8_recruited cum_necrotic_deaths tumor_touches_edge "
+        "cum_mitotic_deaths cum_antigen_released".split()
     )
+    + RECORDED
+    + THERAPY_COUNTER_METRICS
     + EXPOSURE_METRICS
 )

@@ -12,42 +12,28 @@ construction, so a scenario may change ``dt_hours`` without re-deriving anything
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 
 from gcsim.behaviours import behaviour_table
+from gcsim.parameter import Param, per_step
+from gcsim.therapies import registry
 
-
-def per_step(rate_per_h: float, dt_h: float) -> float:
-    """Probability that a Poisson event of ``rate_per_h`` happens within one step of ``dt_h``."""
-    return 1.0 - math.exp(-rate_per_h * dt_h)
-
-
-@dataclass(frozen=True)
-class Param:
-    name: str
-    value: float
-    unit: str
-    description: str
-    source: str
-    lo: float = 0.0
-    hi: float = math.inf
-
-    @property
-    def group(self) -> str:
-        return self.name.split(".", 1)[0]
-
-    @property
-    def is_assumption(self) -> bool:
-        return self.source.startswith("Assumption")
-
-    def check(self, value: float) -> None:
-        """Raise ``ValueError`` naming the range and unit when ``value`` is out of range."""
-        if not math.isfinite(value) or not (self.lo <= value <= self.hi):
-            raise ValueError(f"{self.name} = {value} is outside [{self.lo}, {self.hi}] {self.unit}")
-
+__all__ = [
+    "ALIASES",
+    "CORE",
+    "DEFAULTS",
+    "DEFAULTS_BY_NAME",
+    "NARROWED",
+    "Param",
+    "ParameterDeprecationWarning",
+    "Parameters",
+    "deprecation",
+    "is_known",
+    "markdown_table",
+    "per_step",
+    "resolve_aliases",
+]
 
 _PC = "PhysiCell `cancer_immune` sample (cancer_immune_3D.cpp)"
 _PC_CORE = "PhysiCell core (PhysiCell_cell.cpp / standard models)"
@@ -55,7 +41,7 @@ _BIOFVM = "BioFVM/PhysiCell default microenvironment"
 _KATHER = "Kather et al., Cancer Res 2017;77:6442 (getSystemParams.m); colorectal, not gastric"
 _SPQSP = "spQSP-IO, Popel lab (param_all.xml)"
 
-DEFAULTS: tuple[Param, ...] = (
+CORE: tuple[Param, ...] = (
     # --- oxygen ------------------------------------------------------------------------------
     Param("oxygen.diffusion", 1.0e5, "µm²/min", "oxygen diffusion coefficient", _BIOFVM),
     Param("oxygen.background_decay", 0.1, "1/min", "oxygen loss in acellular tissue", _BIOFVM),
@@ -697,7 +683,7 @@ DEFAULTS: tuple[Param, ...] = (
         "Assumption",
         hi=20,
     ),
-    # --- patient and drug delivery --------------------------------------------------------
+    # --- patient
     Param(
         "patient.body_weight",
         70.0,
@@ -716,284 +702,6 @@ DEFAULTS: tuple[Param, ...] = (
         lo=0.5,
         hi=3,
     ),
-    Param(
-        "delivery.antibody_tissue_ratio",
-        0.1,
-        "1",
-        "interstitial/plasma concentration ratio of an IgG in a well-perfused tumour",
-        "Shah & Betts, mAbs 2013 antibody biodistribution coefficients (≈0.1 for tumour; M)",
-        hi=1,
-    ),
-    Param(
-        "delivery.antibody_length",
-        100.0,
-        "µm",
-        "penetration length of an IgG from perfused vessels (extravasation vs binding/clearance)",
-        "Thurber, Schmidt & Wittrup 2008 (tens to ~100 µm; M)",
-        lo=10,
-        hi=2000,
-    ),
-    Param(
-        "delivery.small_molecule_length",
-        150.0,
-        "µm",
-        "penetration length of a cytotoxic small molecule from perfused vessels",
-        "Primeau et al., Clin Cancer Res 2005 (doxorubicin falls off over 40–100 µm; M)",
-        lo=10,
-        hi=2000,
-    ),
-    Param(
-        "delivery.reference_vessel_density",
-        0.02,
-        "1",
-        "perfused-vessel site density at which tissue exposure equals the nominal tissue level",
-        "Assumption: the default normal-tissue vessel density",
-        lo=1e-4,
-        hi=1,
-    ),
-    # --- drugs: one-compartment pharmacokinetics ------------------------------------------
-    Param(
-        "drug.pembrolizumab.half_life",
-        528.0,
-        "h",
-        "terminal half-life (22 days)",
-        "Keytruda label (M)",
-        lo=0.01,
-    ),
-    Param(
-        "drug.pembrolizumab.volume",
-        6.0,
-        "L",
-        "volume of distribution at steady state",
-        "Keytruda label (M)",
-        lo=0.01,
-    ),
-    Param(
-        "drug.pembrolizumab.ec50",
-        0.5,
-        "µg/mL",
-        "tissue concentration at half-maximal PD-1 occupancy",
-        "Assumption: full blood occupancy at ≥ 1 mg/kg, Patnaik 2015 (M)",
-        lo=1e-6,
-    ),
-    Param(
-        "drug.nivolumab.half_life",
-        600.0,
-        "h",
-        "terminal half-life (25 days)",
-        "Opdivo label (M)",
-        lo=0.01,
-    ),
-    Param(
-        "drug.nivolumab.volume",
-        6.8,
-        "L",
-        "volume of distribution at steady state",
-        "Opdivo label (M)",
-        lo=0.01,
-    ),
-    Param(
-        "drug.nivolumab.ec50",
-        0.5,
-        "µg/mL",
-        "tissue concentration at half-maximal PD-1 occupancy",
-        "Assumption: plateau occupancy from 0.1 mg/kg, Brahmer 2010 (M)",
-        lo=1e-6,
-    ),
-    Param(
-        "drug.atezolizumab.half_life",
-        648.0,
-        "h",
-        "terminal half-life (27 days)",
-        "Tecentriq label (M)",
-        lo=0.01,
-    ),
-    Param(
-        "drug.atezolizumab.volume",
-        6.9,
-        "L",
-        "volume of distribution at steady state",
-        "Tecentriq label (M)",
-        lo=0.01,
-    ),
-    Param(
-        "drug.atezolizumab.ec50",
-        1.0,
-        "µg/mL",
-        "tissue concentration at half-maximal PD-L1 occupancy",
-        "Assumption (M)",
-        lo=1e-6,
-    ),
-    Param(
-        "drug.bevacizumab.half_life",
-        480.0,
-        "h",
-        "terminal half-life (20 days)",
-        "Avastin label (M)",
-        lo=0.01,
-    ),
-    Param(
-        "drug.bevacizumab.volume",
-        2.9,
-        "L",
-        "central volume of distribution",
-        "Avastin label (M)",
-        lo=0.01,
-    ),
-    Param(
-        "drug.bevacizumab.ec50",
-        10.0,
-        "µg/mL",
-        "tissue concentration at half-maximal VEGF neutralisation",
-        "Assumption: clinical doses (2.5–15 mg/kg) span partial to near-complete "
-        "neutralisation, as the dose dependence of normalisation with DC101 10 vs 40 mg/kg "
-        "(Huang et al., PNAS 2012)",
-        lo=1e-6,
-    ),
-    Param(
-        "drug.ramucirumab.half_life",
-        360.0,
-        "h",
-        "terminal half-life (15 days)",
-        "Cyramza label (M)",
-        lo=0.01,
-    ),
-    Param(
-        "drug.ramucirumab.volume",
-        5.4,
-        "L",
-        "volume of distribution at steady state",
-        "Cyramza label (M)",
-        lo=0.01,
-    ),
-    Param(
-        "drug.ramucirumab.ec50",
-        10.0,
-        "µg/mL",
-        "tissue concentration at half-maximal VEGFR2 blockade",
-        "Assumption: as bevacizumab",
-        lo=1e-6,
-    ),
-    Param(
-        "drug.apatinib.half_life",
-        9.0,
-        "h",
-        "elimination half-life",
-        "Li et al., Cancer Chemother Pharmacol 2010 (M)",
-        lo=0.01,
-    ),
-    Param(
-        "drug.apatinib.volume",
-        300.0,
-        "L",
-        "apparent volume of distribution (V/F)",
-        "Assumption (M)",
-        lo=0.01,
-    ),
-    Param(
-        "drug.apatinib.ec50",
-        0.5,
-        "µg/mL",
-        "tissue concentration at half-maximal VEGFR2 inhibition",
-        "Assumption (M)",
-        lo=1e-6,
-    ),
-    Param(
-        "drug.fluorouracil.half_life",
-        0.2,
-        "h",
-        "elimination half-life (10–20 min)",
-        "Diasio & Harris, Clin Pharmacokinet 1989 (M)",
-        lo=0.01,
-    ),
-    Param(
-        "drug.fluorouracil.volume",
-        40.0,
-        "L",
-        "volume of distribution",
-        "Assumption: clearance ≈ 150 L/h with a 0.2 h half-life (M)",
-        lo=0.01,
-    ),
-    Param(
-        "drug.fluorouracil.ec50",
-        1.0,
-        "µg/mL",
-        "tissue concentration at half-maximal kill of cycling cells",
-        "In-vitro IC50 1–10 µM (0.13–1.3 µg/mL; M)",
-        lo=1e-6,
-    ),
-    Param(
-        "drug.capecitabine.half_life",
-        0.85,
-        "h",
-        "half-life of capecitabine-derived exposure",
-        "Xeloda label (M)",
-        lo=0.01,
-    ),
-    Param(
-        "drug.capecitabine.volume",
-        100.0,
-        "L",
-        "apparent volume of distribution (V/F)",
-        "Assumption (M)",
-        lo=0.01,
-    ),
-    Param(
-        "drug.capecitabine.ec50",
-        3.0,
-        "µg/mL",
-        "concentration at half-maximal kill (as 5-FU equivalent exposure)",
-        "Assumption (M)",
-        lo=1e-6,
-    ),
-    Param(
-        "drug.oxaliplatin.half_life",
-        16.8,
-        "h",
-        "β half-life of ultrafiltrable platinum",
-        "Graham et al., Clin Cancer Res 2000 (M)",
-        lo=0.01,
-    ),
-    Param(
-        "drug.oxaliplatin.volume",
-        440.0,
-        "L",
-        "volume of distribution of ultrafiltrable platinum",
-        "Graham et al. 2000 (M)",
-        lo=0.01,
-    ),
-    Param(
-        "drug.oxaliplatin.ec50",
-        0.5,
-        "µg/mL",
-        "tissue concentration at half-maximal kill of cycling cells",
-        "In-vitro IC50 1–5 µM (0.4–2 µg/mL; M)",
-        lo=1e-6,
-    ),
-    Param(
-        "drug.cisplatin.half_life",
-        0.8,
-        "h",
-        "half-life of free (ultrafiltrable) platinum",
-        "Cisplatin label (M)",
-        lo=0.01,
-    ),
-    Param(
-        "drug.cisplatin.volume",
-        20.0,
-        "L",
-        "volume of distribution of free platinum",
-        "Assumption (M)",
-        lo=0.01,
-    ),
-    Param(
-        "drug.cisplatin.ec50",
-        1.0,
-        "µg/mL",
-        "tissue concentration at half-maximal kill of cycling cells",
-        "Assumption (M)",
-        lo=1e-6,
-    ),
     # --- checkpoint inhibitors ------------------------------------------------------------
     Param(
         "ici.reinvigoration_rate",
@@ -1011,183 +719,22 @@ DEFAULTS: tuple[Param, ...] = (
         lo=0,
         hi=10,
     ),
-    # --- anti-VEGF ------------------------------------------------------------------------
-    Param(
-        "antivegf.m1_stimulus",
-        0.3,
-        "1",
-        "M1 drive on macrophages at full VEGF/VEGFR2 blockade (added to Hill(IFN-γ))",
-        "Huang et al., PNAS 2012 and Rolny et al., Cancer Cell 2011 (VEGF blockade repolarises "
-        "TAMs toward M1); magnitude an assumption",
-        hi=2,
-    ),
-    # --- radiotherapy ---------------------------------------------------------------------
-    Param(
-        "rt.alpha_tumor",
-        0.3,
-        "1/Gy",
-        "LQ α of tumour cells (SF2 ≈ 0.5)",
-        "Typical carcinoma SF2 0.4–0.6 (M)",
-        hi=5,
-    ),
-    Param(
-        "rt.beta_tumor",
-        0.03,
-        "1/Gy²",
-        "LQ β of tumour cells (α/β = 10 Gy)",
-        "Conventional tumour α/β = 10 Gy (M)",
-        hi=1,
-    ),
-    Param(
-        "rt.alpha_lymphocyte",
-        0.6,
-        "1/Gy",
-        "LQ α of lymphocytes (SF2 ≈ 0.3; β ≈ 0)",
-        "Lymphocyte LD50 ≈ 1–2 Gy (Yovino et al. 2013; Nakamura 1990; M)",
-        hi=10,
-    ),
-    Param(
-        "rt.oer",
-        3.0,
-        "1",
-        "maximal oxygen enhancement ratio",
-        "Alper & Howard-Flanders; Wouters & Brown 1997 (M)",
-        lo=1,
-        hi=5,
-    ),
-    Param(
-        "rt.oer_k",
-        3.0,
-        "mmHg",
-        "pO₂ at half-maximal oxygen enhancement",
-        "Wouters & Brown, Radiat Res 1997 (≈3 mmHg; M)",
-        lo=0.01,
-    ),
-    Param(
-        "rt.icd_weight",
-        0.5,
-        "1",
-        "antigen released to priming per radiation death at full adjuvant signal "
-        "(relative to a CTL kill)",
-        "Assumption",
-        hi=10,
-    ),
-    Param(
-        "rt.trex1_dose",
-        15.0,
-        "Gy",
-        "single dose at which TREX1 removes half of the cytosolic-DNA adjuvant signal",
-        "Vanpouille-Box et al., Nat Commun 2017 (TREX1 induction above 12–18 Gy)",
-        lo=1,
-    ),
-    Param(
-        "rt.trex1_hill",
-        6.0,
-        "1",
-        "steepness of the TREX1 dose threshold",
-        "Assumption",
-        lo=0.5,
-        hi=20,
-    ),
-    Param(
-        "rt.adjuvant_time",
-        120.0,
-        "h",
-        "time constant of the type-I IFN adjuvant signal after a fraction",
-        "Assumption (cGAS–STING signalling over days; Deng 2014; M)",
-        lo=1,
-    ),
-    Param(
-        "rt.remodel_half_dose",
-        0.5,
-        "Gy",
-        "dose per fraction at half-maximal low-dose remodelling",
-        "Klug et al., Cancer Cell 2013 (2 Gy); Herrera et al., Cancer Discov 2022 (0.5–1 Gy)",
-        lo=0.01,
-    ),
-    Param(
-        "rt.remodel_ceiling_dose",
-        4.0,
-        "Gy",
-        "dose per fraction above which remodelling gives way to damage (half-max)",
-        "Assumption: low-dose effects reported at ≤ 2 Gy per fraction",
-        lo=0.1,
-    ),
-    Param(
-        "rt.remodel_hill",
-        2.0,
-        "1",
-        "Hill power of the rising side of the low-dose remodelling window",
-        "Assumption (was hard-coded)",
-        lo=0.1,
-        hi=10,
-    ),
-    Param(
-        "rt.remodel_ceiling_hill",
-        4.0,
-        "1",
-        "Hill power of the falling side of the low-dose remodelling window",
-        "Assumption (was hard-coded): remodelling gives way to damage sharply above the ceiling",
-        lo=0.1,
-        hi=10,
-    ),
-    Param(
-        "rt.remodel_time",
-        168.0,
-        "h",
-        "time constant of the remodelled (M1, normalised) state after a fraction",
-        "Assumption",
-        lo=1,
-    ),
-    Param(
-        "rt.remodel_m1_stimulus",
-        1.0,
-        "1",
-        "M1 drive at full remodelling (iNOS⁺ macrophages; Klug 2013)",
-        "Assumption (magnitude)",
-        hi=2,
-    ),
-    Param(
-        "rt.remodel_normalisation",
-        0.5,
-        "1",
-        "fraction of the VEGF signal removed at full remodelling (vessel normalisation; Klug 2013)",
-        "Assumption (magnitude)",
-        hi=1,
-    ),
-    # --- chemotherapy ---------------------------------------------------------------------
-    Param(
-        "chemo.max_kill_rate",
-        0.05,
-        "1/h",
-        "death rate of a fully cycling tumour cell at saturating drug exposure",
-        "Assumption",
-    ),
-    Param(
-        "chemo.lymphocyte_kill_rate",
-        0.01,
-        "1/h",
-        "extra death rate of CD8 T cells and Tregs at saturating exposure",
-        "Assumption (lymphodepletion by cytotoxics)",
-    ),
-    Param(
-        "chemo.lymphopenia",
-        0.5,
-        "1",
-        "maximal fractional drop in T-cell supply from blood at saturating exposure",
-        "Assumption",
-        hi=1,
-    ),
-    Param(
-        "chemo.icd_weight",
-        0.2,
-        "1",
-        "antigen released to priming per chemotherapy death, relative to a CTL kill",
-        "Assumption: modest immunogenic death (oxaliplatin; Tesniere et al. 2010)",
-        hi=10,
-    ),
 )
 
+
+def _therapy_parameters() -> tuple[Param, ...]:
+    """The rows every registered therapy declares (``TreatmentConfig.parameters``), once each:
+    therapies may share rows (drug delivery) but not two rows of one name."""
+    rows: dict[str, Param] = {p.name: p for p in CORE}
+    for cls in registry().values():
+        for param in cls.parameters:
+            known = rows.setdefault(param.name, param)
+            if known is not param:
+                raise TypeError(f"{cls.__name__} redefines parameter {param.name!r}")
+    return tuple(rows.values())[len(CORE) :]
+
+
+DEFAULTS: tuple[Param, ...] = CORE + _therapy_parameters()
 DEFAULTS_BY_NAME: Mapping[str, Param] = {p.name: p for p in DEFAULTS}
 
 # Deprecated names (docs/decisions/0009-rules-as-data.md). An alias was one parameter driving

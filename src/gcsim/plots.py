@@ -14,9 +14,10 @@ import pandas as pd
 from matplotlib.patches import Patch
 
 from gcsim import cells
+from gcsim.therapies import exposure_styles
 
 if TYPE_CHECKING:
-    from gcsim.model import GastricTumorModel
+    from gcsim.interface import ModelView
     from gcsim.scenario.schema import Scenario
 
 
@@ -30,7 +31,7 @@ TISSUE_COLOURS = _colours("tissue")
 IMMUNE_COLOURS = _colours("immune")
 
 
-def lattice_image(model: GastricTumorModel) -> np.ndarray:
+def lattice_image(model: ModelView) -> np.ndarray:
     """RGB image (height, width, 3) of the model's cells now (public: notebooks use it)."""
     return codes_image(model.state.tissue, model.state.immune)
 
@@ -57,7 +58,7 @@ def legend_handles() -> list[Patch]:
     ]
 
 
-def plot_lattice(model: GastricTumorModel, path: Path, title: str = "") -> None:
+def plot_lattice(model: ModelView, path: Path, title: str = "") -> None:
     """Cells (left) and oxygen (right) at the model's current time, with a legend."""
     extent_mm = [
         0,
@@ -86,17 +87,17 @@ def plot_lattice(model: GastricTumorModel, path: Path, title: str = "") -> None:
     plt.close(fig)
 
 
-EXPOSURE_STYLES = (
-    ("pd1_occupancy", "-", "PD-1 occupancy"),
-    ("vegf_block", "--", "VEGF blockade"),
-    ("exposure_chemotherapy", ":", "cytotoxic effect"),
-)
+# (column, line style, label) of each therapy's exposure line, as the therapies declare them.
+EXPOSURE_STYLES = tuple((e.column, e.linestyle, e.label) for e in exposure_styles())
+_EXPOSURES = {e.column: e for e in exposure_styles()}
 
 
 def exposure_fraction(column: str, values: np.ndarray) -> np.ndarray:
-    """An exposure column on a 0–1 scale: the chemotherapy column is recorded as plasma level
-    over EC50 (C/EC50) and shown as the fraction of maximal effect, C/(C + EC50)."""
-    return values / (1.0 + values) if column == "exposure_chemotherapy" else values
+    """A time-series column on a 0–1 scale by its therapy's declared ``Exposure.scale``
+    (C/EC50 columns as the fraction of maximal effect, C/(C + EC50)); other columns as they
+    are."""
+    exposure = _EXPOSURES.get(column)
+    return values if exposure is None else exposure.fraction(values)
 
 
 def plot_arms(table: pd.DataFrame, scenario: Scenario, path: Path) -> None:

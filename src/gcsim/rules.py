@@ -23,7 +23,7 @@ from gcsim.kernels.immune import ImmuneRules, RecruitmentRules
 from gcsim.kernels.secretion import SecretionRules
 from gcsim.kernels.tumor import TumorRules
 from gcsim.kernels.vessels import VesselRules
-from gcsim.params import per_step
+from gcsim.parameter import per_step
 
 
 @dataclass(frozen=True)

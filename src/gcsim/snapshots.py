@@ -17,7 +17,7 @@ import numpy as np
 from gcsim.scenario.schema import arm_file_stem
 
 if TYPE_CHECKING:
-    from gcsim.model import GastricTumorModel
+    from gcsim.interface import ModelView
 
 
 @dataclass
@@ -36,7 +36,7 @@ class Snapshots:
 class SnapshotRecorder:
     """Collects a model's lattice every ``every_steps`` steps (and at t = 0)."""
 
-    def __init__(self, model: GastricTumorModel, every_steps: int) -> None:
+    def __init__(self, model: ModelView, every_steps: int) -> None:
         if every_steps < 1:
             raise ValueError(f"snapshot interval must be at least one step, got {every_steps}")
         self.every_steps = every_steps
@@ -46,12 +46,12 @@ class SnapshotRecorder:
         self._time_h: list[float] = []
         self.capture(model)
 
-    def capture(self, model: GastricTumorModel) -> None:
+    def capture(self, model: ModelView) -> None:
         self._tissue.append(model.state.tissue.astype(np.int8, copy=True))
         self._immune.append(model.state.immune.astype(np.int8, copy=True))
         self._time_h.append(float(model.time_h))
 
-    def after_step(self, model: GastricTumorModel) -> None:
+    def after_step(self, model: ModelView) -> None:
         """Call after every step: keeps the lattice on every ``every_steps``-th step."""
         if model.steps % self.every_steps == 0:
             self.capture(model)

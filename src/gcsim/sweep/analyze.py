@@ -25,8 +25,8 @@ import pandas as pd
 from gcsim.io import atomic_path, write_parquet
 from gcsim.scenario.schema import arm_file_stem
 from gcsim.summary import CATEGORICAL_METRICS
-from gcsim.sweep.execute import read_run_table
 from gcsim.sweep.plots import _numeric, plot_indices, plot_main_effects
+from gcsim.sweep.results import read_run_table
 
 CONFIDENCE = 0.95
 RESAMPLES = 200

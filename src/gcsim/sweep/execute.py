@@ -39,6 +39,7 @@ from gcsim.io import package_versions, write_json, write_parquet, write_text
 from gcsim.pool import LocalPool, available_cores
 from gcsim.scenario import Scenario, scenario_hash
 from gcsim.sweep.design import Plan, Run
+from gcsim.sweep.results import RUN_KEYS
 from gcsim.sweep.spec import Sweep
 
 SWEEP_FORMAT = 1
@@ -297,20 +298,6 @@ def prepare_directory(out: Path, sweep: Sweep, plan: Plan, resume: bool) -> set[
     for stale in (out / "runs").glob("*.tmp"):  # a kill between write and rename
         stale.unlink(missing_ok=True)
     return {rid for rid, record in read_results(out).items() if record.get("status") == "ok"}
-
-
-RUN_KEYS = ["run_id", "point", "replicate", "arm", "seed"]  # what identifies a run
-
-
-def read_run_table(out: Path) -> tuple[dict[str, Any], pd.DataFrame]:
-    """``sweep.json`` and one row per planned run: its design (factor values) joined with its
-    metrics and status (empty where the run has no result). FileNotFoundError names the file
-    missing from an unfinished sweep."""
-    out = Path(out)
-    info = json.loads((out / "sweep.json").read_text())
-    design = pd.read_parquet(out / "design.parquet")
-    metrics = pd.read_parquet(out / "metrics.parquet")
-    return info, design.merge(metrics, on=RUN_KEYS, how="left", validate="one_to_one")
 
 
 def read_results(out: Path) -> dict[str, dict[str, Any]]:

@@ -17,7 +17,7 @@ import pandas as pd
 
 from gcsim.io import atomic_path
 from gcsim.summary import CATEGORICAL_METRICS
-from gcsim.sweep.execute import read_run_table
+from gcsim.sweep.results import read_run_table
 
 
 def _save(fig: plt.Figure, path: Path) -> Path:

@@ -16,40 +16,30 @@ The scenario schema, ``gcsim validate`` and ``gcsim run`` then accept ``type: hy
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from functools import cache
 from importlib.metadata import entry_points
 from typing import Annotated, Any, Union
 
 from pydantic import Field
 
-from gcsim.therapies.antivegf import AntiVEGF
-from gcsim.therapies.base import Dose, Effects, Schedule, Therapy, TreatmentConfig
-from gcsim.therapies.checkpoint import CheckpointInhibitor
-from gcsim.therapies.chemotherapy import Chemotherapy
-from gcsim.therapies.radiotherapy import Radiotherapy, Region
+from gcsim.therapies.base import Dose, Effects, Exposure, Schedule, Therapy, TreatmentConfig
 
 ENTRY_POINT_GROUP = "gcsim.therapies"
-BUILTIN: tuple[type[TreatmentConfig], ...] = (
-    CheckpointInhibitor,
-    AntiVEGF,
-    Radiotherapy,
-    Chemotherapy,
-)
 
 __all__ = [
-    "BUILTIN",
     "ENTRY_POINT_GROUP",
-    "AntiVEGF",
-    "CheckpointInhibitor",
-    "Chemotherapy",
     "Dose",
     "Effects",
-    "Radiotherapy",
-    "Region",
+    "Exposure",
     "Schedule",
     "Therapy",
     "TreatmentConfig",
+    "builtin",
+    "exposure_styles",
     "registry",
+    "therapy_counters",
     "treatment_type",
 ]
 
@@ -59,9 +49,31 @@ class PluginError(RuntimeError):
 
 
 @cache
+def builtin() -> tuple[type[TreatmentConfig], ...]:
+    """The therapies of this package: every concrete ``TreatmentConfig`` defined in one of its
+    modules (found by scanning them, so a new therapy is a new module and nothing else)."""
+    found = []
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        for value in vars(module).values():
+            if (
+                isinstance(value, type)
+                and issubclass(value, TreatmentConfig)
+                and value.__module__ == module.__name__
+                and "kind" in vars(value)
+            ):
+                found.append(value)
+    return tuple(found)
+
+
+@cache
 def registry() -> dict[str, type[TreatmentConfig]]:
     """Every therapy by its ``type``: the built-ins, then those of installed plugins."""
-    found: dict[str, type[TreatmentConfig]] = {cls.kind: cls for cls in BUILTIN}
+    found: dict[str, type[TreatmentConfig]] = {}
+    for cls in builtin():
+        if cls.kind in found:
+            raise TypeError(f"{cls.__module__} redefines therapy type {cls.kind!r}")
+        found[cls.kind] = cls
     for point in entry_points(group=ENTRY_POINT_GROUP):
         try:
             cls = point.load()
@@ -75,6 +87,17 @@ def registry() -> dict[str, type[TreatmentConfig]]:
             raise PluginError(f"therapy plugin {point.name!r} redefines type {cls.kind!r}")
         found[cls.kind] = cls
     return found
+
+
+def therapy_counters() -> tuple[str, ...]:
+    """The event counters the registered therapies add, each once, in registry order (every
+    model counts them all, so every run has the same columns)."""
+    return tuple(dict.fromkeys(c for cls in registry().values() for c in cls.counters))
+
+
+def exposure_styles() -> tuple[Exposure, ...]:
+    """The exposure lines of the registered therapies, for plots and the demo."""
+    return tuple(cls.exposure for cls in registry().values() if cls.exposure is not None)
 
 
 def treatment_type() -> Any:

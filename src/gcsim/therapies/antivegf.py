@@ -15,15 +15,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar, Literal
 
-from gcsim.therapies.base import Effects
+from gcsim.parameter import Param
+from gcsim.therapies.base import Effects, Exposure
 from gcsim.therapies.drugs import DrugTherapy, DrugTreatment, Molecule
 
 if TYPE_CHECKING:
-    from gcsim.model import GastricTumorModel
+    from gcsim.interface import ModelView
 
 
 class AntiVEGFTherapy(DrugTherapy):
-    def apply(self, model: GastricTumorModel, effects: Effects) -> None:
+    def apply(self, model: ModelView, effects: Effects) -> None:
         blockade = self.occupancy(model)
         effects.combine("vegf_block", blockade)
         effects.combine("m1_stimulus", model.params["antivegf.m1_stimulus"] * blockade)
@@ -35,11 +36,99 @@ class AntiVEGF(DrugTreatment):
     type: Literal["anti_vegf"]
     drug: Literal["bevacizumab", "ramucirumab", "apatinib"]
 
+    parameters: ClassVar[tuple[Param, ...]] = (
+        *DrugTreatment.parameters,
+        Param(
+            "drug.bevacizumab.half_life",
+            480.0,
+            "h",
+            "terminal half-life (20 days)",
+            "Avastin label (M)",
+            lo=0.01,
+        ),
+        Param(
+            "drug.bevacizumab.volume",
+            2.9,
+            "L",
+            "central volume of distribution",
+            "Avastin label (M)",
+            lo=0.01,
+        ),
+        Param(
+            "drug.bevacizumab.ec50",
+            10.0,
+            "µg/mL",
+            "tissue concentration at half-maximal VEGF neutralisation",
+            "Assumption: clinical doses (2.5–15 mg/kg) span partial to near-complete "
+            "neutralisation, as the dose dependence of normalisation with DC101 10 vs 40 mg/kg "
+            "(Huang et al., PNAS 2012)",
+            lo=1e-6,
+        ),
+        Param(
+            "drug.ramucirumab.half_life",
+            360.0,
+            "h",
+            "terminal half-life (15 days)",
+            "Cyramza label (M)",
+            lo=0.01,
+        ),
+        Param(
+            "drug.ramucirumab.volume",
+            5.4,
+            "L",
+            "volume of distribution at steady state",
+            "Cyramza label (M)",
+            lo=0.01,
+        ),
+        Param(
+            "drug.ramucirumab.ec50",
+            10.0,
+            "µg/mL",
+            "tissue concentration at half-maximal VEGFR2 blockade",
+            "Assumption: as bevacizumab",
+            lo=1e-6,
+        ),
+        Param(
+            "drug.apatinib.half_life",
+            9.0,
+            "h",
+            "elimination half-life",
+            "Li et al., Cancer Chemother Pharmacol 2010 (M)",
+            lo=0.01,
+        ),
+        Param(
+            "drug.apatinib.volume",
+            300.0,
+            "L",
+            "apparent volume of distribution (V/F)",
+            "Assumption (M)",
+            lo=0.01,
+        ),
+        Param(
+            "drug.apatinib.ec50",
+            0.5,
+            "µg/mL",
+            "tissue concentration at half-maximal VEGFR2 inhibition",
+            "Assumption (M)",
+            lo=1e-6,
+        ),
+        Param(
+            "antivegf.m1_stimulus",
+            0.3,
+            "1",
+            "M1 drive on macrophages at full VEGF/VEGFR2 blockade (added to Hill(IFN-γ))",
+            "Huang et al., PNAS 2012 and Rolny et al., Cancer Cell 2011 (VEGF blockade repolarises "
+            "TAMs toward M1); magnitude an assumption",
+            hi=2,
+        ),
+    )
+    channels: ClassVar[tuple[str, ...]] = ("vegf_block", "m1_stimulus")
+    exposure: ClassVar[Exposure] = Exposure("vegf_block", "--", "VEGF blockade")
     molecules: ClassVar[dict[str, Molecule]] = {
         "bevacizumab": "antibody",
         "ramucirumab": "antibody",
         "apatinib": "small_molecule",
     }
 
-    def start(self, model: GastricTumorModel) -> AntiVEGFTherapy:
+    def start(self, model: ModelView) -> AntiVEGFTherapy:
         return AntiVEGFTherapy(self, model)

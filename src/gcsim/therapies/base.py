@@ -1,27 +1,35 @@
 """What every therapy shares: doses with units, schedules, the per-step effects it may exert and
 the protocol a therapy implements.
 
-A therapy acts on the model only through mechanisms: it contributes to the step's ``Effects``
-(checkpoint occupancy, VEGF blockade, M1 drive, lymphocyte supply, immunogenicity of radiation
-deaths) and may act on cells directly through a kernel (radiation, cytotoxic kill). The model
-combines the effects of all active therapies, so combinations follow from the mechanisms and no
-arm is ever special-cased.
+A therapy acts on the model only through mechanisms: it moves the step's declared effect
+channels (``gcsim.effects.CHANNELS``) and may act on cells directly through a kernel (radiation,
+cytotoxic kill). The model combines the effects of all active therapies, so combinations follow
+from the mechanisms and no arm is ever special-cased.
+
+A therapy module declares everything about itself on its ``TreatmentConfig`` subclass: the
+scenario entry (pydantic fields), ``parameters`` (rows of the parameter table), ``channels``
+(the effect channels it moves), ``exposure`` (its line on the plots), ``counters`` (event
+counts it adds, recorded as ``cum_<counter>``) and ``marks_doses`` (draw its dose days). The
+registry, the parameter table, observers, plots and docs read these; no other module names a
+therapy.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, get_args
 
 import numpy as np
 from pydantic import Field, model_validator
 
-from gcsim.effects import Effects
-from gcsim.params import Parameters
+from gcsim.effects import CHANNELS_BY_NAME, Effects
+from gcsim.parameter import Param
 from gcsim.validation import Strict
 
 if TYPE_CHECKING:
-    from gcsim.model import GastricTumorModel
+    from gcsim.interface import ModelView
 
 DoseUnit = Literal["mg", "mg/kg", "mg/m2", "Gy"]
 MIN_FRACTION_GAP_DAYS = 0.25  # 6 h: below it repair between fractions is incomplete
@@ -33,7 +41,7 @@ class Dose(Strict):
     value: Annotated[float, Field(gt=0, description="dose per administration, in `unit`")]
     unit: Annotated[DoseUnit, Field(description="mg, mg/kg, mg/m2 or Gy")]
 
-    def milligrams(self, params: Parameters) -> float:
+    def milligrams(self, params: Mapping[str, float]) -> float:
         """The dose in mg for the parameter set's patient (body weight, body surface)."""
         scale = {
             "mg": 1.0,
@@ -96,6 +104,22 @@ class Schedule(Strict):
         return tuple(c * step + day for c in range(self.cycles) for day in self._pattern())
 
 
+@dataclass(frozen=True)
+class Exposure:
+    """How a therapy's exposure is drawn: a time-series ``column``, its line style and label,
+    and its scale — ``fraction`` (already 0–1: occupancy, blockade) or ``relative`` (C/EC50,
+    shown as the fraction of maximal effect C/(C + EC50))."""
+
+    column: str
+    linestyle: str
+    label: str
+    scale: Literal["fraction", "relative"] = "fraction"
+
+    def fraction(self, values: np.ndarray) -> np.ndarray:
+        """``values`` of ``column`` on a 0–1 scale."""
+        return values / (1.0 + values) if self.scale == "relative" else values
+
+
 class TreatmentConfig(Strict, ABC):
     """One treatment of an arm, as written in the scenario file. Subclasses add ``type``."""
 
@@ -104,6 +128,11 @@ class TreatmentConfig(Strict, ABC):
     label: Annotated[str | None, Field(max_length=60, description="name on plots")] = None
 
     kind: ClassVar[str]  # the registry key: the ``type`` literal, set from it
+    parameters: ClassVar[tuple[Param, ...]] = ()  # its rows of the parameter table
+    channels: ClassVar[tuple[str, ...]] = ()  # the effect channels it moves
+    exposure: ClassVar[Exposure | None] = None  # its line on exposure plots
+    counters: ClassVar[tuple[str, ...]] = ()  # event counts it adds (model.counters)
+    marks_doses: ClassVar[bool] = False  # plots mark its dose days (fractions)
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
@@ -111,9 +140,12 @@ class TreatmentConfig(Strict, ABC):
         names = get_args(cls.model_fields["type"].annotation)
         if len(names) == 1:  # a concrete treatment (an intermediate base keeps ``type: str``)
             cls.kind = names[0]
+        unknown = [c for c in cls.channels if c not in CHANNELS_BY_NAME]
+        if unknown:
+            raise TypeError(f"{cls.__name__}: unknown effect channel(s) {unknown}")
 
     @abstractmethod
-    def start(self, model: GastricTumorModel) -> Therapy:
+    def start(self, model: ModelView) -> Therapy:
         """The running therapy for one simulation."""
 
     def name(self) -> str:
@@ -123,12 +155,12 @@ class TreatmentConfig(Strict, ABC):
 class Therapy(ABC):
     """A treatment while a simulation runs. ``apply`` is called once per step, before the rules."""
 
-    def __init__(self, config: TreatmentConfig, model: GastricTumorModel) -> None:
+    def __init__(self, config: TreatmentConfig, model: ModelView) -> None:
         self.config = config
         self.dose_times_h = np.array(config.schedule.dose_days()) * 24.0
 
     @abstractmethod
-    def apply(self, model: GastricTumorModel, effects: Effects) -> None:
+    def apply(self, model: ModelView, effects: Effects) -> None:
         """Add this step's effects and act on cells, for the step that starts at
         ``model.step_start_h``."""
 

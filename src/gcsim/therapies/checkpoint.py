@@ -11,15 +11,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar, Literal
 
-from gcsim.therapies.base import Effects
+from gcsim.parameter import Param
+from gcsim.therapies.base import Effects, Exposure
 from gcsim.therapies.drugs import DrugTherapy, DrugTreatment, Molecule
 
 if TYPE_CHECKING:
-    from gcsim.model import GastricTumorModel
+    from gcsim.interface import ModelView
 
 
 class CheckpointInhibitorTherapy(DrugTherapy):
-    def apply(self, model: GastricTumorModel, effects: Effects) -> None:
+    def apply(self, model: ModelView, effects: Effects) -> None:
         effects.combine("pd1_occupancy", self.occupancy(model))
 
 
@@ -29,11 +30,88 @@ class CheckpointInhibitor(DrugTreatment):
     type: Literal["checkpoint_inhibitor"]
     drug: Literal["pembrolizumab", "nivolumab", "atezolizumab"]
 
+    parameters: ClassVar[tuple[Param, ...]] = (
+        *DrugTreatment.parameters,
+        Param(
+            "drug.pembrolizumab.half_life",
+            528.0,
+            "h",
+            "terminal half-life (22 days)",
+            "Keytruda label (M)",
+            lo=0.01,
+        ),
+        Param(
+            "drug.pembrolizumab.volume",
+            6.0,
+            "L",
+            "volume of distribution at steady state",
+            "Keytruda label (M)",
+            lo=0.01,
+        ),
+        Param(
+            "drug.pembrolizumab.ec50",
+            0.5,
+            "µg/mL",
+            "tissue concentration at half-maximal PD-1 occupancy",
+            "Assumption: full blood occupancy at ≥ 1 mg/kg, Patnaik 2015 (M)",
+            lo=1e-6,
+        ),
+        Param(
+            "drug.nivolumab.half_life",
+            600.0,
+            "h",
+            "terminal half-life (25 days)",
+            "Opdivo label (M)",
+            lo=0.01,
+        ),
+        Param(
+            "drug.nivolumab.volume",
+            6.8,
+            "L",
+            "volume of distribution at steady state",
+            "Opdivo label (M)",
+            lo=0.01,
+        ),
+        Param(
+            "drug.nivolumab.ec50",
+            0.5,
+            "µg/mL",
+            "tissue concentration at half-maximal PD-1 occupancy",
+            "Assumption: plateau occupancy from 0.1 mg/kg, Brahmer 2010 (M)",
+            lo=1e-6,
+        ),
+        Param(
+            "drug.atezolizumab.half_life",
+            648.0,
+            "h",
+            "terminal half-life (27 days)",
+            "Tecentriq label (M)",
+            lo=0.01,
+        ),
+        Param(
+            "drug.atezolizumab.volume",
+            6.9,
+            "L",
+            "volume of distribution at steady state",
+            "Tecentriq label (M)",
+            lo=0.01,
+        ),
+        Param(
+            "drug.atezolizumab.ec50",
+            1.0,
+            "µg/mL",
+            "tissue concentration at half-maximal PD-L1 occupancy",
+            "Assumption (M)",
+            lo=1e-6,
+        ),
+    )
+    channels: ClassVar[tuple[str, ...]] = ("pd1_occupancy",)
+    exposure: ClassVar[Exposure] = Exposure("pd1_occupancy", "-", "PD-1 occupancy")
     molecules: ClassVar[dict[str, Molecule]] = {
         "pembrolizumab": "antibody",
         "nivolumab": "antibody",
         "atezolizumab": "antibody",
     }
 
-    def start(self, model: GastricTumorModel) -> CheckpointInhibitorTherapy:
+    def start(self, model: ModelView) -> CheckpointInhibitorTherapy:
         return CheckpointInhibitorTherapy(self, model)

@@ -13,23 +13,22 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar, Literal
 
-from gcsim.kernels.therapy import cytotoxic_kill
-from gcsim.params import per_step
-from gcsim.therapies.base import Effects
+from gcsim.parameter import Param, per_step
+from gcsim.therapies.base import Effects, Exposure
 from gcsim.therapies.drugs import DrugTherapy, DrugTreatment, Molecule, mid_step_h
 
 if TYPE_CHECKING:
-    from gcsim.model import GastricTumorModel
+    from gcsim.interface import ModelView
 
 
 class ChemotherapyTherapy(DrugTherapy):
-    def __init__(self, config: DrugTreatment, model: GastricTumorModel) -> None:
+    def __init__(self, config: DrugTreatment, model: ModelView) -> None:
         super().__init__(config, model)
         p = model.params
         self._kill_p = per_step(p["chemo.max_kill_rate"], model.dt_h)
         self._lymphocyte_kill_p = per_step(p["chemo.lymphocyte_kill_rate"], model.dt_h)
 
-    def apply(self, model: GastricTumorModel, effects: Effects) -> None:
+    def apply(self, model: ModelView, effects: Effects) -> None:
         relative = self.exposure(mid_step_h(model))  # plasma / EC50
         if relative < 1e-6:
             return
@@ -37,6 +36,8 @@ class ChemotherapyTherapy(DrugTherapy):
         systemic = relative / (1.0 + relative)
         effects.combine("lymphocyte_supply", 1.0 - p["chemo.lymphopenia"] * systemic)
         exposure = relative * model.delivery(self.molecule)
+        from gcsim.kernels.therapy import cytotoxic_kill  # numba loads with the first dose
+
         killed, lymphocytes = cytotoxic_kill(
             model.kernel_rng,
             exposure,
@@ -62,6 +63,140 @@ class Chemotherapy(DrugTreatment):
     type: Literal["chemotherapy"]
     drug: Literal["fluorouracil", "capecitabine", "oxaliplatin", "cisplatin"]
 
+    parameters: ClassVar[tuple[Param, ...]] = (
+        *DrugTreatment.parameters,
+        Param(
+            "drug.fluorouracil.half_life",
+            0.2,
+            "h",
+            "elimination half-life (10–20 min)",
+            "Diasio & Harris, Clin Pharmacokinet 1989 (M)",
+            lo=0.01,
+        ),
+        Param(
+            "drug.fluorouracil.volume",
+            40.0,
+            "L",
+            "volume of distribution",
+            "Assumption: clearance ≈ 150 L/h with a 0.2 h half-life (M)",
+            lo=0.01,
+        ),
+        Param(
+            "drug.fluorouracil.ec50",
+            1.0,
+            "µg/mL",
+            "tissue concentration at half-maximal kill of cycling cells",
+            "In-vitro IC50 1–10 µM (0.13–1.3 µg/mL; M)",
+            lo=1e-6,
+        ),
+        Param(
+            "drug.capecitabine.half_life",
+            0.85,
+            "h",
+            "half-life of capecitabine-derived exposure",
+            "Xeloda label (M)",
+            lo=0.01,
+        ),
+        Param(
+            "drug.capecitabine.volume",
+            100.0,
+            "L",
+            "apparent volume of distribution (V/F)",
+            "Assumption (M)",
+            lo=0.01,
+        ),
+        Param(
+            "drug.capecitabine.ec50",
+            3.0,
+            "µg/mL",
+            "concentration at half-maximal kill (as 5-FU equivalent exposure)",
+            "Assumption (M)",
+            lo=1e-6,
+        ),
+        Param(
+            "drug.oxaliplatin.half_life",
+            16.8,
+            "h",
+            "β half-life of ultrafiltrable platinum",
+            "Graham et al., Clin Cancer Res 2000 (M)",
+            lo=0.01,
+        ),
+        Param(
+            "drug.oxaliplatin.volume",
+            440.0,
+            "L",
+            "volume of distribution of ultrafiltrable platinum",
+            "Graham et al. 2000 (M)",
+            lo=0.01,
+        ),
+        Param(
+            "drug.oxaliplatin.ec50",
+            0.5,
+            "µg/mL",
+            "tissue concentration at half-maximal kill of cycling cells",
+            "In-vitro IC50 1–5 µM (0.4–2 µg/mL; M)",
+            lo=1e-6,
+        ),
+        Param(
+            "drug.cisplatin.half_life",
+            0.8,
+            "h",
+            "half-life of free (ultrafiltrable) platinum",
+            "Cisplatin label (M)",
+            lo=0.01,
+        ),
+        Param(
+            "drug.cisplatin.volume",
+            20.0,
+            "L",
+            "volume of distribution of free platinum",
+            "Assumption (M)",
+            lo=0.01,
+        ),
+        Param(
+            "drug.cisplatin.ec50",
+            1.0,
+            "µg/mL",
+            "tissue concentration at half-maximal kill of cycling cells",
+            "Assumption (M)",
+            lo=1e-6,
+        ),
+        Param(
+            "chemo.max_kill_rate",
+            0.05,
+            "1/h",
+            "death rate of a fully cycling tumour cell at saturating drug exposure",
+            "Assumption",
+        ),
+        Param(
+            "chemo.lymphocyte_kill_rate",
+            0.01,
+            "1/h",
+            "extra death rate of CD8 T cells and Tregs at saturating exposure",
+            "Assumption (lymphodepletion by cytotoxics)",
+        ),
+        Param(
+            "chemo.lymphopenia",
+            0.5,
+            "1",
+            "maximal fractional drop in T-cell supply from blood at saturating exposure",
+            "Assumption",
+            hi=1,
+        ),
+        Param(
+            "chemo.icd_weight",
+            0.2,
+            "1",
+            "antigen released to priming per chemotherapy death, relative to a CTL kill",
+            "Assumption: modest immunogenic death (oxaliplatin; Tesniere et al. 2010)",
+            hi=10,
+        ),
+    )
+    channels: ClassVar[tuple[str, ...]] = ("lymphocyte_supply", "antigen")
+    exposure: ClassVar[Exposure] = Exposure(
+        "exposure_chemotherapy", ":", "cytotoxic effect", "relative"
+    )
+    counters: ClassVar[tuple[str, ...]] = ("chemo_kills", "lymphocytes_killed")
     molecules: ClassVar[dict[str, Molecule]] = {
         "fluorouracil": "small_molecule",
         "capecitabine": "small_molecule",
@@ -69,5 +204,5 @@ class Chemotherapy(DrugTreatment):
         "cisplatin": "small_molecule",
     }
 
-    def start(self, model: GastricTumorModel) -> ChemotherapyTherapy:
+    def start(self, model: ModelView) -> ChemotherapyTherapy:
         return ChemotherapyTherapy(self, model)

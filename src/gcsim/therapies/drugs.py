@@ -7,14 +7,54 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, get_args
 import numpy as np
 from pydantic import Field, model_validator
 
-from gcsim.kernels.common import hill
+from gcsim.parameter import Param
 from gcsim.therapies.base import Dose, Therapy, TreatmentConfig
 from gcsim.therapies.pk import Pharmacokinetics
 
 if TYPE_CHECKING:
-    from gcsim.model import GastricTumorModel
+    from gcsim.interface import ModelView
 
 Molecule = Literal["antibody", "small_molecule"]
+
+# Drug delivery from perfused vessels into tissue, shared by every drug therapy
+# (``ModelView.delivery``; gcsim.therapies.delivery solves it).
+DELIVERY_PARAMETERS: tuple[Param, ...] = (
+    Param(
+        "delivery.antibody_tissue_ratio",
+        0.1,
+        "1",
+        "interstitial/plasma concentration ratio of an IgG in a well-perfused tumour",
+        "Shah & Betts, mAbs 2013 antibody biodistribution coefficients (≈0.1 for tumour; M)",
+        hi=1,
+    ),
+    Param(
+        "delivery.antibody_length",
+        100.0,
+        "µm",
+        "penetration length of an IgG from perfused vessels (extravasation vs binding/clearance)",
+        "Thurber, Schmidt & Wittrup 2008 (tens to ~100 µm; M)",
+        lo=10,
+        hi=2000,
+    ),
+    Param(
+        "delivery.small_molecule_length",
+        150.0,
+        "µm",
+        "penetration length of a cytotoxic small molecule from perfused vessels",
+        "Primeau et al., Clin Cancer Res 2005 (doxorubicin falls off over 40–100 µm; M)",
+        lo=10,
+        hi=2000,
+    ),
+    Param(
+        "delivery.reference_vessel_density",
+        0.02,
+        "1",
+        "perfused-vessel site density at which tissue exposure equals the nominal tissue level",
+        "Assumption: the default normal-tissue vessel density",
+        lo=1e-4,
+        hi=1,
+    ),
+)
 # Upper bounds per unit catch unit slips (a dose in mg typed as mg/kg) without judging regimens.
 _MAX_DOSE = {"mg": 20000.0, "mg/kg": 100.0, "mg/m2": 10000.0}
 
@@ -29,6 +69,7 @@ class DrugTreatment(TreatmentConfig):
     ] = 0.5
 
     molecules: ClassVar[dict[str, Molecule]]  # drug → molecule class, set by each subclass
+    parameters: ClassVar[tuple[Param, ...]] = DELIVERY_PARAMETERS
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
@@ -57,7 +98,7 @@ class DrugTreatment(TreatmentConfig):
         return self.label or self.drug
 
 
-def mid_step_h(model: GastricTumorModel) -> float:
+def mid_step_h(model: ModelView) -> float:
     """The time at which a step's exposure is evaluated: its midpoint (a dose or an infusion
     starting with the step then acts during it)."""
     return model.step_start_h + 0.5 * model.dt_h
@@ -69,7 +110,7 @@ class DrugTherapy(Therapy):
 
     config: DrugTreatment
 
-    def __init__(self, config: DrugTreatment, model: GastricTumorModel) -> None:
+    def __init__(self, config: DrugTreatment, model: ModelView) -> None:
         super().__init__(config, model)
         p = model.params
         self.molecule = config.molecules[config.drug]
@@ -89,15 +130,17 @@ class DrugTherapy(Therapy):
             )[0]
         )
 
-    def tissue(self, model: GastricTumorModel) -> float:
+    def tissue(self, model: ModelView) -> float:
         """Mean tissue concentration over the lesion (µg/mL) in the middle of the step."""
         c = self.plasma(mid_step_h(model))
         if c == 0.0:
             return 0.0
         return c * self.tissue_ratio * model.lesion_delivery(self.molecule)
 
-    def occupancy(self, model: GastricTumorModel) -> float:
-        return hill(self.tissue(model), self.ec50, 1.0)
+    def occupancy(self, model: ModelView) -> float:
+        """Fraction of target bound, C/(C + EC50) at the lesion's tissue concentration."""
+        c = self.tissue(model)
+        return c / (self.ec50 + c) if c > 0.0 else 0.0
 
     def exposure(self, t_h: float) -> float:
         """Plasma concentration over EC50 (dimensionless), for plots."""

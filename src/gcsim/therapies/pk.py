@@ -10,11 +10,10 @@ simulated; an assumption).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
-
-from gcsim.params import Parameters
 
 
 @dataclass(frozen=True)
@@ -25,7 +24,7 @@ class Pharmacokinetics:
     volume_l: float
 
     @classmethod
-    def of(cls, drug: str, params: Parameters) -> Pharmacokinetics:
+    def of(cls, drug: str, params: Mapping[str, float]) -> Pharmacokinetics:
         return cls(params[f"drug.{drug}.half_life"], params[f"drug.{drug}.volume"])
 
     @property

@@ -19,13 +19,12 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, ClassVar, Literal
 
 import numpy as np
 from pydantic import Field, model_validator
 
-from gcsim.kernels.common import hill
-from gcsim.kernels.therapy import irradiate
+from gcsim.parameter import Param
 from gcsim.therapies.base import (
     MIN_FRACTION_GAP_DAYS,
     Dose,
@@ -36,7 +35,7 @@ from gcsim.therapies.base import (
 from gcsim.validation import Strict
 
 if TYPE_CHECKING:
-    from gcsim.model import GastricTumorModel
+    from gcsim.interface import ModelView
 
 
 class Region(Strict):
@@ -53,6 +52,146 @@ class Radiotherapy(TreatmentConfig):
     """Fractions of ``dose_per_fraction`` (Gy) on the schedule's days, over ``field``."""
 
     type: Literal["radiotherapy"]
+    parameters: ClassVar[tuple[Param, ...]] = (
+        Param(
+            "rt.alpha_tumor",
+            0.3,
+            "1/Gy",
+            "LQ α of tumour cells (SF2 ≈ 0.5)",
+            "Typical carcinoma SF2 0.4–0.6 (M)",
+            hi=5,
+        ),
+        Param(
+            "rt.beta_tumor",
+            0.03,
+            "1/Gy²",
+            "LQ β of tumour cells (α/β = 10 Gy)",
+            "Conventional tumour α/β = 10 Gy (M)",
+            hi=1,
+        ),
+        Param(
+            "rt.alpha_lymphocyte",
+            0.6,
+            "1/Gy",
+            "LQ α of lymphocytes (SF2 ≈ 0.3; β ≈ 0)",
+            "Lymphocyte LD50 ≈ 1–2 Gy (Yovino et al. 2013; Nakamura 1990; M)",
+            hi=10,
+        ),
+        Param(
+            "rt.oer",
+            3.0,
+            "1",
+            "maximal oxygen enhancement ratio",
+            "Alper & Howard-Flanders; Wouters & Brown 1997 (M)",
+            lo=1,
+            hi=5,
+        ),
+        Param(
+            "rt.oer_k",
+            3.0,
+            "mmHg",
+            "pO₂ at half-maximal oxygen enhancement",
+            "Wouters & Brown, Radiat Res 1997 (≈3 mmHg; M)",
+            lo=0.01,
+        ),
+        Param(
+            "rt.icd_weight",
+            0.5,
+            "1",
+            "antigen released to priming per radiation death at full adjuvant signal "
+            "(relative to a CTL kill)",
+            "Assumption",
+            hi=10,
+        ),
+        Param(
+            "rt.trex1_dose",
+            15.0,
+            "Gy",
+            "single dose at which TREX1 removes half of the cytosolic-DNA adjuvant signal",
+            "Vanpouille-Box et al., Nat Commun 2017 (TREX1 induction above 12–18 Gy)",
+            lo=1,
+        ),
+        Param(
+            "rt.trex1_hill",
+            6.0,
+            "1",
+            "steepness of the TREX1 dose threshold",
+            "Assumption",
+            lo=0.5,
+            hi=20,
+        ),
+        Param(
+            "rt.adjuvant_time",
+            120.0,
+            "h",
+            "time constant of the type-I IFN adjuvant signal after a fraction",
+            "Assumption (cGAS–STING signalling over days; Deng 2014; M)",
+            lo=1,
+        ),
+        Param(
+            "rt.remodel_half_dose",
+            0.5,
+            "Gy",
+            "dose per fraction at half-maximal low-dose remodelling",
+            "Klug et al., Cancer Cell 2013 (2 Gy); Herrera et al., Cancer Discov 2022 (0.5–1 Gy)",
+            lo=0.01,
+        ),
+        Param(
+            "rt.remodel_ceiling_dose",
+            4.0,
+            "Gy",
+            "dose per fraction above which remodelling gives way to damage (half-max)",
+            "Assumption: low-dose effects reported at ≤ 2 Gy per fraction",
+            lo=0.1,
+        ),
+        Param(
+            "rt.remodel_hill",
+            2.0,
+            "1",
+            "Hill power of the rising side of the low-dose remodelling window",
+            "Assumption (was hard-coded)",
+            lo=0.1,
+            hi=10,
+        ),
+        Param(
+            "rt.remodel_ceiling_hill",
+            4.0,
+            "1",
+            "Hill power of the falling side of the low-dose remodelling window",
+            "Assumption (was hard-coded): remodelling gives way to damage sharply above "
+            "the ceiling",
+            lo=0.1,
+            hi=10,
+        ),
+        Param(
+            "rt.remodel_time",
+            168.0,
+            "h",
+            "time constant of the remodelled (M1, normalised) state after a fraction",
+            "Assumption",
+            lo=1,
+        ),
+        Param(
+            "rt.remodel_m1_stimulus",
+            1.0,
+            "1",
+            "M1 drive at full remodelling (iNOS⁺ macrophages; Klug 2013)",
+            "Assumption (magnitude)",
+            hi=2,
+        ),
+        Param(
+            "rt.remodel_normalisation",
+            0.5,
+            "1",
+            "fraction of the VEGF signal removed at full remodelling "
+            "(vessel normalisation; Klug 2013)",
+            "Assumption (magnitude)",
+            hi=1,
+        ),
+    )
+    channels: ClassVar[tuple[str, ...]] = ("radiation_death_weight", "m1_stimulus", "vegf_block")
+    counters: ClassVar[tuple[str, ...]] = ("radiation_doomed", "lymphocytes_killed")
+    marks_doses: ClassVar[bool] = True
     dose_per_fraction: Dose
     field: Annotated[
         Literal["whole"] | Region, Field(description="'whole' section or a disc region")
@@ -85,14 +224,16 @@ class Radiotherapy(TreatmentConfig):
             or f"RT {self.dose_per_fraction.value:g} Gy × {len(self.schedule.dose_days())}"
         )
 
-    def start(self, model: GastricTumorModel) -> RadiotherapyTherapy:
+    def start(self, model: ModelView) -> RadiotherapyTherapy:
         return RadiotherapyTherapy(self, model)
 
 
 class RadiotherapyTherapy(Therapy):
     config: Radiotherapy
 
-    def __init__(self, config: Radiotherapy, model: GastricTumorModel) -> None:
+    def __init__(self, config: Radiotherapy, model: ModelView) -> None:
+        from gcsim.kernels.common import hill  # numba loads when a model starts, not with a file
+
         super().__init__(config, model)
         p = model.params
         self.dose = config.dose_per_fraction.value
@@ -106,12 +247,14 @@ class RadiotherapyTherapy(Therapy):
             self.dose, p["rt.remodel_half_dose"], p["rt.remodel_hill"]
         ) * (1.0 - hill(self.dose, p["rt.remodel_ceiling_dose"], p["rt.remodel_ceiling_hill"]))
 
-    def apply(self, model: GastricTumorModel, effects: Effects) -> None:
+    def apply(self, model: ModelView, effects: Effects) -> None:
         p, s = model.params, model.state
         self.adjuvant *= self._adjuvant_decay
         self.remodelling *= self._remodel_decay
         start = model.step_start_h
         for _ in self.doses_between(start, start + model.dt_h):
+            from gcsim.kernels.therapy import irradiate
+
             doomed, lymphocytes = irradiate(
                 model.kernel_rng,
                 self.field,
