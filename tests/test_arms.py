@@ -108,7 +108,7 @@ def test_a_therapy_plugin_registers_through_an_entry_point(tmp_path):
         "Metadata-Version: 2.1\nName: gcsim-hbo\nVersion: 0.1\n"
     )
     (site / "gcsim_hbo-0.1.dist-info" / "entry_points.txt").write_text(
-        "[gcsim.therapies]\nhyperbaric_oxygen = gcsim_hbo:HyperbaricOxygen\n"
+        "[gcsim.therapies]\nplugin_oxygen = gcsim_hbo:PluginOxygen\n"
     )
     (site / "gcsim_hbo.py").write_text(
         textwrap.dedent(
@@ -125,8 +125,8 @@ def test_a_therapy_plugin_registers_through_an_entry_point(tmp_path):
                     return 1.0
 
 
-            class HyperbaricOxygen(TreatmentConfig):
-                type: Literal["hyperbaric_oxygen"]
+            class PluginOxygen(TreatmentConfig):
+                type: Literal["plugin_oxygen"]
 
                 def start(self, model):
                     return Boost(self, model)
@@ -136,7 +136,7 @@ def test_a_therapy_plugin_registers_through_an_entry_point(tmp_path):
     scenario = tmp_path / "s.yaml"
     scenario.write_text(
         "name: hbo\ndomain: {width: 40, height: 40}\ntumor: {initial_radius_um: 200}\n"
-        "time: {days: 1}\narms:\n  hbo:\n    - type: hyperbaric_oxygen\n"
+        "time: {days: 1}\narms:\n  hbo:\n    - type: plugin_oxygen\n"
         "      schedule: {start_day: 0}\n"
     )
     env = {"PYTHONPATH": str(site), "PATH": ""}
@@ -155,7 +155,7 @@ def test_a_therapy_plugin_registers_through_an_entry_point(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     table = pd.read_parquet(tmp_path / "out" / "timeseries.parquet")
-    assert (table["exposure_hyperbaric_oxygen"] == 1.0).all()
+    assert (table["exposure_plugin_oxygen"] == 1.0).all()
     # without the plugin installed, the same file is rejected with a located error
     plain = subprocess.run(
         [sys.executable, "-m", "gcsim.cli", "validate", str(scenario)],
@@ -163,4 +163,4 @@ def test_a_therapy_plugin_registers_through_an_entry_point(tmp_path):
         text=True,
     )
     assert plain.returncode == 2
-    assert f"{scenario}:7:" in plain.stderr and "hyperbaric_oxygen" in plain.stderr
+    assert f"{scenario}:7:" in plain.stderr and "plugin_oxygen" in plain.stderr

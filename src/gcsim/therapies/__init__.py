@@ -9,9 +9,9 @@ Third-party therapies register through the ``gcsim.therapies`` entry-point group
 plugin package's ``pyproject.toml``::
 
     [project.entry-points."gcsim.therapies"]
-    hyperbaric_oxygen = "my_package.hbo:HyperbaricOxygen"
+    oncolytic_virus = "my_package.virus:OncolyticVirus"
 
-The scenario schema, ``gcsim validate`` and ``gcsim run`` then accept ``type: hyperbaric_oxygen``.
+The scenario schema, ``gcsim validate`` and ``gcsim run`` then accept ``type: oncolytic_virus``.
 """
 
 from __future__ import annotations
