@@ -1,0 +1,140 @@
+"""Hyperbaric oxygen: sessions breathing oxygen at a raised ambient pressure.
+
+Mechanism, per session of ``session_hours`` at ``pressure_ata`` breathing ``oxygen_fraction``:
+
+* **Arterial pO₂** follows the alveolar gas equation, PaO₂ ≈ F·(P·760 − P_H₂O) − PaCO₂/RQ
+  (mmHg; the alveolar–arterial gradient is neglected): ≈ 100 mmHg breathing air at 1 ATA,
+  ≈ 1,800 at 2.5 ATA and ≈ 2,200 at 3 ATA of oxygen (1,500–2,000 mmHg measured at 2–3 ATA).
+* **Tumour microvessels** see only part of that rise: blood reaching a tumour has passed
+  upstream tissue and shunts, and oxygen dissolved in plasma (no haemoglobin buffer) is used
+  first. The blood pO₂ of the model's vessels is multiplied by
+  ``1 + hbo.vessel_transfer · (PaO₂(session)/PaO₂(air) − 1)`` — the ``vessel_oxygen_supply``
+  channel, read by the oxygen field solve — so tumour pO₂ rises several-fold but stays far
+  below the arterial level (rat tumours: median 8 → 55 mmHg at 3 ATA; Brizel via
+  ../shared/reference/sensitisers.md).
+* **After a session** arterial pO₂ falls back within minutes; the supply's excess decays with
+  ``hbo.washout_time``, so tissue pO₂ is back near baseline within the hour.
+
+The channel is evaluated at the middle of each step, like a drug's exposure; use
+``time.dt_hours`` ≤ 0.25 to resolve a session of an hour or two. Effects of HBO on collagen
+and antibody delivery (Liu 2021) are not modelled.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from typing import TYPE_CHECKING, Annotated, ClassVar, Literal
+
+from pydantic import Field, model_validator
+
+from gcsim.parameter import Param
+from gcsim.therapies.base import Effects, Exposure, Therapy, TreatmentConfig
+
+if TYPE_CHECKING:
+    from gcsim.interface import ModelView
+
+_GAS = "Alveolar gas equation (West, Respiratory Physiology: The Essentials; M)"
+
+
+class HyperbaricOxygen(TreatmentConfig):
+    """Hyperbaric oxygen sessions: ``pressure_ata`` for ``session_hours`` on the schedule's days
+    (each dose day is the start of one session)."""
+
+    type: Literal["hyperbaric_oxygen"]
+    pressure_ata: Annotated[
+        float, Field(ge=1, le=3, description="chamber pressure, ATA (clinical: 2–3)")
+    ] = 2.5
+    session_hours: Annotated[
+        float, Field(gt=0, le=4, description="duration of one session, hours")
+    ] = 1.5
+    oxygen_fraction: Annotated[
+        float, Field(gt=0.21, le=1, description="inspired O₂ fraction during a session")
+    ] = 1.0
+
+    parameters: ClassVar[tuple[Param, ...]] = (
+        Param(
+            "hbo.vessel_transfer",
+            0.28,
+            "1",
+            "fraction of the relative rise in arterial pO₂ that reaches tumour microvessels",
+            "Calibrated: median tumour pO₂ 8 → 55 mmHg (6.9×) in rat tumours at 3 ATA O₂ "
+            "(Brizel; sensitisers.md) against PaO₂ 2,183/100 mmHg, (6.9 − 1)/(21.9 − 1)",
+            lo=0,
+            hi=1,
+        ),
+        Param(
+            "hbo.washout_time",
+            1 / 6,
+            "h",
+            "time constant of the fall of the supply's excess after a session",
+            "Assumption: tumour pO₂ returns to baseline within minutes to tens of minutes "
+            "after a session (sensitisers.md, M)",
+            lo=1e-3,
+            hi=24,
+        ),
+        Param("hbo.paco2", 40.0, "mmHg", "arterial pCO₂", _GAS, lo=10, hi=80),
+        Param("hbo.respiratory_quotient", 0.8, "1", "respiratory quotient", _GAS, lo=0.6, hi=1.1),
+        Param("hbo.water_vapour", 47.0, "mmHg", "water vapour pressure at 37 °C", _GAS, hi=60),
+    )
+    channels: ClassVar[tuple[str, ...]] = ("vessel_oxygen_supply",)
+    exposure: ClassVar[Exposure] = Exposure(
+        "exposure_hyperbaric_oxygen", "-.", "hyperbaric O₂ (share of session pO₂ rise)"
+    )
+    marks_doses: ClassVar[bool] = True
+
+    @model_validator(mode="after")
+    def _sessions_apart(self) -> HyperbaricOxygen:
+        for before, after in itertools.pairwise(self.schedule.dose_days()):
+            if (after - before) * 24.0 < self.session_hours:
+                raise ValueError(
+                    f"schedule: the session of day {before:g} ({self.session_hours:g} h) "
+                    f"overlaps the next one, on day {after:g}"
+                )
+        return self
+
+    def name(self) -> str:
+        return self.label or f"HBO {self.pressure_ata:g} ATA × {len(self.schedule.dose_days())}"
+
+    def start(self, model: ModelView) -> HyperbaricOxygenTherapy:
+        return HyperbaricOxygenTherapy(self, model)
+
+
+def arterial_po2(pressure_ata: float, oxygen_fraction: float, params) -> float:
+    """Arterial pO₂ (mmHg) breathing ``oxygen_fraction`` at ``pressure_ata``: the alveolar gas
+    equation F·(P·760 − P_H₂O) − PaCO₂/RQ."""
+    inspired = oxygen_fraction * (pressure_ata * 760.0 - params["hbo.water_vapour"])
+    return inspired - params["hbo.paco2"] / params["hbo.respiratory_quotient"]
+
+
+class HyperbaricOxygenTherapy(Therapy):
+    config: HyperbaricOxygen
+
+    def __init__(self, config: HyperbaricOxygen, model: ModelView) -> None:
+        super().__init__(config, model)
+        p = model.params
+        rise = arterial_po2(config.pressure_ata, config.oxygen_fraction, p) / arterial_po2(
+            1.0, 0.21, p
+        )
+        self.session_factor = 1.0 + p["hbo.vessel_transfer"] * (rise - 1.0)
+        self.washout_h = p["hbo.washout_time"]
+        self.session_h = config.session_hours
+        self.dt_h = model.dt_h
+
+    def excess(self, t_h: float) -> float:
+        """Share of the session's supply rise present at ``t_h`` (1 during a session, decaying
+        after it, 0 before the first)."""
+        started = self.dose_times_h[self.dose_times_h <= t_h]
+        if started.size == 0:
+            return 0.0
+        since_end = t_h - (started[-1] + self.session_h)
+        return 1.0 if since_end <= 0.0 else math.exp(-since_end / self.washout_h)
+
+    def apply(self, model: ModelView, effects: Effects) -> None:
+        share = self.excess(model.step_start_h + 0.5 * self.dt_h)
+        if share > 0.0:
+            effects.combine("vessel_oxygen_supply", 1.0 + (self.session_factor - 1.0) * share)
+
+    def exposure(self, t_h: float) -> float:
+        """Share of the session's pO₂ rise present at ``t_h`` (0–1), for plots."""
+        return self.excess(t_h)

@@ -1,0 +1,116 @@
+"""Hyperbaric oxygen: arterial pO₂ from the gas equation, and tumour oxygenation during and
+after a session with the numbers of its sources (../shared/reference/sensitisers.md)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gcsim.model import GastricTumorModel
+from gcsim.params import Parameters
+from gcsim.scenario import Scenario
+from gcsim.state import TUMOR
+from gcsim.therapies.hyperbaric import arterial_po2
+
+SESSION_DAY = 2.0
+SESSION_H = 1.5
+DT_H = 0.25  # resolves a session of 1.5 h and the hour after it
+
+
+def test_arterial_po2_follows_the_alveolar_gas_equation():
+    p = Parameters()
+    assert arterial_po2(1.0, 0.21, p) == pytest.approx(100, abs=5)  # breathing air
+    assert 1500 <= arterial_po2(2.5, 1.0, p) <= 2000  # 1,500–2,000 mmHg at 2–3 ATA
+    assert arterial_po2(3.0, 1.0, p) == pytest.approx(2183, abs=1)
+
+
+def _model(pressure_ata: float | None) -> GastricTumorModel:
+    treatments = (
+        []
+        if pressure_ata is None
+        else [
+            {
+                "type": "hyperbaric_oxygen",
+                "pressure_ata": pressure_ata,
+                "session_hours": SESSION_H,
+                "schedule": {"days": [SESSION_DAY]},
+            }
+        ]
+    )
+    scenario = Scenario.model_validate(
+        {
+            "name": "hbo",
+            "domain": {"width": 90, "height": 90},
+            "tumor": {"initial_radius_um": 700.0},
+            "time": {"days": 3.0, "dt_hours": DT_H, "record_every_hours": DT_H},
+            "arms": {"arm": treatments},
+        }
+    )
+    return GastricTumorModel(scenario, rng=5)
+
+
+def _oxygenation(model: GastricTumorModel) -> tuple[float, float, float]:
+    """Median and maximum tumour pO₂ (mmHg) and the fraction of tumour cells ≤ 10 mmHg."""
+    po2 = model.state.oxygen[model.state.tissue == TUMOR]
+    return float(np.median(po2)), float(po2.max()), float((po2 <= 10.0).mean())
+
+
+def _run_to(model: GastricTumorModel, hours: float) -> None:
+    while model.time_h < hours - 1e-9:
+        model.step()
+
+
+@pytest.fixture(scope="module")
+def session():
+    """Tumour oxygenation with and without a 1.5 h session, sampled from the same seed just
+    before it, in its middle, and one hour after its end."""
+    start = SESSION_DAY * 24.0
+    times = {"before": start, "during": start + SESSION_H / 2, "after": start + SESSION_H + 1.0}
+    out = {}
+    for label, pressure in (("control", None), ("2.5", 2.5), ("3", 3.0)):
+        model = _model(pressure)
+        out[label] = {}
+        for when, hours in times.items():
+            _run_to(model, hours)
+            out[label][when] = _oxygenation(model)
+    return out
+
+
+@pytest.mark.parametrize("pressure", ["2.5", "3"])
+def test_a_session_raises_tumour_po2_several_fold_but_not_to_plasma_level(session, pressure):
+    median_control = session["control"]["during"][0]
+    median, highest, _ = session[pressure]["during"]
+    assert session[pressure]["before"] == session["control"]["before"]  # untreated until then
+    fold = median / median_control
+    assert 3.0 <= fold <= 12.0, fold  # several-fold: the rat data, 8 → 55 mmHg (6.9×) at 3 ATA
+    assert highest < 0.5 * arterial_po2(float(pressure), 1.0, Parameters())  # not plasma level
+
+
+def test_the_fold_rises_with_pressure(session):
+    assert session["3"]["during"][0] > session["2.5"]["during"][0]
+
+
+def test_the_hypoxic_fraction_falls_during_a_session(session):
+    hypoxic_control = session["control"]["during"][2]
+    assert hypoxic_control > 0.0  # the section has hypoxic cells to reoxygenate
+    assert session["2.5"]["during"][2] < 0.5 * hypoxic_control
+
+
+@pytest.mark.parametrize("pressure", ["2.5", "3"])
+def test_tumour_po2_is_back_near_baseline_within_the_hour_after_a_session(session, pressure):
+    median_control = session["control"]["after"][0]
+    assert session[pressure]["after"][0] == pytest.approx(median_control, rel=0.10)
+
+
+def test_overlapping_sessions_and_pressures_beyond_3_ata_are_refused():
+    with pytest.raises(ValueError, match="overlaps"):
+        _session_config(session_hours=2.0, schedule={"days": [1.0, 1.05]})
+    with pytest.raises(ValueError, match="less than or equal to 3"):
+        _session_config(pressure_ata=4.0)
+
+
+def _session_config(**fields):
+    from gcsim.therapies.hyperbaric import HyperbaricOxygen
+
+    entry = {"type": "hyperbaric_oxygen", "schedule": {"days": [1.0]}, **fields}
+    return HyperbaricOxygen.model_validate(entry)
