@@ -178,3 +178,23 @@ def test_real_process_narrow_terminal(tmp_path: Path) -> None:
     done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout == f"{good}: ok (a)\n"
+
+
+def test_therapies_lists_every_registered_type_with_its_channels() -> None:
+    from gcsim.therapies import registry
+
+    result = runner.invoke(app, ["therapies"])
+    assert result.exit_code == 0, result.output
+    for kind, cls in registry().items():
+        assert kind in result.stdout
+        for channel in cls.channels:
+            assert channel in result.stdout
+
+
+def test_rules_prints_the_behaviour_table() -> None:
+    from gcsim.behaviours import BEHAVIOURS
+
+    result = runner.invoke(app, ["rules"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count("\n") == len(BEHAVIOURS) + 2  # header, rule, one row each
+    assert "`pdl1.ifng_half_max` = 0.11 ng/mL" in result.stdout

@@ -185,6 +185,23 @@ def params(
 
 
 @app.command()
+def therapies() -> None:
+    """List the therapy types a scenario may use (built-in and plugins), with their drugs, the
+    effect channels they move and their parameter groups."""
+    from gcsim.therapies import registry
+
+    table = Table(title="Therapies (`type:` of a treatment)")
+    for column in ("type", "what", "drugs", "channels", "parameters"):
+        table.add_column(column)
+    for kind, cls in registry().items():
+        drugs = ", ".join(getattr(cls, "molecules", {})) or "—"
+        groups = ", ".join(dict.fromkeys(p.name.rsplit(".", 1)[0] for p in cls.parameters))
+        what = " ".join((cls.__doc__ or "").split("\n\n")[0].split()).replace("``", "")
+        table.add_row(kind, what, drugs, ", ".join(cls.channels) or "—", groups or "—")
+    _print_table(table)
+
+
+@app.command()
 def rules() -> None:
     """Print the behaviour rules (cell type, signal, direction, behaviour, half-max, Hill power,
     source) as a Markdown table, generated from the same declarations the model compiles."""
