@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import matplotlib.colors
 import mesa
@@ -179,17 +180,33 @@ def test_a_registered_type_reaches_legends_views_and_tables_without_other_edits(
     assert isinstance(view, gcsim.agents.ImmuneCell)
 
 
-def test_the_radiation_kernel_reads_the_table_it_is_given(monkeypatch):
-    """The lookup table reaches the compiled kernel as an argument at each call (not frozen at
-    compile time): marking MDSCs radiosensitive makes them die."""
-    s = LatticeState.empty(60, 60)
-    s.immune[:] = state.MDSC
-    args = (np.ones(s.tissue.shape, np.uint8), 2.0, 0.3, 0.03, 2.6, 3.0, 0.5)
-    arrays = (s.tissue, s.immune, s.oxygen, s.doomed, s.exhaustion, s.engaged, s.divisions)
-    _, killed = irradiate(np.random.default_rng(0), *args, *arrays)
-    assert killed == 0
-    monkeypatch.setattr(
-        gcsim.kernels.therapy, "RADIOSENSITIVE", cells.code_table({state.CD8, state.MDSC})
-    )
-    _, killed = irradiate(np.random.default_rng(0), *args, *arrays)
-    assert 0 < killed < s.immune.size
+def test_the_radiation_kernel_kills_the_radiosensitive_types_only():
+    """The kernel reads the registry's flag table (compiled in as a constant): MDSCs, not
+    radiosensitive, survive a dose that kills CD8 T cells."""
+    args = (np.ones((60, 60), np.uint8), 2.0, 0.3, 0.03, 2.6, 3.0, 0.5)
+    killed = {}
+    for code in (state.MDSC, state.CD8):
+        s = LatticeState.empty(60, 60)
+        s.immune[:] = code
+        arrays = (s.tissue, s.immune, s.oxygen, s.doomed, s.exhaustion, s.engaged, s.divisions)
+        killed[code] = irradiate(np.random.default_rng(0), *args, *arrays)[1]
+    assert killed[state.MDSC] == 0
+    assert 0 < killed[state.CD8] < 60 * 60
+
+
+def test_editing_the_registry_invalidates_the_compiled_kernels(tmp_path):
+    """Kernels freeze the registry's tables into numba's cache, so cells.py is part of the
+    source hash that clears it."""
+    from gcsim.kernels import clear_stale_cache
+
+    package = tmp_path / "kernels"
+    package.mkdir()
+    (package / "k.py").write_text("x = 1\n")
+    registry = tmp_path / "cells.py"
+    registry.write_text("A = 1\n")
+    assert clear_stale_cache(package, also=(registry,))
+    assert not clear_stale_cache(package, also=(registry,))
+    registry.write_text("A = 2\n")
+    assert clear_stale_cache(package, also=(registry,))
+    kernels_init = (Path(gcsim.kernels.__file__)).read_text()
+    assert '"cells.py"' in kernels_init

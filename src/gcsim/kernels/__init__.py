@@ -38,5 +38,9 @@ def clear_stale_cache(package: Path, also: tuple[Path, ...] = ()) -> bool:
     return True
 
 
-# Kernels also compile in the cell codes of gcsim.state as constants.
-clear_stale_cache(Path(__file__).parent, also=(Path(__file__).parent.parent / "state.py",))
+# Kernels also compile in the cell codes and flag tables of gcsim.state and gcsim.cells as
+# constants (numba freezes module-level ints and arrays into the cached code).
+clear_stale_cache(
+    Path(__file__).parent,
+    also=tuple(Path(__file__).parent.parent / name for name in ("state.py", "cells.py")),
+)

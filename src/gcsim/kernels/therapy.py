@@ -1,9 +1,5 @@
 """Kernels of direct cell kill by treatments: radiation (linear-quadratic with oxygen enhancement)
-and cytotoxic drugs (cycling cells, lymphocytes).
-
-Which immune cells die is read from the cell-type registry's lookup tables (``gcsim.cells``), passed
-into the compiled kernels by thin Python wrappers: numba's cache is keyed on this file only, so a
-table read as a global would stay frozen at its old value after a registry edit."""
+and cytotoxic drugs (cycling cells, lymphocytes)."""
 
 import numpy as np
 from numba import njit
@@ -31,6 +27,7 @@ def _clear_immune(x, y, immune, exhaustion, engaged, divisions):
     divisions[x, y] = 0
 
 
+@njit(cache=True)
 def irradiate(
     rng,
     in_field,
@@ -53,50 +50,10 @@ def irradiate(
     A tumour cell survives with the LQ probability exp(−α d − β d²) of its oxygen-modified dose
     d = dose · OMF(pO₂); a cell that does not is marked ``doomed`` and dies at its next mitosis
     (``tumor_step``), so death is spread over the following cycle. Radiosensitive immune cells
-    (flag ``radiosensitive``: CD8 T cells, Tregs) die in interphase with probability
-    1 − exp(−α_L · dose). Doses in Gy, α in 1/Gy, β in 1/Gy², pO₂ and ``oer_k`` in mmHg.
-    Returns (doomed, lymphocytes killed).
+    (the registry's ``radiosensitive`` flag: CD8 T cells, Tregs) die in interphase with
+    probability 1 − exp(−α_L · dose). Returns (doomed, lymphocytes
+    killed).
     """
-    return _irradiate(
-        rng,
-        in_field,
-        dose_gy,
-        alpha,
-        beta,
-        oer,
-        oer_k,
-        alpha_lymphocyte,
-        RADIOSENSITIVE,
-        tissue,
-        immune,
-        oxygen,
-        doomed,
-        exhaustion,
-        engaged,
-        divisions,
-    )
-
-
-@njit(cache=True)
-def _irradiate(
-    rng,
-    in_field,
-    dose_gy,
-    alpha,
-    beta,
-    oer,
-    oer_k,
-    alpha_lymphocyte,
-    radiosensitive,
-    tissue,
-    immune,
-    oxygen,
-    doomed,
-    exhaustion,
-    engaged,
-    divisions,
-):
-    """``irradiate`` with the table of radiosensitive immune codes as an argument."""
     nx, ny = tissue.shape
     n_doomed = 0
     n_lymph = 0
@@ -111,12 +68,13 @@ def _irradiate(
                     doomed[x, y] = 1
                     n_doomed += 1
             kind = immune[x, y]
-            if radiosensitive[kind] and uniform(rng) < p_lymph:
+            if RADIOSENSITIVE[kind] and uniform(rng) < p_lymph:
                 _clear_immune(x, y, immune, exhaustion, engaged, divisions)
                 n_lymph += 1
     return n_doomed, n_lymph
 
 
+@njit(cache=True)
 def cytotoxic_kill(
     rng,
     exposure,
@@ -136,44 +94,9 @@ def cytotoxic_kill(
     ``exposure`` is the local concentration over EC50 at each site (delivery × plasma / EC50).
     A tumour cell dies with ``p_tumor_max · Hill(exposure) · cycling``, where cycling =
     ramp(pO₂) between the proliferation threshold and saturation (quiescent hypoxic cells are
-    spared, as for S-phase and DNA-damaging drugs); a lymphocyte (flag ``lymphocyte``: CD8 T
-    cell, Treg) dies with ``p_lymphocyte · Hill(exposure)``. Probabilities are per step, pO₂ in
-    mmHg. Returns (tumour cells killed, lymphocytes killed).
+    spared, as for S-phase and DNA-damaging drugs); a CD8 T cell or Treg dies with
+    ``p_lymphocyte · Hill(exposure)``. Returns (tumour cells killed, lymphocytes killed).
     """
-    return _cytotoxic_kill(
-        rng,
-        exposure,
-        p_tumor_max,
-        p_lymphocyte,
-        cycling_lo,
-        cycling_hi,
-        LYMPHOCYTES,
-        tissue,
-        immune,
-        oxygen,
-        exhaustion,
-        engaged,
-        divisions,
-    )
-
-
-@njit(cache=True)
-def _cytotoxic_kill(
-    rng,
-    exposure,
-    p_tumor_max,
-    p_lymphocyte,
-    cycling_lo,
-    cycling_hi,
-    lymphocytes,
-    tissue,
-    immune,
-    oxygen,
-    exhaustion,
-    engaged,
-    divisions,
-):
-    """``cytotoxic_kill`` with the table of lymphocyte codes as an argument."""
     nx, ny = tissue.shape
     n_tumor = 0
     n_lymph = 0
@@ -189,7 +112,7 @@ def _cytotoxic_kill(
                     tissue[x, y] = EMPTY
                     n_tumor += 1
             kind = immune[x, y]
-            if lymphocytes[kind] and uniform(rng) < p_lymphocyte * effect:
+            if LYMPHOCYTES[kind] and uniform(rng) < p_lymphocyte * effect:
                 _clear_immune(x, y, immune, exhaustion, engaged, divisions)
                 n_lymph += 1
     return n_tumor, n_lymph
