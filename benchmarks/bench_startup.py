@@ -25,10 +25,8 @@ Run: ``.venv/bin/python benchmarks/bench_startup.py [--size 200] [--warm 3] [--c
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,7 +35,7 @@ from typing import Any
 
 from rich.table import Table
 
-from benchlib import REPO, machine_info, print_tables, write_json
+from benchlib import REPO, child_json, machine_info, print_tables, write_json
 
 PHASES = ("interpreter", "import", "build", "first_step")
 
@@ -71,18 +69,13 @@ def launch(
     if cache_dir is not None:
         env["NUMBA_CACHE_DIR"] = cache_dir
     t0 = time.time()
-    proc = subprocess.run(
+    return child_json(
         [sys.executable, "-c", CHILD, repr(t0), "bare" if size is None else str(size)],
-        capture_output=True,
-        text=True,
-        env=env,
         cwd=REPO,
-        timeout=timeout_s,
-        check=False,
+        env=env,
+        timeout_s=timeout_s,
+        what="startup child",
     )
-    if proc.returncode != 0:
-        raise RuntimeError(f"startup child failed:\n{proc.stderr}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def _split(marks: dict[str, float]) -> dict[str, float]:

@@ -122,3 +122,16 @@ def _jsonable(value: Any) -> Any:
     if hasattr(value, "tolist"):
         return value.tolist()
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def child_json(
+    cmd: list[str], *, cwd: Path, env: dict[str, str] | None, timeout_s: float, what: str
+) -> dict[str, Any]:
+    """Run a benchmark child process and return the JSON object on its last stdout line;
+    RuntimeError with its stderr if it fails."""
+    proc = subprocess.run(
+        cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout_s, check=False
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"{what} failed:\n{proc.stderr}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])

@@ -15,7 +15,6 @@ current / before.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import subprocess
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from bench_scaling import default_hours
+from benchlib import child_json
 
 REPO = Path(__file__).resolve().parent.parent
 SCRIPT = Path("benchmarks") / "bench_scaling.py"
@@ -85,18 +85,9 @@ def sample(tree: Path, size: int, hours: float, timeout_s: float = 1800.0) -> di
     if not script.exists():
         raise SystemExit(f"{tree}: no {SCRIPT}")
     cmd = [sys.executable, str(script), "--worker", "--sizes", str(size), "--hours", str(hours)]
-    proc = subprocess.run(
-        cmd,
-        cwd=tree,
-        env=_env(tree),
-        capture_output=True,
-        text=True,
-        timeout=timeout_s,
-        check=False,
+    return child_json(
+        cmd, cwd=tree, env=_env(tree), timeout_s=timeout_s, what=f"{' '.join(cmd)} in {tree}"
     )
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} in {tree} failed:\n{proc.stderr}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def compare(
