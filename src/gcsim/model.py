@@ -34,7 +34,7 @@ from gcsim.params import Parameters
 from gcsim.phenotypes import PRESETS
 from gcsim.rules import CompiledRules
 from gcsim.scenario.schema import Scenario
-from gcsim.state import CD8, LatticeState
+from gcsim.state import CD8, IMMUNE_NAMES, LatticeState
 from gcsim.therapies import therapy_counters
 from gcsim.therapies.delivery import DrugDelivery
 
@@ -42,6 +42,8 @@ SOR_OMEGA = 1.85  # over-relaxation; any value in (0, 2) converges, this one con
 SOR_MAX_SWEEPS = 200  # per step; warm starts need a handful
 SOR_INITIAL_SWEEPS = 5000  # from a cold start at t = 0
 CYTOKINES = ("vegf", "chemokine", "ifng", "tgfb")
+# What immune_step counts, in the order of its ``counters`` array.
+IMMUNE_COUNTERS = ("engagements", "kills", "cd8_divisions", "immune_deaths")
 # Event counts of the model's own rules; therapies add theirs (TreatmentConfig.counters).
 CORE_COUNTERS = (
     "engagements",
@@ -111,8 +113,8 @@ class GastricTumorModel(mesa.Model):
         self._decay_work = np.empty(padded_shape(width, height), np.float32)
         self._done = np.zeros((width, height), dtype=np.uint8)
         self._order = np.empty(width * height, dtype=np.int64)  # one shuffled order at a time
-        self._immune_counters = np.zeros(4, dtype=np.int64)
-        self._recruit_counts = np.zeros(5, dtype=np.int64)
+        self._immune_counters = np.zeros(len(IMMUNE_COUNTERS), dtype=np.int64)
+        self._recruit_counts = np.zeros(max(IMMUNE_NAMES) + 1, dtype=np.int64)  # by code
         self.counters = dict.fromkeys(CORE_COUNTERS + therapy_counters(), 0)
         self.timings: dict[str, float] = {}
         self.oxygen_sweeps = 0
@@ -179,95 +181,113 @@ class GastricTumorModel(mesa.Model):
         return self._order[:n]
 
     def step(self) -> None:
-        """One time step: therapies → vessels → fields → tumour → recruitment → immune →
-        priming → observe."""
-        s = self.state
+        """One time step, phase by phase (docs/architecture.md, "The step pipeline")."""
         with self._phase("therapies"):
             effects = self._apply_therapies()
         with self._phase("vessels"):
-            sprouts, regressions = vessel_step(
-                self.kernel_rng,
-                self.rules.for_step("vessels", effects),
-                self._shuffled_sites(s.tissue, VESSEL_SITES),
-                s.tissue,
-                s.maturity,
-                self._vegf_signal(effects),
-            )
-            self.counters["sprouts"] += sprouts
-            self.counters["regressions"] += regressions
-        self._solve_fields(SOR_MAX_SWEEPS, effects)
+            self._vessels(effects)
+        self._solve_fields(SOR_MAX_SWEEPS, effects)  # times its own phases: oxygen, cytokines
         vegf_signal = self._vegf_signal(effects)  # recruitment and macrophages read the new field
         with self._phase("tumor"):
-            order = self._shuffled_sites(s.tissue, TUMOR_SITES)
-            divisions, necrotic, apoptotic, mitotic = tumor_step(
-                self.kernel_rng,
-                self.rules.for_step("tumor", effects),
-                order,
-                s.tissue,
-                s.cycle,
-                s.pdl1,
-                s.pdl1_const,
-                s.antigen,
-                s.marker,
-                s.doomed,
-                s.oxygen,
-                s.ifng,
-            )
-            self.counters["tumor_divisions"] += divisions
-            self.counters["mitotic_deaths"] += mitotic
-            self.counters["necrotic_deaths"] += necrotic
-            self.counters["apoptoses"] += apoptotic
+            necrotic, mitotic = self._tumour(effects)
         with self._phase("recruitment"):
-            self._recruit_counts[:] = 0
-            recruit(
-                self.kernel_rng,
-                self.rules.for_step("recruitment", effects),
-                self.priming_level,
-                effects.lymphocyte_supply,
-                self._shuffled_sites(s.tissue, VESSEL_SITES),
-                s.tissue,
-                s.maturity,
-                s.immune,
-                s.polarisation,
-                s.chemokine,
-                vegf_signal,
-                self._recruit_counts,
-            )
-            self.counters["cd8_recruited"] += int(self._recruit_counts[CD8])
+            self._recruitment(effects, vegf_signal)
         with self._phase("immune"):
-            self._done[:] = 0
-            self._immune_counters[:] = 0
-            immune_step(
-                self.kernel_rng,
-                self.rules.for_step("immune", effects),
-                self._shuffled_sites(s.immune, IMMUNE_SITES),
-                s.tissue,
-                s.antigen,
-                s.pdl1,
-                s.immune,
-                s.exhaustion,
-                s.engaged,
-                s.divisions,
-                s.polarisation,
-                s.oxygen,
-                s.chemokine,
-                s.ifng,
-                s.tgfb,
-                vegf_signal,
-                self._done,
-                self._immune_counters,
-            )
-            engagements, kills, cd8_divisions, deaths = (int(v) for v in self._immune_counters)
-            self.counters["engagements"] += engagements
-            self.counters["kills"] += kills
-            self.counters["cd8_divisions"] += cd8_divisions
-            self.counters["immune_deaths"] += deaths
+            kills = self._immune(effects, vegf_signal)
         self._update_priming(self._antigen_released(kills, necrotic, mitotic, effects), effects)
         if self.steps % self.record_every == 0:
             with self._phase("observe"):
                 self._record()
         if self.steps >= self.end_steps:
             self.running = False
+
+    def _vessels(self, effects: Effects) -> None:
+        """Sprouting, maturation and regression of vessels (``kernels.vessels``)."""
+        s = self.state
+        sprouts, regressions = vessel_step(
+            self.kernel_rng,
+            self.rules.for_step("vessels", effects),
+            self._shuffled_sites(s.tissue, VESSEL_SITES),
+            s.tissue,
+            s.maturity,
+            self._vegf_signal(effects),
+        )
+        self.counters["sprouts"] += sprouts
+        self.counters["regressions"] += regressions
+
+    def _tumour(self, effects: Effects) -> tuple[int, int]:
+        """Death, PD-L1, cycling and division of tumour cells (``kernels.tumor``); returns the
+        necrotic and mitotic (post-radiation) deaths, which release antigen."""
+        s = self.state
+        divisions, necrotic, apoptotic, mitotic = tumor_step(
+            self.kernel_rng,
+            self.rules.for_step("tumor", effects),
+            self._shuffled_sites(s.tissue, TUMOR_SITES),
+            s.tissue,
+            s.cycle,
+            s.pdl1,
+            s.pdl1_const,
+            s.antigen,
+            s.marker,
+            s.doomed,
+            s.oxygen,
+            s.ifng,
+        )
+        self.counters["tumor_divisions"] += divisions
+        self.counters["mitotic_deaths"] += mitotic
+        self.counters["necrotic_deaths"] += necrotic
+        self.counters["apoptoses"] += apoptotic
+        return necrotic, mitotic
+
+    def _recruitment(self, effects: Effects, vegf_signal: np.ndarray) -> None:
+        """Extravasation of immune cells through perfused vessels (``kernels.immune.recruit``)."""
+        s = self.state
+        self._recruit_counts[:] = 0
+        recruit(
+            self.kernel_rng,
+            self.rules.for_step("recruitment", effects),
+            self.priming_level,
+            effects.lymphocyte_supply,
+            self._shuffled_sites(s.tissue, VESSEL_SITES),
+            s.tissue,
+            s.maturity,
+            s.immune,
+            s.polarisation,
+            s.chemokine,
+            vegf_signal,
+            self._recruit_counts,
+        )
+        self.counters["cd8_recruited"] += int(self._recruit_counts[CD8])
+
+    def _immune(self, effects: Effects, vegf_signal: np.ndarray) -> int:
+        """Death, migration, killing, division and polarisation of immune cells
+        (``kernels.immune.immune_step``); returns this step's kills."""
+        s = self.state
+        self._done[:] = 0
+        self._immune_counters[:] = 0
+        immune_step(
+            self.kernel_rng,
+            self.rules.for_step("immune", effects),
+            self._shuffled_sites(s.immune, IMMUNE_SITES),
+            s.tissue,
+            s.antigen,
+            s.pdl1,
+            s.immune,
+            s.exhaustion,
+            s.engaged,
+            s.divisions,
+            s.polarisation,
+            s.oxygen,
+            s.chemokine,
+            s.ifng,
+            s.tgfb,
+            vegf_signal,
+            self._done,
+            self._immune_counters,
+        )
+        for name, count in zip(IMMUNE_COUNTERS, self._immune_counters, strict=True):
+            self.counters[name] += int(count)
+        return int(self._immune_counters[IMMUNE_COUNTERS.index("kills")])
 
     def _antigen_released(self, kills: int, necrotic: int, mitotic: int, effects: Effects) -> float:
         """Antigen sent to the lymph node this step (kill units): CTL kills, necrotic deaths
