@@ -271,3 +271,28 @@ def test_a_suppression_channel_weights_its_cell_type_in_the_immune_kernel(suppre
 
     assert kills(1.0) == 0
     assert kills(0.0) == 1
+
+
+def test_a_rule_set_that_misses_or_invents_a_kernel_field_is_refused():
+    from gcsim.kernels.vessels import VesselRules
+    from gcsim.rules import VESSELS, RuleSet, value
+
+    with pytest.raises(TypeError, match=r"missing \['vegf_hill'\]"):
+        RuleSet("v", VesselRules, tuple(i for i in VESSELS.inputs if i.field != "vegf_hill"))
+    with pytest.raises(TypeError, match=r"not in the kernel \['bogus'\]"):
+        RuleSet("v", VesselRules, (*VESSELS.inputs, value("bogus", "vessel.vegf_hill")))
+
+
+def test_a_therapy_declaring_an_unknown_channel_is_refused():
+    from typing import Literal
+
+    from gcsim.therapies import TreatmentConfig
+
+    with pytest.raises(TypeError, match="unknown effect channel"):
+
+        class Bad(TreatmentConfig):
+            type: Literal["bad"]
+            channels = ("warp_drive",)
+
+            def start(self, model):
+                raise NotImplementedError
