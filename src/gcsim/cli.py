@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import math
 import os
+import signal
 import sys
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -89,6 +92,46 @@ app = _App(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP (``timeout``, ``docker stop``, a batch scheduler, a closed terminal),
+    raised in the main thread like Ctrl-C's KeyboardInterrupt so that the same cleanup runs."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+@contextmanager
+def _stoppable() -> Iterator[None]:
+    """SIGINT, SIGTERM and SIGHUP all raise (KeyboardInterrupt / Terminated) in the main thread;
+    after the first one, further signals are ignored so that the cleanup is not cut short."""
+
+    def on_signal(signum: int, _frame: object) -> None:
+        for number in handled:
+            signal.signal(number, signal.SIG_IGN)
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        raise Terminated(signum)
+
+    handled = [signal.SIGINT, signal.SIGTERM, signal.SIGHUP]
+    previous = {number: signal.signal(number, on_signal) for number in handled}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def _stopped(exc: KeyboardInterrupt, what: str) -> NoReturn:
+    """One line saying which signal stopped the command and what was kept; exit 128 + signal."""
+    signum = exc.signum if isinstance(exc, Terminated) else signal.SIGINT
+    name = (
+        "interrupted" if signum == signal.SIGINT else f"terminated ({signal.Signals(signum).name})"
+    )
+    err.print(f"{name}: {what}")
+    raise typer.Exit(128 + signum)
 
 
 def _fail(lines: list[str]) -> NoReturn:
@@ -246,9 +289,11 @@ def _params_table(width: int) -> Table:
 
 
 def _positive(value: float | None, option: str) -> float | None:
-    """Typer callback: a number that must be > 0 (typer's ``min`` includes the bound)."""
+    """Typer callback: a finite number that must be > 0 (typer's ``min`` includes the bound)."""
+    if value is not None and not math.isfinite(value):
+        _fail([f"{option}: must be a finite number, got {value:g}"])
     if value is not None and value <= 0:
-        raise typer.BadParameter(f"{option} must be positive, got {value:g}")
+        _fail([f"{option}: must be positive, got {value:g}"])
     return value
 
 
@@ -311,7 +356,7 @@ def run(
 
     import warnings
 
-    from gcsim.io import OutputExistsError, check_output_dir
+    from gcsim.io import OutputExistsError, ResultsKeptError, check_output_dir
 
     try:
         check_output_dir(target, overwrite)  # refuse before spending minutes simulating
@@ -320,9 +365,13 @@ def run(
     from gcsim.report import progress_bar, summary_table
     from gcsim.runner import run_scenario
 
-    with warnings.catch_warnings(record=True) as caught, progress_bar(out) as advance:
-        warnings.simplefilter("always")
-        try:
+    try:
+        with (
+            _stoppable(),
+            warnings.catch_warnings(record=True) as caught,
+            progress_bar(out) as advance,
+        ):
+            warnings.simplefilter("always")
             result = run_scenario(
                 scenario,
                 target,
@@ -331,8 +380,13 @@ def run(
                 workers=workers,
                 snapshots_every_hours=snapshots_every,
             )
-        except OutputExistsError as exc:
-            _fail([str(exc)])
+    except OutputExistsError as exc:
+        _fail([str(exc)])
+    except ResultsKeptError as exc:
+        err.print(str(exc))
+        raise typer.Exit(INTERNAL_ERROR) from None
+    except KeyboardInterrupt as exc:
+        _stopped(exc, f"the workers were stopped and nothing was written to {target}")
     _print_table(summary_table(result))
     for warning in caught:
         err.print(f"warning: {warning.message}")
@@ -465,9 +519,11 @@ def sweep(
         done = prepare_directory(target, spec, plan, resume)  # refuse before starting workers
     except SweepDirectoryError as exc:
         _fail([str(exc)])
+    if scheduler:
+        _check_scheduler_address(scheduler)
     try:
         executor = make_executor(workers, scheduler)
-    except OSError as exc:  # no scheduler at that address
+    except (OSError, ValueError, TypeError) as exc:  # no scheduler there, or a malformed address
         _fail([f"--scheduler {scheduler}: cannot connect: {exc}"])
     for mismatch in getattr(executor, "version_mismatches", list)():  # Dask workers only
         err.print(f"warning: {mismatch}")
@@ -475,11 +531,10 @@ def sweep(
         f"{spec.spec.name}: {len(plan.runs)} runs ({len(done)} done) on {executor.description}"
     )
     try:
-        with sweep_progress(out, len(plan.runs), len(done)) as on_result:
+        with _stoppable(), sweep_progress(out, len(plan.runs), len(done)) as on_result:
             summary = run_sweep(spec, plan, target, executor, resume=resume, on_result=on_result)
-    except KeyboardInterrupt:
-        err.print(f"interrupted: finished runs are kept in {target}; rerun with --resume")
-        raise typer.Exit(INTERRUPTED) from None
+    except KeyboardInterrupt as exc:
+        _stopped(exc, f"finished runs are kept in {target}; rerun with --resume")
     _print_table(summary_table(summary))
     if summary.reached_edge:
         err.print(
@@ -492,6 +547,23 @@ def sweep(
     if summary.failed:
         err.print(f"{summary.failed} of {summary.total} runs failed")
         raise typer.Exit(RUNS_FAILED)
+
+
+def _check_scheduler_address(address: str) -> None:
+    """A Dask scheduler address: tcp://HOST:PORT (or tls://, ws://, wss://, inproc://, ucx://)."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(address if "://" in address else f"tcp://{address}")
+        port = parts.port
+    except ValueError as exc:
+        _fail([f"--scheduler {address}: not an address ({exc}); expected tcp://HOST:PORT"])
+    if parts.scheme not in {"tcp", "tls", "ws", "wss", "inproc", "ucx"}:
+        _fail(
+            [f"--scheduler {address}: unknown protocol {parts.scheme!r}; expected tcp://HOST:PORT"]
+        )
+    if parts.scheme != "inproc" and (not parts.hostname or port is None):
+        _fail([f"--scheduler {address}: not an address; expected tcp://HOST:PORT"])
 
 
 @app.command()
