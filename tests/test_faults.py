@@ -408,3 +408,23 @@ def test_bad_command_line_values_are_one_line_errors(tmp_path, scenario_file, ar
     assert expected in done.stderr and done.stderr.count("\n") == 1, done.stderr
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_a_huge_sweep_design_is_refused_before_it_is_drawn(tmp_path):
+    factors = {
+        "tumor.pdl1_cps": {"range": [1, 50], "steps": 1000},
+        "tumor.initial_radius_um": {"range": [100, 300], "steps": 1000},
+        "stroma.fraction": {"range": [0.1, 0.5], "steps": 1000},
+    }
+    sweep = write_sweep(tmp_path, factors=factors, replicates=1)
+    started = time.monotonic()
+    done = _run_cli("sweep", str(sweep), "--out", "o", cwd=tmp_path)
+    assert time.monotonic() - started < 30  # it used to grow by 60 MB/s until killed
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"{sweep}:")
+    assert "design: this design has 1,000,000,000 runs" in done.stderr
+    assert "above the limit of 100,000 (raise it with --max-runs" in done.stderr
+    assert not (tmp_path / "o").exists()
+    small = write_sweep(tmp_path, name="eight")  # 8 runs: over a limit of 5, under one of 8
+    over = _run_cli("sweep", str(small), "--out", "o", "--max-runs", "5", cwd=tmp_path)
+    assert over.returncode == 2 and "limit of 5" in over.stderr

@@ -141,6 +141,18 @@ def _fail(lines: list[str]) -> NoReturn:
     raise typer.Exit(USER_ERROR)
 
 
+def _load(file: Path, overrides: list[str] | tuple[str, ...] = ()) -> Any:
+    """``load_scenario``, printing its warnings (legal but suspicious values, deprecated names)
+    at once as ``warning: FILE:LINE:COL: field: message`` lines on stderr; ScenarioError
+    propagates."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        scenario = load_scenario(file, overrides)
+    for warning in caught:
+        err.print(f"warning: {warning.message}")
+    return scenario
+
+
 def _package_version() -> str:
     try:
         return version("gcsim")
@@ -187,7 +199,7 @@ def validate(
     problems: list[str] = []
     for file in files:
         try:
-            scenario = load_scenario(file, overrides or ())
+            scenario = _load(file, overrides or ())
         except ScenarioError as exc:
             problems += exc.messages
         else:
@@ -349,7 +361,7 @@ def run(
     runs.parquet, arms.csv and plots to a run directory."""
     settings = list(overrides or []) + ([f"seed={seed}"] if seed is not None else [])
     try:
-        scenario = load_scenario(file, settings)
+        scenario = _load(file, settings)
     except ScenarioError as exc:
         _fail(exc.messages)
     target = out_dir if out_dir is not None else _default_out(scenario.name)
@@ -452,7 +464,7 @@ def demo(
     (Mesa SolaraViz). Works offline; stop it with Ctrl-C."""
     if file is not None:
         try:
-            load_scenario(file)  # report a bad file here, not as a broken page
+            _load(file)  # report a bad file here, not as a broken page
         except ScenarioError as exc:
             _fail(exc.messages)
     _need_teach_extra("solara", "solara_assets", "altair")
@@ -498,6 +510,10 @@ def sweep(
     resume: Annotated[
         bool, typer.Option("--resume", help="Finish an interrupted sweep in --out.")
     ] = False,
+    max_runs: Annotated[
+        int,
+        typer.Option("--max-runs", min=1, help="Refuse a design of more runs than this."),
+    ] = 100_000,
 ) -> None:
     """Run a parameter sweep: every design point × replicate, locally or on a Dask cluster."""
     if workers is not None and scheduler:
@@ -507,7 +523,7 @@ def sweep(
 
     try:
         spec = load_sweep(file)
-        plan = plan_runs(spec)  # every run's scenario is validated before anything runs
+        plan = plan_runs(spec, max_runs)  # every run's scenario is validated before any runs
     except ScenarioError as exc:
         _fail(exc.messages)
     target = out_dir if out_dir is not None else _default_out(spec.spec.name)
