@@ -413,7 +413,7 @@ def test_bad_command_line_values_are_one_line_errors(tmp_path, scenario_file, ar
 def test_a_huge_sweep_design_is_refused_before_it_is_drawn(tmp_path):
     factors = {
         "tumor.pdl1_cps": {"range": [1, 50], "steps": 1000},
-        "tumor.initial_radius_um": {"range": [100, 300], "steps": 1000},
+        "vessels.density": {"range": [0.01, 0.05], "steps": 1000},
         "stroma.fraction": {"range": [0.1, 0.5], "steps": 1000},
     }
     sweep = write_sweep(tmp_path, factors=factors, replicates=1)
