@@ -522,3 +522,50 @@ def test_a_plain_scenario_gives_no_warning(tmp_path: Path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         load_scenario(path)
+
+
+# --- treatments addressed by index and by label (issue 15) -------------------------------------
+
+TREATED = (
+    "name: a\ntime: {days: 30}\narms:\n"
+    "  ici:\n    - type: checkpoint_inhibitor\n      drug: pembrolizumab\n      label: pembro\n"
+    "      dose: {value: 200, unit: mg}\n      schedule: {days: [1]}\n"
+    "  group:\n    tumor: {pdl1_cps: 1}\n    treatments:\n"
+    "      - type: radiotherapy\n        dose_per_fraction: {value: 8, unit: Gy}\n"
+    "        schedule: {days: [1]}\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("override", "arm", "read"),
+    [
+        ("arms.ici[0].dose.value=100", "ici", lambda t: t.dose.value),
+        ("arms.ici[pembro].dose.value=100", "ici", lambda t: t.dose.value),
+        ("arms.group[0].dose_per_fraction.value=4", "group", lambda t: t.dose_per_fraction.value),
+        (
+            "arms.group.treatments[0].dose_per_fraction.value=4",
+            "group",
+            lambda t: t.dose_per_fraction.value,
+        ),
+    ],
+)
+def test_set_addresses_a_treatment_by_index_and_label(tmp_path: Path, override, arm, read) -> None:
+    scenario = load_scenario(write(tmp_path, TREATED), [override])
+    assert read(scenario.arms[arm].treatments[0]) == float(override.rpartition("=")[2])
+
+
+@pytest.mark.parametrize(
+    ("override", "field", "fragment"),
+    [
+        ("arms.ici[3].dose.value=1", "arms.ici", "has 1 treatment(s); index 3 is out of range"),
+        ("arms.ici[pembr].dose.value=1", "arms.ici", "no treatment labelled 'pembr' (did you mean"),
+        ("arms.ici[0].dose.value=-1", "arms.ici[0].dose.value", "greater than 0, got -1"),
+        ("arms.ici[0].dose.valu=1", "arms.ici[0].dose.valu", "(did you mean 'value'?)"),
+        ("arms.ici[0]=1", "arms.ici[0]", "a whole treatment cannot be set"),
+        ("arms.group[0].dose.value=8", "arms.group.treatments[0].dose", "dose_per_fraction"),
+    ],
+)
+def test_bad_treatment_override(tmp_path: Path, override: str, field: str, fragment: str) -> None:
+    message = str(load_error(write(tmp_path, TREATED), (override,)))
+    assert message.startswith(f"--set {override}: {field}: "), message
+    assert fragment in message

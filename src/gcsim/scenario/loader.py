@@ -452,29 +452,87 @@ def _parse_override(text: str) -> tuple[Loc, Any]:
     return path, value
 
 
+_BRACKETS = re.compile(r"\[([^\[\]]*)\]")
+
+
 def key_path(key: str) -> Loc:
     """The location named by an override key; after ``parameters.`` the rest is one name,
-    because parameter names contain dots."""
+    because parameter names contain dots. ``[i]`` after a part indexes a list (a treatment of an
+    arm: ``arms.ici[0].dose.value``); ``[text]`` picks the treatment whose ``label`` is text
+    (kept as the part ``"[text]"`` and resolved against the file by ``_assign``)."""
     head, _, rest = key.partition(".")
-    return ("parameters", rest) if head == "parameters" and rest else tuple(key.split("."))
+    if head == "parameters" and rest:
+        return ("parameters", rest)
+    loc: list[str | int] = []
+    for part in key.split("."):
+        name = _BRACKETS.sub("", part)
+        if name or not _BRACKETS.search(part):
+            loc.append(name)
+        for index in _BRACKETS.findall(part):
+            loc.append(int(index) if index.isdigit() else f"[{index}]")
+    return tuple(loc)
 
 
 def _assign(data: CommentedMap, path: Loc, value: Any) -> list[Loc]:
-    """Set ``data[path] = value``, creating missing mappings; return the paths created."""
+    """Set ``data[path] = value``, creating missing mappings; return the paths created (with
+    treatment labels resolved to list indices, as validation errors name them)."""
     node: Any = data
     created: list[Loc] = []
+    done: list[str | int] = []
     for depth, key in enumerate(path[:-1], start=1):
+        if _is_index(key):
+            node, where = _treatment(node, key, tuple(done))
+            done += where
+            continue
         child = node.get(key)
         if child is None:
             child = node[key] = CommentedMap()
-            created.append(path[:depth])
-        elif not isinstance(child, Mapping):
+            created.append((*done, key))
+        elif not isinstance(child, Mapping | list) or (
+            isinstance(child, list) and not _is_index(path[depth])
+        ):
             message = f"is {_kind(child)}, not a mapping, so {path[depth]!r} cannot be set in it"
             raise _YamlProblem(message, field=_dotted(path[:depth]))
+        done.append(key)
         node = child
-    node[path[-1]] = value
-    created.append(path)
+    last = path[-1]
+    if _is_index(last):
+        raise _YamlProblem(
+            "a whole treatment cannot be set; set one of its fields", field=_dotted(path)
+        )
+    if not isinstance(node, Mapping):
+        raise _YamlProblem(f"is {_kind(node)}, not a mapping", field=_dotted(tuple(done)))
+    node[last] = value
+    created.append((*done, last))
     return created
+
+
+def _is_index(part: str | int) -> bool:
+    return isinstance(part, int) or part.startswith("[")
+
+
+def _treatment(node: Any, key: str | int, where: Loc) -> tuple[Any, list[str | int]]:
+    """The treatment ``key`` (index or ``[label]``) of the arm or list ``node``, and the keys
+    that lead to it from ``node`` (an arm written as a mapping keeps them under treatments)."""
+    steps: list[str | int] = []
+    if isinstance(node, Mapping) and isinstance(node.get("treatments"), list):
+        node, steps = node["treatments"], ["treatments"]
+    if not isinstance(node, list):
+        message = f"is {_kind(node)}, not a list of treatments, so {key!r} cannot index it"
+        raise _YamlProblem(message, field=_dotted(where))
+    if isinstance(key, int):
+        if key >= len(node):
+            message = f"has {len(node)} treatment(s); index {key} is out of range"
+            raise _YamlProblem(message, field=_dotted(where))
+        return node[key], [*steps, key]
+    label = key[1:-1]
+    labels = [t.get("label") for t in node if isinstance(t, Mapping)]
+    if label not in labels:
+        known = ", ".join(repr(x) for x in labels if x) or "none is labelled"
+        message = f"no treatment labelled {label!r}{_did_you_mean(label, filter(None, labels))}"
+        raise _YamlProblem(f"{message}; labels: {known}", field=_dotted(where))
+    index = labels.index(label)
+    return node[index], [*steps, index]
 
 
 # --- mapping pydantic errors back to the file ------------------------------------------------
