@@ -438,11 +438,15 @@ def animate(
     beside its plots, one frame per snapshot."""
     _need_teach_extra("imageio", "imageio_ffmpeg")
     from gcsim.animate import AnimationError, animate_run
+    from gcsim.report import progress_bar
 
     try:
-        animations = animate_run(run_dir, out_dir, fps)
+        with _stoppable(), progress_bar(out, "rendering", "frames") as advance:
+            animations = animate_run(run_dir, out_dir, fps, progress=advance)
     except AnimationError as exc:
         _fail([str(exc)])
+    except KeyboardInterrupt as exc:
+        _stopped(exc, "animations finished before this are kept")
     for animation in animations:
         out.print(f"{animation.arm}: {animation.frames} frames → {animation.gif}, {animation.mp4}")
 
