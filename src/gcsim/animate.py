@@ -25,7 +25,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from gcsim.plots import codes_image, legend_handles
+from gcsim.plots import IMMUNE_COLOURS, TISSUE_COLOURS, codes_image, legend_handles
+from gcsim.pool import LocalPool, available_cores
 from gcsim.snapshots import Snapshots, load_snapshots, snapshot_name
 
 # 960 × 480 px: both multiples of 16, the macro-block size of H.264, so ffmpeg need not rescale
@@ -141,6 +142,7 @@ def render_frames(
     for artist in hidden[1:]:
         artist.set_visible(True)
     rows, cols = _pixel_index(lattice_ax, image, canvas.get_width_height()[1], width, height)
+    palette = _palette()
     frames = []
     for i, t_h in enumerate(snapshots.time_h):
         day = t_h / 24.0
@@ -154,8 +156,9 @@ def render_frames(
         for artist in moving:
             artist.axes.draw_artist(artist)
         frame = np.asarray(canvas.buffer_rgba())[..., :3].copy()
-        lattice = codes_image(snapshots.tissue[i], snapshots.immune[i])[::-1]  # row 0 = top
-        frame[rows[0] : rows[1], cols[0] : cols[1]] = _to_pixels(lattice, rows, cols)
+        frame[rows[0] : rows[1], cols[0] : cols[1]] = _lattice_pixels(
+            snapshots.tissue[i], snapshots.immune[i], rows[2], cols[2], palette
+        )
         frames.append(frame)
         if progress is not None:
             progress(1)
@@ -188,9 +191,27 @@ def _pixel_index(
     return (top, bottom, row_of), (left, right, col_of)
 
 
-def _to_pixels(lattice: np.ndarray, rows: tuple, cols: tuple) -> np.ndarray:
-    rgb = (lattice * 255.0 + 0.5).astype(np.uint8)
-    return rgb[rows[2]][:, cols[2]]
+def _palette() -> np.ndarray:
+    """uint8 RGB of code ``t`` (tissue) and ``len(TISSUE_COLOURS) - 1 + i`` (immune ``i``),
+    the colours ``codes_image`` uses."""
+    tissue = [TISSUE_COLOURS[c][0] for c in sorted(TISSUE_COLOURS)]
+    immune = [IMMUNE_COLOURS[c][0] for c in sorted(IMMUNE_COLOURS)]
+    rgb = np.array([matplotlib.colors.to_rgb(c) for c in tissue + immune])
+    return (rgb * 255.0 + 0.5).astype(np.uint8)
+
+
+def _lattice_pixels(
+    tissue: np.ndarray, immune: np.ndarray, row_of: np.ndarray, col_of: np.ndarray, palette
+) -> np.ndarray:
+    """The lattice as the frame's pixels: sites picked per pixel row and column (nearest
+    neighbour), immune cells over their tissue site, then coloured, all in small integers."""
+    codes = tissue.astype(np.int16)
+    immune_codes = sorted(IMMUNE_COLOURS)
+    for k, code in enumerate(immune_codes):
+        codes[immune == code] = len(TISSUE_COLOURS) + k
+    # arrays are [x, y] with y up; pixel rows run top to bottom
+    picked = codes.T[::-1][row_of][:, col_of]
+    return palette[picked]
 
 
 def write_gif(path: Path, frames: list[np.ndarray], fps: float) -> None:
@@ -233,14 +254,35 @@ def write_mp4(path: Path, frames: list[np.ndarray], fps: float) -> None:
             writer.append_data(frame)
 
 
+def animate_arm(
+    path: Path,
+    table: pd.DataFrame,
+    arm: str,
+    out_dir: Path,
+    fps: float,
+    progress: Callable[[int], None] | None = None,
+) -> Animation:
+    """Render one arm's snapshots ``path`` to its GIF and MP4 in ``out_dir``."""
+    frames = render_frames(load_snapshots(path), table, arm, progress)
+    stem = path.stem.replace("snapshots_", "animation_", 1)
+    gif, mp4 = out_dir / f"{stem}.gif", out_dir / f"{stem}.mp4"
+    write_gif(gif, frames, fps)
+    write_mp4(mp4, frames, fps)
+    return Animation(arm=arm, gif=gif, mp4=mp4, frames=len(frames))
+
+
 def animate_run(
     run_dir: Path,
     out_dir: Path | None = None,
     fps: float = 4.0,
     progress: Callable[[int, int], None] | None = None,
+    workers: int | None = None,
 ) -> list[Animation]:
     """Write ``animation_<arm>.gif`` and ``.mp4`` for every arm with snapshots in ``run_dir``
-    (to ``out_dir``, default ``run_dir``); ``progress(done, total)`` counts frames."""
+    (to ``out_dir``, default ``run_dir``); ``progress(done, total)`` counts frames.
+
+    ``workers``: processes, one arm each at a time (default: one per core, at most one per arm;
+    0 or 1 renders in this process, frame by frame on the progress bar)."""
     if fps <= 0:
         raise AnimationError(f"fps must be positive, got {fps}")
     run_dir = Path(run_dir)
@@ -251,10 +293,11 @@ def animate_run(
         raise AnimationError(f"{run_dir}: timeseries.parquet is missing")
     timeseries = pd.read_parquet(timeseries_path)
     out_dir.mkdir(parents=True, exist_ok=True)
-    done = []
-    loaded = {arm: load_snapshots(path) for arm, path in arms.items()}
-    total = sum(len(s) for s in loaded.values())
-    count = 0
+    tables = {
+        arm: timeseries[(timeseries["arm"] == arm) & (timeseries["replicate"] == 0)] for arm in arms
+    }
+    frames = {arm: _frame_count(path) for arm, path in arms.items()}
+    total, count = sum(frames.values()), 0
 
     def advance(step: int) -> None:
         nonlocal count
@@ -262,13 +305,29 @@ def animate_run(
         if progress is not None:
             progress(count, total)
 
-    for arm, path in arms.items():
-        snapshots = loaded[arm]
-        table = timeseries[(timeseries["arm"] == arm) & (timeseries["replicate"] == 0)]
-        frames = render_frames(snapshots, table, arm, advance)
-        stem = path.stem.replace("snapshots_", "animation_", 1)
-        gif, mp4 = out_dir / f"{stem}.gif", out_dir / f"{stem}.mp4"
-        write_gif(gif, frames, fps)
-        write_mp4(mp4, frames, fps)
-        done.append(Animation(arm=arm, gif=gif, mp4=mp4, frames=len(frames)))
-    return done
+    workers = min(len(arms), available_cores()) if workers is None else workers
+    if workers <= 1:
+        return [
+            animate_arm(path, tables[arm], arm, out_dir, fps, advance) for arm, path in arms.items()
+        ]
+    pool = LocalPool(min(workers, len(arms)))
+    try:
+        futures = {
+            pool.submit(animate_arm, path, tables[arm], arm, out_dir, fps): arm
+            for arm, path in arms.items()
+        }
+        done = {}
+        for future in pool.as_completed(futures):
+            animation = future.result()
+            done[animation.arm] = animation
+            advance(frames[animation.arm])
+    except BaseException:
+        pool.close(abort=True)
+        raise
+    pool.close()
+    return [done[arm] for arm in arms]
+
+
+def _frame_count(path: Path) -> int:
+    with np.load(path) as stored:
+        return len(stored["time_h"])

@@ -91,6 +91,10 @@ app = _App(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # plain click help: paragraphs rewrapped to the terminal (not the docstrings' line breaks)
+    # and no typer metavars such as <bool> or <list[Path]>
+    rich_markup_mode=None,
+    context_settings={"max_content_width": 100},
 )
 
 
@@ -314,7 +318,7 @@ def _range(param: Param) -> str:
     return f"[{param.lo:g}, {high}]"
 
 
-@app.command()
+@app.command(short_help="Simulate every arm × replicate of a scenario to a run directory.")
 def run(
     file: Annotated[Path, typer.Argument(metavar="FILE", help="Scenario YAML file.")],
     out_dir: Annotated[
@@ -422,7 +426,7 @@ def _need_teach_extra(*modules: str) -> None:
         )
 
 
-@app.command()
+@app.command(short_help="GIF and MP4 of a run stored with --snapshots-every.")
 def animate(
     run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="A finished run directory.")],
     fps: Annotated[
@@ -433,6 +437,16 @@ def animate(
         Path | None,
         typer.Option("--out", "-o", help="Directory for the animations (default: RUN_DIR)."),
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            "-j",
+            min=0,
+            help="Processes, one arm each (default: one per CPU, at most one per arm; 0 or 1 = "
+            "in this process).",
+        ),
+    ] = None,
 ) -> None:
     """Render animation_<arm>.gif and .mp4 of a run stored with --snapshots-every: the lattice
     beside its plots, one frame per snapshot."""
@@ -442,7 +456,7 @@ def animate(
 
     try:
         with _stoppable(), progress_bar(out, "rendering", "frames") as advance:
-            animations = animate_run(run_dir, out_dir, fps, progress=advance)
+            animations = animate_run(run_dir, out_dir, fps, progress=advance, workers=workers)
     except AnimationError as exc:
         _fail([str(exc)])
     except KeyboardInterrupt as exc:
@@ -451,7 +465,7 @@ def animate(
         out.print(f"{animation.arm}: {animation.frames} frames → {animation.gif}, {animation.mp4}")
 
 
-@app.command()
+@app.command(short_help="The classroom demo in the browser (works offline).")
 def demo(
     file: Annotated[
         Path | None,
