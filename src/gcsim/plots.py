@@ -159,10 +159,9 @@ def arm_colours(n: int) -> list[tuple[float, ...]]:
 
 
 def _plot_exposure(ax, table: pd.DataFrame, scenario: Scenario, colours: list) -> None:
-    """Effect-level exposure per arm (0–1) and, below zero, one row of dosing marks per
-    treatment of each arm, its name at the row's right end (rows never share a line)."""
-    row = 0.0
-    step = min(0.08, 0.9 / max(1, sum(len(a.treatments) for a in scenario.arms.values())))
+    """Effect-level exposure per arm (0–1) and, below zero, one row of dosing marks per arm
+    with its treatments' names after its last dose (rows a line apart: names never overlap)."""
+    step = 0.1
     for i, (arm, spec) in enumerate(scenario.arms.items()):
         colour = colours[i % len(colours)]
         first = table[(table["arm"] == arm) & (table["replicate"] == 0)]
@@ -170,19 +169,23 @@ def _plot_exposure(ax, table: pd.DataFrame, scenario: Scenario, colours: list) -
             values = exposure_fraction(column, first[column])
             if values.any():
                 ax.plot(first["day"], values, style, color=colour)
+        row = -step * (i + 1)
+        last = 0.0
         for treatment in spec.treatments:
-            row -= step
             days = treatment.schedule.dose_days()
-            ax.plot(days, [row] * len(days), "|", color=colour, markersize=6)
+            ax.plot(days, [row] * len(days), "|", color=colour, markersize=5)
+            last = max(last, *days)
+        if spec.treatments:
             ax.annotate(
-                treatment.name(),
-                (max(days), row),
+                " + ".join(t.name() for t in spec.treatments),
+                (last, row),
                 fontsize=6,
                 color=colour,
                 xytext=(4, 0),
                 textcoords="offset points",
                 va="center",
             )
+    ax.set_ylim(-step * (len(scenario.arms) + 1), 1.05)
     handles = [
         plt.Line2D([], [], linestyle=s, color="black", label=n) for _, s, n in EXPOSURE_STYLES
     ]
