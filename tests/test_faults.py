@@ -428,3 +428,47 @@ def test_a_huge_sweep_design_is_refused_before_it_is_drawn(tmp_path):
     small = write_sweep(tmp_path, name="eight")  # 8 runs: over a limit of 5, under one of 8
     over = _run_cli("sweep", str(small), "--out", "o", "--max-runs", "5", cwd=tmp_path)
     assert over.returncode == 2 and "limit of 5" in over.stderr
+
+
+# --- a full disk -----------------------------------------------------------------------------
+
+
+def _disk_full(*_args, **_kwargs):
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_a_full_disk_during_a_run_leaves_the_previous_results(tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    run_scenario(TINY, out)
+    before = (out / "run.json").read_text()
+    monkeypatch.setattr("gcsim.runner.write_parquet", _disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        run_scenario(TINY.model_copy(update={"seed": 9}), out, overwrite=True)
+    assert (out / "run.json").read_text() == before  # the old run is whole and untouched
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no temporary directory
+
+
+def test_a_full_disk_during_a_sweep_keeps_finished_runs_for_resume(tmp_path, monkeypatch):
+    import gcsim.sweep.execute as execute
+
+    sweep_file = write_sweep(tmp_path)
+    sweep = load_sweep(sweep_file)
+    out = tmp_path / "out"
+    real, calls = execute.write_json, []
+
+    def fills_up(path, data):
+        calls.append(path)
+        if len(calls) > 4:  # sweep.json, then three runs' results, then the disk is full
+            _disk_full()
+        real(path, data)
+
+    monkeypatch.setattr(execute, "write_json", fills_up)
+    with pytest.raises(OSError, match="No space left"):
+        run_sweep(sweep, plan_runs(sweep), out, InProcess())
+    assert len(list((out / "runs").glob("*.json"))) == 3
+    monkeypatch.setattr(execute, "write_json", real)
+    summary = run_sweep(sweep, plan_runs(sweep), out, InProcess(), resume=True)
+    assert (summary.ok, summary.skipped) == (8, 3)
+    reference = tmp_path / "reference"
+    run_sweep(sweep, plan_runs(sweep), reference, InProcess())
+    assert_same_results(reference, out)

@@ -401,6 +401,12 @@ def run(
     except ResultsKeptError as exc:
         err.print(str(exc))
         raise typer.Exit(INTERNAL_ERROR) from None
+    except OSError as exc:  # a full disk, a quota, a vanished mount while writing
+        err.print(
+            f"{target}: cannot write the results: {exc.strerror or exc}; nothing was written "
+            f"there (the temporary directory was removed)"
+        )
+        raise typer.Exit(INTERNAL_ERROR) from None
     except KeyboardInterrupt as exc:
         _stopped(exc, f"the workers were stopped and nothing was written to {target}")
     _print_table(summary_table(result))
