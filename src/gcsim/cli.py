@@ -370,8 +370,6 @@ def run(
         _fail(exc.messages)
     target = out_dir if out_dir is not None else _default_out(scenario.name)
 
-    import warnings
-
     from gcsim.io import OutputExistsError, ResultsKeptError, check_output_dir
 
     try:
