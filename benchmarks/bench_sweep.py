@@ -50,6 +50,8 @@ def _sweep_file(directory: Path, runs: int, size: int, days: float) -> Path:
             "domain.height": size,
             "tumor.initial_radius_um": size * 5,
             "time.days": days,
+            # a record interval longer than the run is an error: a smoke test runs 6 h
+            "time.record_every_hours": min(24.0, days * 24.0),
         },
         "seed": 1,
         "design": {"method": "factorial"},

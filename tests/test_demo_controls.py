@@ -126,7 +126,7 @@ def test_offline_environment_turns_off_telemetry_and_remote_assets(tmp_path):
 
 def test_server_listens_where_asked_and_does_not_check_pypi():
     command = server_command("127.0.0.1", 8123)
-    assert command[1:5] == ["-m", "solara", "run", "gcsim.app"]
+    assert command[1:5] == ["-m", "gcsim.demo", "run", "gcsim.app"]
     assert command[command.index("--host") + 1] == "127.0.0.1"
     assert command[command.index("--port") + 1] == "8123"
     assert "--no-check-version" in command and "--no-open" in command

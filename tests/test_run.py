@@ -30,6 +30,7 @@ EXPECTED_FILES = {
     "arms.csv",
     "dynamics.png",
     "lattice_untreated.png",
+    "gcsim-output.json",
 }
 
 
@@ -68,13 +69,23 @@ def test_refuses_a_non_empty_directory_and_keeps_it(tmp_path):
     assert [p.name for p in out.iterdir()] == ["notes.txt"]
 
 
-def test_overwrite_replaces_the_directory(tmp_path):
+def test_overwrite_replaces_a_run_directory(tmp_path):
+    out = tmp_path / "run"
+    other = Scenario.model_validate(SMALL.model_dump() | {"arms": {"other": []}})
+    run_scenario(other, out)
+    assert (out / "lattice_other.png").exists()
+    run_scenario(SMALL, out, overwrite=True)
+    assert {p.name for p in out.iterdir()} == EXPECTED_FILES  # the old run's files are gone
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]  # no temporary leftovers
+
+
+def test_overwrite_refuses_a_directory_gcsim_did_not_write(tmp_path):
     out = tmp_path / "run"
     out.mkdir()
     (out / "stale.txt").write_text("old")
-    run_scenario(SMALL, out, overwrite=True)
-    assert {p.name for p in out.iterdir()} == EXPECTED_FILES
-    assert [p.name for p in tmp_path.iterdir()] == ["run"]  # no temporary leftovers
+    with pytest.raises(OutputExistsError, match="not a directory gcsim wrote"):
+        run_scenario(SMALL, out, overwrite=True)
+    assert [p.name for p in out.iterdir()] == ["stale.txt"]
 
 
 def test_an_interrupted_run_leaves_nothing_behind(tmp_path):

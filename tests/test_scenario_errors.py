@@ -7,6 +7,7 @@ prefix, because that prefix is what a user (or an editor) relies on to find the 
 from __future__ import annotations
 
 import pickle
+import warnings
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from gcsim.scenario import (
     load_scenario,
     scenario_hash,
 )
+from gcsim.scenario.loader import ScenarioWarning
 
 
 def write(tmp_path: Path, text: str | bytes, name: str = "scenario.yaml") -> Path:
@@ -58,7 +60,7 @@ LOCATED = [
         "tumor.pdl1",
         "did you mean 'pdl1_cps'?",
     ),
-    ("wrong-type", "name: a\ntime:\n  days: ninety\n", 3, "time.days", "valid number"),
+    ("wrong-type", "name: a\ntime:\n  days: ninety\n", 3, "time.days", "must be a number"),
     ("section-not-a-mapping", "name: a\ntumor: 5\n", 2, "tumor", "valid dictionary"),
     ("empty-section", "name: a\ntumor:\nseed: 1\n", 2, "tumor", "got None"),
     ("negative", "name: a\nseed: -1\n", 2, "seed", "greater than or equal to 0"),
@@ -97,14 +99,14 @@ LOCATED = [
         "name: a\nparameters:\n  cd8.speed: 1.0\n  cd8.kill_probability: 1.5\n",
         4,
         "parameters.cd8.kill_probability",
-        "outside [0.0, 1]",
+        "cd8.kill_probability = 1.5 is outside [0, 1] (dimensionless)",
     ),
     (
         "parameter-not-a-number",
         "name: a\nparameters:\n  cd8.speed: fast\n",
         3,
         "parameters.cd8.speed",
-        "valid number",
+        "must be a number, got a string 'fast'",
     ),
     (
         "tumour-does-not-fit-domain",
@@ -158,6 +160,85 @@ LOCATED = [
         "would write the same output files",
     ),
     ("recursive-alias", "name: a\nloop: &x [*x]\n", 2, "loop[0]", "recursive alias"),
+    # issue 15: mistakes that used to pass
+    (
+        "radius-in-mm",
+        "name: a\ntumor:\n  initial_radius_um: 0.5\n",
+        3,
+        "tumor.initial_radius_um",
+        "smaller than one lattice site (20 µm)",
+    ),
+    (
+        "radius-in-mm-in-an-arm",
+        "name: a\narms:\n  a:\n    tumor: {initial_radius_um: 0.5}\n",
+        4,
+        "arms.a.tumor.initial_radius_um",
+        "smaller than one lattice site",
+    ),
+    (
+        "record-interval-longer-than-the-run",
+        "name: a\ntime:\n  days: 2\n  record_every_hours: 100\n",
+        4,
+        "time.record_every_hours",
+        "100 h is longer than the run (2 days = 48 h)",
+    ),
+    ("cps-true", "name: a\ntumor:\n  pdl1_cps: true\n", 3, "tumor.pdl1_cps", "got a boolean"),
+    (
+        "cps-quoted",
+        'name: a\ntumor:\n  pdl1_cps: "5"\n',
+        3,
+        "tumor.pdl1_cps",
+        "must be a number, got a string '5' (write it without quotes)",
+    ),
+    (
+        "parameter-quoted",
+        'name: a\nparameters:\n  cd8.speed: "1.0"\n',
+        3,
+        "parameters.cd8.speed",
+        "must be a number, got a string '1.0'",
+    ),
+    (
+        "dose-day-quoted",
+        "name: a\ntime: {days: 30}\narms:\n  p:\n    - type: checkpoint_inhibitor\n"
+        "      drug: pembrolizumab\n      dose: {value: 200, unit: mg}\n"
+        "      schedule: {days: ['1']}\n",
+        8,
+        "arms.p[0].schedule.days[0]",
+        "must be a number",
+    ),
+    ("cps-nan", "name: a\ntumor:\n  pdl1_cps: .nan\n", 3, "tumor.pdl1_cps", "NaN (.nan) is not"),
+    (
+        "parameter-nan",
+        "name: a\nparameters:\n  cd8.speed: .nan\n",
+        3,
+        "parameters.cd8.speed",
+        "NaN is not a number allowed here",
+    ),
+    (
+        "unknown-key-in-an-arm",
+        "name: a\narms:\n  a:\n    treatmnts: []\n",
+        4,
+        "arms.a.treatmnts",
+        "(did you mean 'treatments'?); allowed: treatments, tumor, immune, parameters",
+    ),
+    (
+        "unknown-key-in-a-treatment",
+        "name: a\ntime: {days: 30}\narms:\n  p:\n    - type: checkpoint_inhibitor\n"
+        "      drug: pembrolizumab\n      dose: {value: 200, unit: mg}\n"
+        "      schedule: {days: [1]}\n      lable: x\n",
+        9,
+        "arms.p[0].lable",
+        "(did you mean 'label'?); allowed: type, schedule, label",
+    ),
+    (
+        "radiotherapy-dose",
+        "name: a\ntime: {days: 30}\narms:\n  rt:\n    treatments:\n"
+        "      - type: radiotherapy\n        dose: {value: 8, unit: Gy}\n"
+        "        schedule: {days: [1]}\n",
+        6,
+        "arms.rt.treatments[0].dose_per_fraction",
+        "radiotherapy names its dose dose_per_fraction",
+    ),
     ("non-scalar-key", "name: a\n? [x, y]\n: 1\n", 2, "", "keys must be plain scalars"),
 ]
 
@@ -278,7 +359,10 @@ BAD_OVERRIDES = [
     ("tumor.bogus=1", "tumor.bogus", "unknown key 'bogus'"),
     ("tumor.extra.deep=1", "tumor.extra", "unknown key 'extra'"),
     ("time.days=-3", "time.days", "greater than 0, got -3"),
-    ("time.days=abc", "time.days", "valid number, unable to parse string"),
+    ("time.days=abc", "time.days", "must be a number, got a string 'abc'"),
+    ("time.days=true", "time.days", "must be a number, got a boolean True"),
+    ("tumor.pdl1_cps=.nan", "tumor.pdl1_cps", "NaN (.nan) is not a number allowed here"),
+    ("time.record_every_hours=480", "time.record_every_hours", "longer than the run"),
     ("tumor.pdl1_cps=150", "tumor.pdl1_cps", "less than or equal to 100"),
     ("parameters.cd8.kill_probability=2", "parameters.cd8.kill_probability", "outside"),
     ("parameters.cd8.kill_prob=0.2", "parameters.cd8.kill_prob", "unknown parameter"),
@@ -393,3 +477,95 @@ def test_json_schema_describes_the_file() -> None:
     parameters = schema["properties"]["parameters"]
     assert parameters["additionalProperties"] is False
     assert parameters["properties"]["cd8.kill_probability"]["maximum"] == 1
+
+
+# (case id, YAML text, line, field, fragment): legal but suspicious values are warnings that name
+# the file, line and field, and the scenario still loads.
+SUSPICIOUS = [
+    (
+        "days-in-hours",
+        "name: a\ntime:\n  days: 2160\n",
+        3,
+        "time.days",
+        "beyond what the parameter table is meant for (weeks to months, at most 365 days); "
+        "written in hours? 2160 h is 90 days",
+    ),
+    (
+        "last-day-not-recorded",
+        "name: a\ntime:\n  days: 3\n  record_every_hours: 48\n",
+        4,
+        "time.record_every_hours",
+        "the last observation is at day 2, the last 24 h are simulated but not recorded",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "field", "fragment"),
+    [case[1:] for case in SUSPICIOUS],
+    ids=[case[0] for case in SUSPICIOUS],
+)
+def test_suspicious_value_is_a_located_warning(
+    tmp_path: Path, text: str, line: int, field: str, fragment: str
+) -> None:
+    path = write(tmp_path, text)
+    with pytest.warns(ScenarioWarning) as caught:
+        load_scenario(path)
+    assert len(caught) == 1
+    message = str(caught[0].message)
+    assert message.startswith(f"{path}:{line}:"), message
+    assert f": {field}: " in message and fragment in message
+
+
+def test_a_plain_scenario_gives_no_warning(tmp_path: Path) -> None:
+    path = write(tmp_path, "name: a\ntime:\n  days: 3\n  record_every_hours: 24\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_scenario(path)
+
+
+# --- treatments addressed by index and by label (issue 15) -------------------------------------
+
+TREATED = (
+    "name: a\ntime: {days: 30}\narms:\n"
+    "  ici:\n    - type: checkpoint_inhibitor\n      drug: pembrolizumab\n      label: pembro\n"
+    "      dose: {value: 200, unit: mg}\n      schedule: {days: [1]}\n"
+    "  group:\n    tumor: {pdl1_cps: 1}\n    treatments:\n"
+    "      - type: radiotherapy\n        dose_per_fraction: {value: 8, unit: Gy}\n"
+    "        schedule: {days: [1]}\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("override", "arm", "read"),
+    [
+        ("arms.ici[0].dose.value=100", "ici", lambda t: t.dose.value),
+        ("arms.ici[pembro].dose.value=100", "ici", lambda t: t.dose.value),
+        ("arms.group[0].dose_per_fraction.value=4", "group", lambda t: t.dose_per_fraction.value),
+        (
+            "arms.group.treatments[0].dose_per_fraction.value=4",
+            "group",
+            lambda t: t.dose_per_fraction.value,
+        ),
+    ],
+)
+def test_set_addresses_a_treatment_by_index_and_label(tmp_path: Path, override, arm, read) -> None:
+    scenario = load_scenario(write(tmp_path, TREATED), [override])
+    assert read(scenario.arms[arm].treatments[0]) == float(override.rpartition("=")[2])
+
+
+@pytest.mark.parametrize(
+    ("override", "field", "fragment"),
+    [
+        ("arms.ici[3].dose.value=1", "arms.ici", "has 1 treatment(s); index 3 is out of range"),
+        ("arms.ici[pembr].dose.value=1", "arms.ici", "no treatment labelled 'pembr' (did you mean"),
+        ("arms.ici[0].dose.value=-1", "arms.ici[0].dose.value", "greater than 0, got -1"),
+        ("arms.ici[0].dose.valu=1", "arms.ici[0].dose.valu", "(did you mean 'value'?)"),
+        ("arms.ici[0]=1", "arms.ici[0]", "a whole treatment cannot be set"),
+        ("arms.group[0].dose.value=8", "arms.group.treatments[0].dose", "dose_per_fraction"),
+    ],
+)
+def test_bad_treatment_override(tmp_path: Path, override: str, field: str, fragment: str) -> None:
+    message = str(load_error(write(tmp_path, TREATED), (override,)))
+    assert message.startswith(f"--set {override}: {field}: "), message
+    assert fragment in message

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from sweep_helpers import assert_same_results, write_sweep
+from sweep_helpers import SLOWER, assert_same_results, write_sweep
 
 DASK = Path(sys.executable).with_name("dask")
 START_TIMEOUT_S = 60
@@ -40,8 +40,14 @@ def _stop(process: subprocess.Popen) -> None:
 
 
 @pytest.fixture
-def cluster(tmp_path):
+def cluster(cluster_processes):
     """Scheduler and two single-threaded workers; yields the scheduler's address."""
+    return cluster_processes[0]
+
+
+@pytest.fixture
+def cluster_processes(tmp_path):
+    """Scheduler and two single-threaded workers: (address, [scheduler, worker 0, worker 1])."""
     scheduler_file = tmp_path / "scheduler.json"
     processes = [
         _start(
@@ -70,7 +76,7 @@ def cluster(tmp_path):
 
         with Client(address, timeout="30s") as client:
             client.wait_for_workers(2, timeout=START_TIMEOUT_S)
-        yield address
+        yield address, processes
     finally:
         for process in reversed(processes):
             _stop(process)
@@ -101,3 +107,33 @@ def test_unreachable_scheduler_raises_oserror():
 
     with pytest.raises(OSError):
         DaskCluster("tcp://127.0.0.1:9", timeout_s=1)
+
+
+def test_a_lost_dask_worker_costs_no_result(tmp_path, cluster_processes):
+    """SIGKILL of one worker mid-sweep (its nanny too): the scheduler gives its runs to the
+    other, and the sweep finishes with one result per run, identical to a local sweep's."""
+    address, processes = cluster_processes
+    factors = {"tumor.pdl1_cps": {"levels": [1, 10, 40]}, "immune.phenotype": {"levels": [
+        "inflamed", "desert"]}}  # fmt: skip
+    sweep = write_sweep(tmp_path, factors=factors, name="lost", fixed=SLOWER)
+    out = tmp_path / "dask"
+    command = [sys.executable, "-m", "gcsim.cli", "sweep", str(sweep), "--out", str(out)]
+    running = subprocess.Popen(
+        [*command, "--scheduler", address],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while len(list(out.glob("runs/*.json"))) < 2 and time.monotonic() < deadline:
+        assert running.poll() is None, running.communicate()
+        time.sleep(0.02)
+    finished = len(list(out.glob("runs/*.json")))
+    os.killpg(processes[2].pid, signal.SIGKILL)  # worker w1 and its nanny, without warning
+    assert running.poll() is None and finished < 12, "the kill must land mid-sweep"
+    _, stderr = running.communicate(timeout=300)
+    assert running.returncode == 0, stderr
+    assert len(list(out.glob("runs/*.json"))) == 12
+    local = _gcsim("sweep", str(sweep), "--out", str(tmp_path / "local"), "--workers", "2")
+    assert local.returncode == 0, local.stderr
+    assert_same_results(tmp_path / "local", out)

@@ -251,3 +251,30 @@ def test_every_arm_of_a_multi_arm_scenario_runs_at_each_point_with_a_shared_seed
             control, rt = by_key[point, "control", replicate], by_key[point, "rt", replicate]
             assert control.seed == rt.seed  # the same virtual tumour under each arm
             assert control.run_id != rt.run_id and "rt" in rt.run_id
+
+
+def test_a_factor_can_vary_a_treatment_by_label_or_index(tmp_path):
+    base = tmp_path / "arms.yaml"
+    base.write_text(
+        "name: arms\ndomain: {width: 40, height: 40}\ntumor: {initial_radius_um: 160}\n"
+        "time: {days: 4}\narms:\n  ici:\n    - type: checkpoint_inhibitor\n"
+        "      drug: pembrolizumab\n      label: pembro\n      dose: {value: 200, unit: mg}\n"
+        "      schedule: {days: [1]}\n"
+    )
+    sweep = tmp_path / "s.yaml"
+    sweep.write_text(
+        f"name: s\nscenario: {base}\nseed: 3\ndesign: {{method: factorial}}\nreplicates: 1\n"
+        "factors:\n  arms.ici[pembro].dose.value: {levels: [100, 400]}\n"
+        "  tumor.pdl1_cps: {levels: [1, 2]}\n"
+    )
+    plan = plan_runs(load_sweep(sweep))
+    doses = sorted({r.scenario.arms["ici"].treatments[0].dose.value for r in plan.runs})
+    assert doses == [100, 400] and len(plan.runs) == 4
+    sweep.write_text(sweep.read_text().replace("[100, 400]", "[100, -400]"))
+    with pytest.raises(ScenarioError) as caught:
+        load_sweep(sweep)
+    message = str(caught.value)
+    assert message.startswith(f"{sweep}:7:")  # the factor's line in the sweep file
+    assert "factors.arms.ici[pembro].dose.value: Input should be greater than 0, got -400" in (
+        message
+    )

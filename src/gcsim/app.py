@@ -220,6 +220,7 @@ def Page() -> None:
     The first model is built from the controls' values, so the page shows what they say."""
     params = solara.use_memo(model_params, [])
     model = solara.use_memo(lambda: DemoModel(**control_values(params)), [])
+    solara.Title("gcsim demo: a gastric tumour under treatment")  # the browser tab's name
     SolaraViz(
         model,
         components=[(LatticeView, 0), (PlotsView, 0)],

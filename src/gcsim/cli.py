@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import math
 import os
+import signal
 import sys
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -88,7 +91,51 @@ app = _App(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # plain click help: paragraphs rewrapped to the terminal (not the docstrings' line breaks)
+    # and no typer metavars such as <bool> or <list[Path]>
+    rich_markup_mode=None,
+    context_settings={"max_content_width": 100},
 )
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP (``timeout``, ``docker stop``, a batch scheduler, a closed terminal),
+    raised in the main thread like Ctrl-C's KeyboardInterrupt so that the same cleanup runs."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+@contextmanager
+def _stoppable() -> Iterator[None]:
+    """SIGINT, SIGTERM and SIGHUP all raise (KeyboardInterrupt / Terminated) in the main thread;
+    after the first one, further signals are ignored so that the cleanup is not cut short."""
+
+    def on_signal(signum: int, _frame: object) -> None:
+        for number in handled:
+            signal.signal(number, signal.SIG_IGN)
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        raise Terminated(signum)
+
+    handled = [signal.SIGINT, signal.SIGTERM, signal.SIGHUP]
+    previous = {number: signal.signal(number, on_signal) for number in handled}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def _stopped(exc: KeyboardInterrupt, what: str) -> NoReturn:
+    """One line saying which signal stopped the command and what was kept; exit 128 + signal."""
+    signum = exc.signum if isinstance(exc, Terminated) else signal.SIGINT
+    name = (
+        "interrupted" if signum == signal.SIGINT else f"terminated ({signal.Signals(signum).name})"
+    )
+    err.print(f"{name}: {what}")
+    raise typer.Exit(128 + signum)
 
 
 def _fail(lines: list[str]) -> NoReturn:
@@ -96,6 +143,18 @@ def _fail(lines: list[str]) -> NoReturn:
     for line in lines:
         err.print(line)
     raise typer.Exit(USER_ERROR)
+
+
+def _load(file: Path, overrides: list[str] | tuple[str, ...] = ()) -> Any:
+    """``load_scenario``, printing its warnings (legal but suspicious values, deprecated names)
+    at once as ``warning: FILE:LINE:COL: field: message`` lines on stderr; ScenarioError
+    propagates."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        scenario = load_scenario(file, overrides)
+    for warning in caught:
+        err.print(f"warning: {warning.message}")
+    return scenario
 
 
 def _package_version() -> str:
@@ -144,7 +203,7 @@ def validate(
     problems: list[str] = []
     for file in files:
         try:
-            scenario = load_scenario(file, overrides or ())
+            scenario = _load(file, overrides or ())
         except ScenarioError as exc:
             problems += exc.messages
         else:
@@ -246,9 +305,11 @@ def _params_table(width: int) -> Table:
 
 
 def _positive(value: float | None, option: str) -> float | None:
-    """Typer callback: a number that must be > 0 (typer's ``min`` includes the bound)."""
+    """Typer callback: a finite number that must be > 0 (typer's ``min`` includes the bound)."""
+    if value is not None and not math.isfinite(value):
+        _fail([f"{option}: must be a finite number, got {value:g}"])
     if value is not None and value <= 0:
-        raise typer.BadParameter(f"{option} must be positive, got {value:g}")
+        _fail([f"{option}: must be positive, got {value:g}"])
     return value
 
 
@@ -257,7 +318,7 @@ def _range(param: Param) -> str:
     return f"[{param.lo:g}, {high}]"
 
 
-@app.command()
+@app.command(short_help="Simulate every arm × replicate of a scenario to a run directory.")
 def run(
     file: Annotated[Path, typer.Argument(metavar="FILE", help="Scenario YAML file.")],
     out_dir: Annotated[
@@ -304,14 +365,12 @@ def run(
     runs.parquet, arms.csv and plots to a run directory."""
     settings = list(overrides or []) + ([f"seed={seed}"] if seed is not None else [])
     try:
-        scenario = load_scenario(file, settings)
+        scenario = _load(file, settings)
     except ScenarioError as exc:
         _fail(exc.messages)
     target = out_dir if out_dir is not None else _default_out(scenario.name)
 
-    import warnings
-
-    from gcsim.io import OutputExistsError, check_output_dir
+    from gcsim.io import OutputExistsError, ResultsKeptError, check_output_dir
 
     try:
         check_output_dir(target, overwrite)  # refuse before spending minutes simulating
@@ -320,9 +379,13 @@ def run(
     from gcsim.report import progress_bar, summary_table
     from gcsim.runner import run_scenario
 
-    with warnings.catch_warnings(record=True) as caught, progress_bar(out) as advance:
-        warnings.simplefilter("always")
-        try:
+    try:
+        with (
+            _stoppable(),
+            warnings.catch_warnings(record=True) as caught,
+            progress_bar(out) as advance,
+        ):
+            warnings.simplefilter("always")
             result = run_scenario(
                 scenario,
                 target,
@@ -331,8 +394,19 @@ def run(
                 workers=workers,
                 snapshots_every_hours=snapshots_every,
             )
-        except OutputExistsError as exc:
-            _fail([str(exc)])
+    except OutputExistsError as exc:
+        _fail([str(exc)])
+    except ResultsKeptError as exc:
+        err.print(str(exc))
+        raise typer.Exit(INTERNAL_ERROR) from None
+    except OSError as exc:  # a full disk, a quota, a vanished mount while writing
+        err.print(
+            f"{target}: cannot write the results: {exc.strerror or exc}; nothing was written "
+            f"there (the temporary directory was removed)"
+        )
+        raise typer.Exit(INTERNAL_ERROR) from None
+    except KeyboardInterrupt as exc:
+        _stopped(exc, f"the workers were stopped and nothing was written to {target}")
     _print_table(summary_table(result))
     for warning in caught:
         err.print(f"warning: {warning.message}")
@@ -356,7 +430,7 @@ def _need_teach_extra(*modules: str) -> None:
         )
 
 
-@app.command()
+@app.command(short_help="GIF and MP4 of a run stored with --snapshots-every.")
 def animate(
     run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="A finished run directory.")],
     fps: Annotated[
@@ -367,21 +441,35 @@ def animate(
         Path | None,
         typer.Option("--out", "-o", help="Directory for the animations (default: RUN_DIR)."),
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            "-j",
+            min=0,
+            help="Processes, one arm each (default: one per CPU, at most one per arm; 0 or 1 = "
+            "in this process).",
+        ),
+    ] = None,
 ) -> None:
     """Render animation_<arm>.gif and .mp4 of a run stored with --snapshots-every: the lattice
     beside its plots, one frame per snapshot."""
     _need_teach_extra("imageio", "imageio_ffmpeg")
     from gcsim.animate import AnimationError, animate_run
+    from gcsim.report import progress_bar
 
     try:
-        animations = animate_run(run_dir, out_dir, fps)
+        with _stoppable(), progress_bar(out, "rendering", "frames") as advance:
+            animations = animate_run(run_dir, out_dir, fps, progress=advance, workers=workers)
     except AnimationError as exc:
         _fail([str(exc)])
+    except KeyboardInterrupt as exc:
+        _stopped(exc, "animations finished before this are kept")
     for animation in animations:
         out.print(f"{animation.arm}: {animation.frames} frames → {animation.gif}, {animation.mp4}")
 
 
-@app.command()
+@app.command(short_help="The classroom demo in the browser (works offline).")
 def demo(
     file: Annotated[
         Path | None,
@@ -398,7 +486,7 @@ def demo(
     (Mesa SolaraViz). Works offline; stop it with Ctrl-C."""
     if file is not None:
         try:
-            load_scenario(file)  # report a bad file here, not as a broken page
+            _load(file)  # report a bad file here, not as a broken page
         except ScenarioError as exc:
             _fail(exc.messages)
     _need_teach_extra("solara", "solara_assets", "altair")
@@ -444,6 +532,10 @@ def sweep(
     resume: Annotated[
         bool, typer.Option("--resume", help="Finish an interrupted sweep in --out.")
     ] = False,
+    max_runs: Annotated[
+        int,
+        typer.Option("--max-runs", min=1, help="Refuse a design of more runs than this."),
+    ] = 100_000,
 ) -> None:
     """Run a parameter sweep: every design point × replicate, locally or on a Dask cluster."""
     if workers is not None and scheduler:
@@ -453,7 +545,7 @@ def sweep(
 
     try:
         spec = load_sweep(file)
-        plan = plan_runs(spec)  # every run's scenario is validated before anything runs
+        plan = plan_runs(spec, max_runs)  # every run's scenario is validated before any runs
     except ScenarioError as exc:
         _fail(exc.messages)
     target = out_dir if out_dir is not None else _default_out(spec.spec.name)
@@ -465,9 +557,11 @@ def sweep(
         done = prepare_directory(target, spec, plan, resume)  # refuse before starting workers
     except SweepDirectoryError as exc:
         _fail([str(exc)])
+    if scheduler:
+        _check_scheduler_address(scheduler)
     try:
         executor = make_executor(workers, scheduler)
-    except OSError as exc:  # no scheduler at that address
+    except (OSError, ValueError, TypeError) as exc:  # no scheduler there, or a malformed address
         _fail([f"--scheduler {scheduler}: cannot connect: {exc}"])
     for mismatch in getattr(executor, "version_mismatches", list)():  # Dask workers only
         err.print(f"warning: {mismatch}")
@@ -475,11 +569,10 @@ def sweep(
         f"{spec.spec.name}: {len(plan.runs)} runs ({len(done)} done) on {executor.description}"
     )
     try:
-        with sweep_progress(out, len(plan.runs), len(done)) as on_result:
+        with _stoppable(), sweep_progress(out, len(plan.runs), len(done)) as on_result:
             summary = run_sweep(spec, plan, target, executor, resume=resume, on_result=on_result)
-    except KeyboardInterrupt:
-        err.print(f"interrupted: finished runs are kept in {target}; rerun with --resume")
-        raise typer.Exit(INTERRUPTED) from None
+    except KeyboardInterrupt as exc:
+        _stopped(exc, f"finished runs are kept in {target}; rerun with --resume")
     _print_table(summary_table(summary))
     if summary.reached_edge:
         err.print(
@@ -492,6 +585,23 @@ def sweep(
     if summary.failed:
         err.print(f"{summary.failed} of {summary.total} runs failed")
         raise typer.Exit(RUNS_FAILED)
+
+
+def _check_scheduler_address(address: str) -> None:
+    """A Dask scheduler address: tcp://HOST:PORT (or tls://, ws://, wss://, inproc://, ucx://)."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(address if "://" in address else f"tcp://{address}")
+        port = parts.port
+    except ValueError as exc:
+        _fail([f"--scheduler {address}: not an address ({exc}); expected tcp://HOST:PORT"])
+    if parts.scheme not in {"tcp", "tls", "ws", "wss", "inproc", "ucx"}:
+        _fail(
+            [f"--scheduler {address}: unknown protocol {parts.scheme!r}; expected tcp://HOST:PORT"]
+        )
+    if parts.scheme != "inproc" and (not parts.hostname or port is None):
+        _fail([f"--scheduler {address}: not an address; expected tcp://HOST:PORT"])
 
 
 @app.command()

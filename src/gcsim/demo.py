@@ -61,7 +61,7 @@ def server_command(host: str, port: int) -> list[str]:
     return [
         sys.executable,
         "-m",
-        "solara",
+        "gcsim.demo",  # solara's own command line, with Ctrl-C as a clean stop (``serve``)
         "run",
         "gcsim.app",
         "--host",
@@ -238,3 +238,23 @@ class DemoModel(GastricTumorModel):
             amount = f" {dose.value:g} {dose.unit}" if dose is not None else ""
             lines.append(f"{treatment.name()}{amount}: day {shown}")
         return lines
+
+
+def serve(argv: list[str]) -> int:
+    """Solara's command line (``solara ARGV``) for ``gcsim demo``: Ctrl-C, the documented way
+    to stop the demo, ends it with one line and exit 0 rather than click's "Aborted!" and 1."""
+    import click
+    from solara.__main__ import cli
+
+    try:
+        cli.main(argv, prog_name="gcsim demo", standalone_mode=False)
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        pass
+    print("gcsim demo: stopped", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(serve(sys.argv[1:]))

@@ -104,8 +104,9 @@ def plot_arms(table: pd.DataFrame, scenario: Scenario, path: Path) -> None:
     """Arms compared: mean over replicates (line) and range (band) of viable tumour relative to
     baseline, CD8 density in the core, hypoxic and perfused-vessel fractions, priming; and the
     exposure of each arm with its dosing days marked."""
-    fig, axes = plt.subplots(2, 3, figsize=(15, 8), constrained_layout=True)
-    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    arms = list(scenario.arms)
+    fig, axes = plt.subplots(2, 3, figsize=(15 + 1.5 * (len(arms) > 6), 8), layout="constrained")
+    colours = arm_colours(len(arms))
     table = table.assign(
         day=table["time_h"] / 24.0,
         burden_ratio=table["tumor_cells"]
@@ -118,7 +119,6 @@ def plot_arms(table: pd.DataFrame, scenario: Scenario, path: Path) -> None:
         ("perfused_vessel_fraction", "perfused-vessel fraction"),
         ("priming", "T-cell priming (0–1)"),
     )
-    arms = list(scenario.arms)
     for ax, (column, label) in zip(axes.flat, panels, strict=False):
         for i, arm in enumerate(arms):
             runs = table[table["arm"] == arm].pivot(index="day", columns="replicate", values=column)
@@ -135,16 +135,33 @@ def plot_arms(table: pd.DataFrame, scenario: Scenario, path: Path) -> None:
                 )
         ax.set_title(label)
         ax.set_xlabel("day")
+        ax.ticklabel_format(axis="y", useOffset=False)  # no "+0.3" offset hiding the values
     axes.flat[0].axhline(1.0, color="grey", linewidth=0.5)
-    axes.flat[0].legend(fontsize=8)
+    axes.flat[4].set_ylim(0, 1)  # priming is 0–1: show where it sits in that range
+    # outside the axes, so that it never covers the curves; one entry per arm
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside right upper", fontsize=8, ncols=1 + len(arms) // 25)
     _plot_exposure(axes.flat[5], table, scenario, colours)
     fig.suptitle(f"{scenario.name}: {scenario.replicates} replicate(s) per arm (band = range)")
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
-def _plot_exposure(ax, table: pd.DataFrame, scenario: Scenario, colours: list[str]) -> None:
-    """Effect-level exposure per arm (0–1) and a row of dosing marks per arm below zero."""
+def arm_colours(n: int) -> list[tuple[float, ...]]:
+    """``n`` distinct qualitative colours: tab10 up to 10 arms, tab20 up to 20, then evenly
+    spaced hues of a perceptual map (never a colour used twice)."""
+    if n <= 10:
+        return [tuple(c) for c in plt.get_cmap("tab10").colors[:n]]
+    if n <= 20:
+        pairs = plt.get_cmap("tab20").colors  # dark/light pairs: dark ones first
+        return [tuple(c) for c in (pairs[0::2] + pairs[1::2])[:n]]
+    return [tuple(plt.get_cmap("turbo")(x)) for x in np.linspace(0.05, 0.95, n)]
+
+
+def _plot_exposure(ax, table: pd.DataFrame, scenario: Scenario, colours: list) -> None:
+    """Effect-level exposure per arm (0–1) and, below zero, one row of dosing marks per arm
+    with its treatments' names after its last dose (rows a line apart: names never overlap)."""
+    step = 0.1
     for i, (arm, spec) in enumerate(scenario.arms.items()):
         colour = colours[i % len(colours)]
         first = table[(table["arm"] == arm) & (table["replicate"] == 0)]
@@ -152,18 +169,23 @@ def _plot_exposure(ax, table: pd.DataFrame, scenario: Scenario, colours: list[st
             values = exposure_fraction(column, first[column])
             if values.any():
                 ax.plot(first["day"], values, style, color=colour)
-        row = -0.08 * (i + 1)
+        row = -step * (i + 1)
+        last = 0.0
         for treatment in spec.treatments:
             days = treatment.schedule.dose_days()
-            ax.plot(days, [row] * len(days), "|", color=colour, markersize=8)
+            ax.plot(days, [row] * len(days), "|", color=colour, markersize=5)
+            last = max(last, *days)
+        if spec.treatments:
             ax.annotate(
-                treatment.name(),
-                (days[0], row),
+                " + ".join(t.name() for t in spec.treatments),
+                (last, row),
                 fontsize=6,
                 color=colour,
-                xytext=(2, 2),
+                xytext=(4, 0),
                 textcoords="offset points",
+                va="center",
             )
+    ax.set_ylim(-step * (len(scenario.arms) + 1), 1.05)
     handles = [
         plt.Line2D([], [], linestyle=s, color="black", label=n) for _, s, n in EXPOSURE_STYLES
     ]

@@ -19,13 +19,15 @@ PROGRESS_AFTER_S = 2.0  # short runs print no bar
 
 
 @contextmanager
-def progress_bar(console: Console) -> Iterator[Callable[[int, int], None]]:
+def progress_bar(
+    console: Console, doing: str = "simulating", unit: str = "steps"
+) -> Iterator[Callable[[int, int], None]]:
     """Yield ``advance(done, total)``; a bar appears once a run has lasted a couple of seconds."""
     started = time.perf_counter()
     progress = Progress(
-        TextColumn("simulating"),
+        TextColumn(doing),
         BarColumn(),
-        TextColumn("{task.completed}/{task.total} steps"),
+        TextColumn(f"{{task.completed}}/{{task.total}} {unit}"),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
         console=console,

@@ -19,7 +19,14 @@ import numpy as np
 import pandas as pd
 
 from gcsim.compare import arm_summary
-from gcsim.io import atomic_directory, package_versions, write_json, write_parquet
+from gcsim.io import (
+    atomic_directory,
+    clean_stale,
+    package_versions,
+    write_json,
+    write_marker,
+    write_parquet,
+)
 from gcsim.model import GastricTumorModel
 from gcsim.plots import plot_arms, plot_lattice
 from gcsim.pool import LocalPool, available_cores
@@ -29,6 +36,10 @@ from gcsim.snapshots import SnapshotRecorder, save_snapshots, snapshot_name, ste
 from gcsim.summary import summarize
 
 Progress = Callable[[int, int], None]
+
+
+class StaleDirectoryWarning(UserWarning):
+    """A temporary directory left by an earlier, killed run was removed (or left: no lock)."""
 
 
 class EdgeWarning(UserWarning):
@@ -192,15 +203,19 @@ def run_scenario(
 
     Files: run.json (provenance), timeseries.parquet (tidy, all runs), runs.parquet (summary
     metrics per run), arms.csv (summary per arm), dynamics.png (arms compared) and
-    lattice_<arm>.png (final lattice of replicate 0). The directory appears only when everything
-    is written (see ``atomic_directory``). ``workers``: processes (default: one per CPU, at most
+    lattice_<arm>.png (final lattice of replicate 0), and the gcsim-output.json marker that lets
+    ``overwrite`` replace it later. The directory appears only when everything is written (see
+    ``atomic_directory``); stale temporary directories of killed runs beside it are removed first
+    (``StaleDirectoryWarning``). ``workers``: processes (default: one per CPU, at most
     one per run; 0 or 1 runs in this process, as ``gcsim sweep --workers 0`` does).
     ``snapshots_every_hours``: also store the lattice codes of replicate 0 of each arm at that
     interval as snapshots_<arm>.npz (for ``gcsim animate``).
     """
     jobs = plan(scenario)
     workers = default_workers(len(jobs)) if workers is None else workers
-    with atomic_directory(Path(out), overwrite) as tmp:
+    for line in clean_stale(Path(out).parent):  # what a SIGKILL of an earlier run left
+        warnings.warn(line, StaleDirectoryWarning, stacklevel=2)
+    with atomic_directory(Path(out), overwrite, kind="run") as tmp:
         started = time.perf_counter()
         lattice_pngs = {job: tmp / _lattice_name(job.arm) for job in jobs if job.replicate == 0}
         snapshots = {}
@@ -269,6 +284,7 @@ def run_scenario(
         arms.to_csv(tmp / "arms.csv", index=False)
         plot_arms(timeseries, scenario, tmp / "dynamics.png")
         write_json(tmp / "run.json", manifest)
+        write_marker(tmp, "run", files)
     return RunResult(out=Path(out), timeseries=timeseries, runs=runs, arms=arms, manifest=manifest)
 
 

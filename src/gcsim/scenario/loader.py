@@ -18,14 +18,16 @@ import datetime as dt
 import difflib
 import hashlib
 import json
+import math
 import os
 import re
 import tempfile
+import types
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
@@ -44,7 +46,7 @@ from gcsim.params import (
     ParameterDeprecationWarning,
     deprecation,
 )
-from gcsim.scenario.schema import SCHEMA_VERSION, Scenario
+from gcsim.scenario.schema import SCHEMA_VERSION, Scenario, suspicious_fields
 from gcsim.validation import FieldError
 
 __all__ = [
@@ -146,7 +148,26 @@ def load_scenario(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -
         raise TypeError("overrides must be a sequence of 'key.path=value' strings")
     file = os.fspath(path)
     data = read_yaml_mapping(path)
-    return validate_yaml_mapping(Scenario, data, file, overrides)
+    scenario = validate_yaml_mapping(Scenario, data, file, overrides)
+    owned = _apply_overrides(copy.deepcopy(data), overrides) if overrides else {}
+    for loc, message in suspicious_fields(scenario):
+        issue = _place(data, file, owned, loc, message)
+        warnings.warn(ScenarioWarning(str(issue)), stacklevel=2)
+    return scenario
+
+
+class ScenarioWarning(UserWarning):
+    """A value that is legal but probably a mistake; its text is ``FILE:LINE:COL: field: ...``
+    (the command line prints it after ``warning: ``)."""
+
+
+def _place(data: CommentedMap, file: str, owned: dict[Loc, str], loc: Loc, message: str) -> Issue:
+    """An issue at ``loc``: at the ``--set`` that set it, else at its line in the file."""
+    for path, text in owned.items():
+        if loc[: len(path)] == path:
+            return Issue(f"--set {text}", message, _dotted(loc))
+    line, col = _locate(data, loc, at_key=False)
+    return Issue(file, message, _dotted(loc), line, col)
 
 
 def read_yaml_mapping(
@@ -431,29 +452,87 @@ def _parse_override(text: str) -> tuple[Loc, Any]:
     return path, value
 
 
+_BRACKETS = re.compile(r"\[([^\[\]]*)\]")
+
+
 def key_path(key: str) -> Loc:
     """The location named by an override key; after ``parameters.`` the rest is one name,
-    because parameter names contain dots."""
+    because parameter names contain dots. ``[i]`` after a part indexes a list (a treatment of an
+    arm: ``arms.ici[0].dose.value``); ``[text]`` picks the treatment whose ``label`` is text
+    (kept as the part ``"[text]"`` and resolved against the file by ``_assign``)."""
     head, _, rest = key.partition(".")
-    return ("parameters", rest) if head == "parameters" and rest else tuple(key.split("."))
+    if head == "parameters" and rest:
+        return ("parameters", rest)
+    loc: list[str | int] = []
+    for part in key.split("."):
+        name = _BRACKETS.sub("", part)
+        if name or not _BRACKETS.search(part):
+            loc.append(name)
+        for index in _BRACKETS.findall(part):
+            loc.append(int(index) if index.isdigit() else f"[{index}]")
+    return tuple(loc)
 
 
 def _assign(data: CommentedMap, path: Loc, value: Any) -> list[Loc]:
-    """Set ``data[path] = value``, creating missing mappings; return the paths created."""
+    """Set ``data[path] = value``, creating missing mappings; return the paths created (with
+    treatment labels resolved to list indices, as validation errors name them)."""
     node: Any = data
     created: list[Loc] = []
+    done: list[str | int] = []
     for depth, key in enumerate(path[:-1], start=1):
+        if _is_index(key):
+            node, where = _treatment(node, key, tuple(done))
+            done += where
+            continue
         child = node.get(key)
         if child is None:
             child = node[key] = CommentedMap()
-            created.append(path[:depth])
-        elif not isinstance(child, Mapping):
+            created.append((*done, key))
+        elif not isinstance(child, Mapping | list) or (
+            isinstance(child, list) and not _is_index(path[depth])
+        ):
             message = f"is {_kind(child)}, not a mapping, so {path[depth]!r} cannot be set in it"
             raise _YamlProblem(message, field=_dotted(path[:depth]))
+        done.append(key)
         node = child
-    node[path[-1]] = value
-    created.append(path)
+    last = path[-1]
+    if _is_index(last):
+        raise _YamlProblem(
+            "a whole treatment cannot be set; set one of its fields", field=_dotted(path)
+        )
+    if not isinstance(node, Mapping):
+        raise _YamlProblem(f"is {_kind(node)}, not a mapping", field=_dotted(tuple(done)))
+    node[last] = value
+    created.append((*done, last))
     return created
+
+
+def _is_index(part: str | int) -> bool:
+    return isinstance(part, int) or part.startswith("[")
+
+
+def _treatment(node: Any, key: str | int, where: Loc) -> tuple[Any, list[str | int]]:
+    """The treatment ``key`` (index or ``[label]``) of the arm or list ``node``, and the keys
+    that lead to it from ``node`` (an arm written as a mapping keeps them under treatments)."""
+    steps: list[str | int] = []
+    if isinstance(node, Mapping) and isinstance(node.get("treatments"), list):
+        node, steps = node["treatments"], ["treatments"]
+    if not isinstance(node, list):
+        message = f"is {_kind(node)}, not a list of treatments, so {key!r} cannot index it"
+        raise _YamlProblem(message, field=_dotted(where))
+    if isinstance(key, int):
+        if key >= len(node):
+            message = f"has {len(node)} treatment(s); index {key} is out of range"
+            raise _YamlProblem(message, field=_dotted(where))
+        return node[key], [*steps, key]
+    label = key[1:-1]
+    labels = [t.get("label") for t in node if isinstance(t, Mapping)]
+    if label not in labels:
+        known = ", ".join(repr(x) for x in labels if x) or "none is labelled"
+        message = f"no treatment labelled {label!r}{_did_you_mean(label, filter(None, labels))}"
+        raise _YamlProblem(f"{message}; labels: {known}", field=_dotted(where))
+    index = labels.index(label)
+    return node[index], [*steps, index]
 
 
 # --- mapping pydantic errors back to the file ------------------------------------------------
@@ -472,7 +551,7 @@ def _issue_for(
     if isinstance(error, FieldError):  # the validator says where, below its model
         loc = (*loc, *error.loc)
     loc = _strip_union_tags(data, loc)
-    message = _describe(err, loc, model)
+    message = _describe(err, loc, model, data)
     if err["type"] in _CUSTOM_ERRORS and not isinstance(error, FieldError):
         refined = _refine(data, loc, message)
         head, colon, rest = message.partition(": ")
@@ -488,18 +567,24 @@ def _issue_for(
     return Issue(file, message, field, line, col)
 
 
-def _describe(err: ErrorDetails, loc: Loc, model: type[BaseModel]) -> str:
+def _describe(err: ErrorDetails, loc: Loc, model: type[BaseModel], data: Any = None) -> str:
     """Pydantic's message, with the offending value and the field's unit where that helps."""
     kind = err["type"]
     if kind in _CUSTOM_ERRORS:
         return str(err.get("ctx", {}).get("error", err["msg"]))
     if kind == "extra_forbidden":
-        return _unknown_key(loc, model)
+        return _unknown_key(loc, model, data)
     if kind == "missing":
+        parent = _get(data, loc[:-1])
+        if loc and loc[-1] == "dose_per_fraction" and isinstance(parent, Mapping):
+            if "dose" in parent:
+                return "required field is missing (radiotherapy names its dose dose_per_fraction)"
         return "required field is missing"
     message = err["msg"]
     value = err.get("input")
-    if not isinstance(value, Mapping | list):
+    if isinstance(value, float) and math.isnan(value):
+        message = "NaN (.nan) is not a number allowed here"
+    elif not isinstance(value, Mapping | list):
         message += f", got {value!r}"
     info = _field_info(loc, model)
     if info is not None and info.description:
@@ -507,14 +592,17 @@ def _describe(err: ErrorDetails, loc: Loc, model: type[BaseModel]) -> str:
     return message
 
 
-def _unknown_key(loc: Loc, root: type[BaseModel]) -> str:
+def _unknown_key(loc: Loc, root: type[BaseModel], data: Any = None) -> str:
     """Name the unknown key, suggest the closest known one and list what is allowed."""
     key = str(loc[-1])
-    model = _model_at(loc[:-1], root)
+    model = _model_at(loc[:-1], root, data)
     if model is None:
         return f"unknown key {key!r}"
     allowed = list(model.model_fields)
-    return f"unknown key {key!r}{_did_you_mean(key, allowed)}; allowed: {', '.join(allowed)}"
+    hint = _did_you_mean(key, allowed)
+    if key == "dose" and "dose_per_fraction" in allowed:
+        hint = " (radiotherapy takes dose_per_fraction: {value: 8, unit: Gy})"
+    return f"unknown key {key!r}{hint}; allowed: {', '.join(allowed)}"
 
 
 def _parameter_hint(loc: Loc) -> str:
@@ -645,17 +733,60 @@ def _get(data: Any, loc: Loc) -> Any:
     return data
 
 
-def _model_at(loc: Loc, root: type[BaseModel]) -> type[BaseModel] | None:
-    """The pydantic model that validates the mapping at ``loc`` (None below a plain field)."""
-    model: type[BaseModel] | None = root
+def _model_at(loc: Loc, root: type[BaseModel], data: Any = None) -> type[BaseModel] | None:
+    """The pydantic model that validates the mapping at ``loc`` (None below a plain field).
+
+    It follows mappings of models (``arms.NAME``), lists of models (``treatments[0]``, an arm's
+    bare list) and tagged unions, whose member ``data`` (the parsed file) selects by ``type``.
+    """
+    current: Any = root
+    node = data
     for part in loc:
-        info = model.model_fields.get(part) if model and isinstance(part, str) else None
-        if info is None:
+        model = _as_model(current, node)
+        if model is not None:
+            if isinstance(part, int) and "treatments" in model.model_fields:  # arm shorthand
+                current = model.model_fields["treatments"].annotation
+            else:
+                info = model.model_fields.get(part) if isinstance(part, str) else None
+                if info is None:
+                    return None
+                current = info.annotation
+                node = _get(node, (part,))
+                continue
+        origin, args = get_origin(_bare(current)), get_args(_bare(current))
+        if origin is dict and len(args) == 2:
+            current = args[1]
+        elif origin in (list, tuple) and args and isinstance(part, int):
+            current = args[0]
+        else:
             return None
-        annotation = info.annotation
-        is_model = isinstance(annotation, type) and issubclass(annotation, BaseModel)
-        model = annotation if is_model else None
-    return model
+        node = _get(node, (part,))
+    return _as_model(current, node)
+
+
+def _bare(annotation: Any) -> Any:
+    while get_origin(annotation) is Annotated:
+        annotation = get_args(annotation)[0]
+    return annotation
+
+
+def _as_model(annotation: Any, node: Any) -> type[BaseModel] | None:
+    """The model ``annotation`` names, or the member of a union that ``node``'s type selects."""
+    annotation = _bare(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if get_origin(annotation) in (Union, types.UnionType):
+        members = [_bare(m) for m in get_args(annotation)]
+        models = [m for m in members if isinstance(m, type) and issubclass(m, BaseModel)]
+        tag = node.get("type") if isinstance(node, Mapping) else None
+        for model in models:
+            field = model.model_fields.get("type")
+            if field is not None and tag in get_args(field.annotation):
+                return model
+        others = [m for m in members if m is not type(None)]
+        if len(models) == 1 and len(others) == 1:  # Optional[Model]
+            return models[0]
+    return None
 
 
 def _field_info(loc: Loc, root: type[BaseModel]) -> FieldInfo | None:

@@ -7,6 +7,7 @@ days are asked). ``extra="forbid"`` everywhere: an unknown key is an error, neve
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
@@ -62,6 +63,12 @@ class Time(_Strict):
 
     @model_validator(mode="after")
     def _record_is_multiple_of_dt(self) -> Time:
+        if self.record_every_hours > self.days * 24.0:
+            raise FieldError(
+                ("record_every_hours",),
+                f"{self.record_every_hours:g} h is longer than the run ({self.days:g} days = "
+                f"{self.days * 24:g} h): only t = 0 would be recorded",
+            )
         ratio = self.record_every_hours / self.dt_hours
         if abs(ratio - round(ratio)) > 1e-9:
             raise ValueError(
@@ -166,7 +173,13 @@ def _check_parameters(value: dict[str, float]) -> dict[str, float]:
         if not is_known(key):
             raise ValueError(f"unknown parameter {key!r} (see `gcsim params`)")
         for name in ALIASES.get(key, (key,)):
-            DEFAULTS_BY_NAME[name].check(number)
+            param = DEFAULTS_BY_NAME[name]
+            if math.isnan(number):
+                raise ValueError(f"{key} = NaN: NaN is not a number allowed here")
+            if not (param.lo <= number <= param.hi):
+                high = "∞" if math.isinf(param.hi) else f"{param.hi:g}"
+                unit = "(dimensionless)" if param.unit in ("", "1") else param.unit
+                raise ValueError(f"{key} = {number:g} is outside [{param.lo:g}, {high}] {unit}")
     return resolve_aliases(value)
 
 
@@ -280,12 +293,52 @@ class Scenario(_Strict):
 def _check_tumour_fits(tumor: Tumor, domain: Domain, where: tuple[str, ...]) -> None:
     """The initial tumour disc must fit inside the domain; ``where`` is the tumour section."""
     radius_sites = tumor.initial_radius_um / domain.site_size_um
+    if radius_sites < 1.0:
+        raise FieldError(
+            (*where, "initial_radius_um"),
+            f"{tumor.initial_radius_um:g} µm is smaller than one lattice site "
+            f"({domain.site_size_um:g} µm): no tumour cell would be seeded (the radius is in µm: "
+            f"{tumor.initial_radius_um:g} mm is {tumor.initial_radius_um * 1000:g})",
+        )
     if 2 * radius_sites >= min(domain.width, domain.height):
         raise FieldError(
             (*where, "initial_radius_um"),
             f"{tumor.initial_radius_um} µm does not fit a {domain.width}×{domain.height} "
             f"domain of {domain.site_size_um} µm sites",
         )
+
+
+LONGEST_VALID_DAYS = 365.0  # the parameter table's rates are for weeks to months of growth
+
+
+def suspicious_fields(scenario: Scenario) -> list[tuple[tuple[str | int, ...], str]]:
+    """Values that are legal but probably a mistake: (field location, warning)."""
+    found: list[tuple[tuple[str | int, ...], str]] = []
+    time = scenario.time
+    if time.days > LONGEST_VALID_DAYS:
+        hint = ""
+        if (time.days / 24).is_integer():
+            hint = f"; written in hours? {time.days:g} h is {time.days / 24:g} days"
+        found.append(
+            (
+                ("time", "days"),
+                f"{time.days:g} days is beyond what the parameter table is meant for "
+                f"(weeks to months, at most {LONGEST_VALID_DAYS:g} days){hint}",
+            )
+        )
+    total_h = time.days * 24.0
+    left = total_h % time.record_every_hours
+    if time.record_every_hours <= total_h and left > 1e-9 and time.record_every_hours - left > 1e-9:
+        last = (total_h - left) / 24.0
+        found.append(
+            (
+                ("time", "record_every_hours"),
+                f"{time.days:g} days is not a whole number of {time.record_every_hours:g} h "
+                f"intervals: the last observation is at day {last:g}, the last {left:g} h are "
+                "simulated but not recorded",
+            )
+        )
+    return found
 
 
 def _merged(base: _Strict, change: _Strict | None) -> Any:

@@ -45,6 +45,9 @@ class Analysis:
 
 
 def _read(sweep_dir: Path) -> tuple[dict[str, Any], pd.DataFrame]:
+    if not sweep_dir.is_dir():
+        what = "does not exist" if not sweep_dir.exists() else "is a file, not a sweep directory"
+        raise AnalysisError(f"{sweep_dir}: {what}")
     try:
         return read_run_table(sweep_dir)
     except FileNotFoundError as exc:

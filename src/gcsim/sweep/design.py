@@ -135,12 +135,47 @@ def design_points(sweep: Sweep, unit: np.ndarray | None) -> list[dict[str, Scala
     ]
 
 
-def plan_runs(sweep: Sweep) -> Plan:
+MAX_RUNS = 100_000  # a sweep larger than this is refused unless the limit is raised (--max-runs)
+
+
+def design_size(sweep: Sweep) -> tuple[int, int]:
+    """(design points, runs) of ``sweep``, counted without drawing or listing the design."""
+    spec = sweep.spec
+    design, d = spec.design, len(spec.factors)
+    if design.method == "factorial":
+        points = 1
+        for factor in spec.factors.values():
+            points *= len(factor.levels) if factor.levels is not None else factor.steps or 1
+    elif design.method == "latin":
+        points = design.samples or 0
+    elif design.method == "sobol":
+        points = (design.samples or 0) * (2 * d + 2 if design.second_order else d + 2)
+    else:  # morris: trajectories of D + 1 points
+        points = (design.samples or 0) * (d + 1)
+    return points, points * spec.replicates * len(sweep.base.arms)
+
+
+def check_design_size(sweep: Sweep, max_runs: int = MAX_RUNS) -> None:
+    """Refuse, at the ``design`` line, a sweep of more than ``max_runs`` runs: its plan alone
+    would take minutes and gigabytes before the first run starts."""
+    points, runs = design_size(sweep)
+    if runs > max_runs:
+        message = (
+            f"this design has {runs:,} runs ({points:,} points × {sweep.spec.replicates} "
+            f"replicates × {len(sweep.base.arms)} arms), above the limit of {max_runs:,} "
+            "(raise it with --max-runs if you mean it)"
+        )
+        raise ScenarioError([issue_at(sweep.file, sweep.data, ("design",), message)])
+
+
+def plan_runs(sweep: Sweep, max_runs: int = MAX_RUNS) -> Plan:
     """Every run of the sweep, its scenario resolved and validated, in design order.
 
     A combination of values that the scenario rejects (a tumour too large for a sampled domain)
-    is an error at the sweep file's ``factors`` line, before anything runs.
+    is an error at the sweep file's ``factors`` line, before anything runs. A design of more
+    than ``max_runs`` runs is refused before any of it is drawn (``check_design_size``).
     """
+    check_design_size(sweep, max_runs)
     unit = unit_samples(sweep)
     points = design_points(sweep, unit)
     runs: list[Run] = []

@@ -6,6 +6,7 @@ driver writes files, so Dask workers need no shared filesystem.
 
 The sweep directory::
 
+    gcsim-output.json   the marker of every directory gcsim writes (gcsim.io.write_marker)
     sweep.json          provenance: the sweep file, base scenario, plan digest, versions
     sweep.yaml          the sweep file as given
     design.parquet      one row per run: run_id, point, replicate, arm, seed, factor values
@@ -35,7 +36,15 @@ from typing import Any, Protocol
 
 import pandas as pd
 
-from gcsim.io import package_versions, write_json, write_parquet, write_text
+from gcsim.io import (
+    OutputExistsError,
+    check_destination,
+    package_versions,
+    write_json,
+    write_marker,
+    write_parquet,
+    write_text,
+)
 from gcsim.pool import LocalPool, available_cores
 from gcsim.scenario import Scenario, scenario_hash
 from gcsim.sweep.design import Plan, Run
@@ -281,6 +290,10 @@ def prepare_directory(out: Path, sweep: Sweep, plan: Plan, resume: bool) -> set[
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise SweepDirectoryError(f"{out}: exists and is not a directory")
+    try:
+        check_destination(out, renamed_into_place=False)  # writable, not under a file
+    except OutputExistsError as exc:
+        raise SweepDirectoryError(str(exc)) from None
     started = out.is_dir() and any(out.iterdir())
     if started and not resume:
         raise SweepDirectoryError(f"{out}: not empty (use --resume to finish that sweep)")
@@ -381,6 +394,7 @@ def run_sweep(
     if not (out / "sweep.json").exists():
         write_text(out / "sweep.yaml", sweep.text())
         write_parquet(out / "design.parquet", design_table(plan, sweep))
+        write_marker(out, "sweep", None)
         write_json(out / "sweep.json", _provenance(sweep, plan, executor))  # last: marks the dir
     pending = {run.run_id: run for run in plan.runs if run.run_id not in done}
     aborted = True

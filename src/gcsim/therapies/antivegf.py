@@ -123,7 +123,9 @@ class AntiVEGF(DrugTreatment):
         ),
     )
     channels: ClassVar[tuple[str, ...]] = ("vegf_block", "m1_stimulus")
-    exposure: ClassVar[Exposure] = Exposure("vegf_block", "--", "VEGF blockade")
+    exposure: ClassVar[Exposure] = Exposure(
+        "vegf_block", "--", "VEGF-pathway block (drug or low-dose RT)"
+    )
     molecules: ClassVar[dict[str, Molecule]] = {
         "bevacizumab": "antibody",
         "ramucirumab": "antibody",
