@@ -197,4 +197,4 @@ def test_rules_prints_the_behaviour_table() -> None:
     result = runner.invoke(app, ["rules"])
     assert result.exit_code == 0, result.output
     assert result.stdout.count("\n") == len(BEHAVIOURS) + 2  # header, rule, one row each
-    assert "`pdl1.ifng_half_max` = 0.11 ng/mL" in result.stdout
+    assert "`pdl1.induction_half_max` = 0.11 ng/mL" in result.stdout

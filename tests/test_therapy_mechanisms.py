@@ -12,7 +12,7 @@ import pytest
 
 from gcsim.kernels.therapy import irradiate, oxygen_modification
 from gcsim.model import GastricTumorModel
-from gcsim.params import Parameters
+from gcsim.params import ALIASES, Parameters
 from gcsim.runner import plan
 from gcsim.scenario import Scenario
 from gcsim.state import CD8, TUMOR, LatticeState
@@ -136,7 +136,7 @@ def test_doomed_cells_die_at_mitosis_not_at_once():
 def test_checkpoint_blockade_does_nothing_without_pdl1():
     no_pdl1 = {
         "tumor": {**SMALL["tumor"], "pdl1_cps": 0},
-        "parameters": {"pdl1.ifng_half_max": 1e6},
+        "parameters": dict.fromkeys(ALIASES["pdl1.ifng_half_max"], 1e6),  # no IFN-γ induction
     }
     table = run_arms({"none": [], "ici": [pembrolizumab()]}, days=6, **no_pdl1)
     assert final(table, "ici", "pd1_occupancy")[0] > 0.5  # the drug is there ...

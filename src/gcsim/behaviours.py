@@ -25,7 +25,9 @@ class Behaviour:
 
 
 BEHAVIOURS: tuple[Behaviour, ...] = (
-    Behaviour("tumor", "IFN-γ", "up", "PD-L1 expression", "pdl1.ifng_half_max", "pdl1.ifng_hill"),
+    Behaviour(
+        "tumor", "IFN-γ", "up", "PD-L1 expression", "pdl1.induction_half_max", "pdl1.induction_hill"
+    ),
     Behaviour(
         "tumor",
         "IFN-γ",
@@ -34,15 +36,15 @@ BEHAVIOURS: tuple[Behaviour, ...] = (
         "chemokine.ifng_half_max",
         "chemokine.ifng_hill",
     ),
-    Behaviour("tumor", "oxygen", "up", "cycle progression", "tumor.proliferation_threshold", None),
+    Behaviour("tumor", "oxygen", "up", "cycle progression", "tumor.proliferation_po2", None),
     Behaviour("tumor", "oxygen", "down", "necrosis", "tumor.necrosis_threshold", None),
-    Behaviour("tumor", "oxygen", "down", "VEGF secretion", "tumor.hypoxic_threshold", None),
+    Behaviour("tumor", "oxygen", "down", "VEGF secretion", "tumor.hypoxic_po2", None),
     Behaviour(
         "vessel",
         "VEGF",
         "up",
         "sprouting, destabilisation",
-        "vessel.vegf_half_max",
+        "vessel.sprout_vegf_half_max",
         "vessel.vegf_hill",
     ),
     Behaviour(

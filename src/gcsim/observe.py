@@ -74,7 +74,7 @@ def measure(model: ModelView) -> dict[str, float]:
     flow = vessel_flow(s.tissue, s.maturity, p["vessel.perfusion_threshold"])
     perfused = int(np.count_nonzero(flow))
     lesion_flow = float(flow[lesion].sum())
-    hypoxic = int((tumour & (s.oxygen < p["tumor.hypoxic_threshold"])).sum())
+    hypoxic = int((tumour & (s.oxygen < p["tumor.hypoxic_po2"])).sum())
 
     threshold = p["pdl1.positive_threshold"]
     tumour_pos = int((tumour & (s.pdl1 > threshold)).sum())
@@ -139,10 +139,10 @@ def measure(model: ModelView) -> dict[str, float]:
 
 def immune_pdl1(model: ModelView) -> np.ndarray:
     """PD-L1 expression of each site's immune cell (0 where none), induced by IFN-γ with the
-    tumour's rule (``pdl1.ifng_half_max``, ``pdl1.ifng_hill``): lymphocytes up to
+    tumour's rule (``pdl1.induction_half_max``, ``pdl1.induction_hill``): lymphocytes up to
     ``lymphocyte.pdl1_induction``, myeloid cells at least ``pdl1.myeloid_basal``."""
     s, p = model.state, model.params
-    k, n = p["pdl1.ifng_half_max"], p["pdl1.ifng_hill"]
+    k, n = p["pdl1.induction_half_max"], p["pdl1.induction_hill"]
     induced = s.ifng**n / (k**n + s.ifng**n)
     out = np.zeros(s.immune.shape)
     lymphocyte = LYMPHOCYTES.take(s.immune)

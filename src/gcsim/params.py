@@ -13,7 +13,7 @@ construction, so a scenario may change ``dt_hours`` without re-deriving anything
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
 from gcsim.behaviours import behaviour_table
 from gcsim.parameter import Param, per_step
@@ -24,7 +24,6 @@ __all__ = [
     "CORE",
     "DEFAULTS",
     "DEFAULTS_BY_NAME",
-    "NARROWED",
     "Param",
     "ParameterDeprecationWarning",
     "Parameters",
@@ -101,7 +100,7 @@ CORE: tuple[Param, ...] = (
         hi=1.0,
     ),
     Param(
-        "tumor.proliferation_threshold",
+        "tumor.proliferation_po2",
         5.0,
         "mmHg",
         "below this pO₂ tumour cells are quiescent",
@@ -142,7 +141,7 @@ CORE: tuple[Param, ...] = (
         "Assumption: necrotic debris cleared over ~5 days",
     ),
     Param(
-        "tumor.hypoxic_threshold",
+        "tumor.hypoxic_po2",
         15.0,
         "mmHg",
         "a cell below this pO₂ counts as hypoxic and secretes VEGF",
@@ -166,13 +165,13 @@ CORE: tuple[Param, ...] = (
         hi=1,
     ),
     Param(
-        "pdl1.ifng_half_max",
+        "pdl1.induction_half_max",
         0.11,
         "ng/mL",
         "IFN-γ at half-maximal PD-L1 induction",
         _SPQSP + " (value V, unit M)",
     ),
-    Param("pdl1.ifng_hill", 1.26, "1", "Hill power of IFN-γ → PD-L1", _SPQSP, lo=0.1, hi=10),
+    Param("pdl1.induction_hill", 1.26, "1", "Hill power of IFN-γ → PD-L1", _SPQSP, lo=0.1, hi=10),
     Param(
         "pdl1.response_time",
         24.0,
@@ -207,7 +206,7 @@ CORE: tuple[Param, ...] = (
         hi=1,
     ),
     Param(
-        "vessel.vegf_half_max",
+        "vessel.sprout_vegf_half_max",
         0.5,
         "ng/mL",
         "VEGF at half-maximal sprouting and destabilisation",
@@ -337,7 +336,7 @@ CORE: tuple[Param, ...] = (
         0.11,
         "ng/mL",
         "IFN-γ at half-maximal induction of chemokine (CXCL9/10) secretion",
-        "Assumption: as IFN-γ → PD-L1 (pdl1.ifng_half_max), both STAT1/IRF1 targets",
+        "Assumption: as IFN-γ → PD-L1 (pdl1.induction_half_max), both STAT1/IRF1 targets",
         lo=1e-9,
     ),
     Param(
@@ -345,7 +344,7 @@ CORE: tuple[Param, ...] = (
         1.26,
         "1",
         "Hill power of IFN-γ → chemokine secretion",
-        "Assumption: as IFN-γ → PD-L1 (pdl1.ifng_hill)",
+        "Assumption: as IFN-γ → PD-L1 (pdl1.induction_hill)",
         lo=0.1,
         hi=10,
     ),
@@ -545,7 +544,7 @@ CORE: tuple[Param, ...] = (
         0.5,
         "ng/mL",
         "VEGF signal at half-maximal MDSC recruitment",
-        "Assumption: as vessel.vegf_half_max",
+        "Assumption: as vessel.sprout_vegf_half_max (both were vessel.vegf_half_max)",
         lo=1e-6,
     ),
     Param(
@@ -593,7 +592,7 @@ CORE: tuple[Param, ...] = (
         0.5,
         "ng/mL",
         "VEGF signal at half of its maximal push of macrophages to M2",
-        "Assumption: as vessel.vegf_half_max",
+        "Assumption: as vessel.sprout_vegf_half_max (both were vessel.vegf_half_max)",
         lo=1e-6,
     ),
     Param(
@@ -610,7 +609,7 @@ CORE: tuple[Param, ...] = (
         0.11,
         "ng/mL",
         "IFN-γ at half of its maximal push of macrophages to M1",
-        "Assumption: as IFN-γ → PD-L1 (pdl1.ifng_half_max)",
+        "Assumption: as IFN-γ → PD-L1 (pdl1.induction_half_max)",
         lo=1e-9,
     ),
     Param(
@@ -618,7 +617,7 @@ CORE: tuple[Param, ...] = (
         1.26,
         "1",
         "Hill power of IFN-γ → M1 push",
-        "Assumption: as IFN-γ → PD-L1 (pdl1.ifng_hill)",
+        "Assumption: as IFN-γ → PD-L1 (pdl1.induction_hill)",
         lo=0.1,
         hi=10,
     ),
@@ -651,14 +650,14 @@ CORE: tuple[Param, ...] = (
         5.0,
         "mmHg",
         "pO₂ at or below which the hypoxic push to M2 is maximal",
-        "Assumption: as tumor.proliferation_threshold, which set it before",
+        "Assumption: as tumor.proliferation_po2 (both were tumor.proliferation_threshold)",
     ),
     Param(
         "macrophage.hypoxia_onset_po2",
         15.0,
         "mmHg",
         "pO₂ above which hypoxia no longer pushes macrophages to M2",
-        "Assumption: as tumor.hypoxic_threshold, which set it before",
+        "Assumption: as tumor.hypoxic_po2 (both were tumor.hypoxic_threshold)",
     ),
     Param(
         "observe.margin_half_width",
@@ -737,18 +736,24 @@ def _therapy_parameters() -> tuple[Param, ...]:
 DEFAULTS: tuple[Param, ...] = CORE + _therapy_parameters()
 DEFAULTS_BY_NAME: Mapping[str, Param] = {p.name: p for p in DEFAULTS}
 
-# Deprecated names (docs/decisions/0009-rules-as-data.md). An alias was one parameter driving
-# several behaviours; it now sets each of the parameters it was split into.
+# Deprecated names (docs/decisions/0009-channels-and-rules-as-data.md): each old name drove
+# several behaviours and now sets every parameter it was split into (same defaults), so an old
+# file keeps its old meaning, with a warning that names the new parameters.
 ALIASES: Mapping[str, tuple[str, ...]] = {
     "tgfb.half_max": ("suppression.tgfb_half_max", "macrophage.tgfb_m2_half_max"),
-}
-# Names that keep their own behaviour but no longer also drive the ones listed (split off).
-NARROWED: Mapping[str, tuple[str, ...]] = {
-    "pdl1.ifng_half_max": ("chemokine.ifng_half_max", "macrophage.ifng_m1_half_max"),
-    "pdl1.ifng_hill": ("chemokine.ifng_hill", "macrophage.ifng_m1_hill"),
-    "vessel.vegf_half_max": ("mdsc.vegf_half_max", "macrophage.vegf_m2_half_max"),
-    "tumor.proliferation_threshold": ("macrophage.hypoxia_full_po2",),
-    "tumor.hypoxic_threshold": ("macrophage.hypoxia_onset_po2",),
+    "pdl1.ifng_half_max": (
+        "pdl1.induction_half_max",
+        "chemokine.ifng_half_max",
+        "macrophage.ifng_m1_half_max",
+    ),
+    "pdl1.ifng_hill": ("pdl1.induction_hill", "chemokine.ifng_hill", "macrophage.ifng_m1_hill"),
+    "vessel.vegf_half_max": (
+        "vessel.sprout_vegf_half_max",
+        "mdsc.vegf_half_max",
+        "macrophage.vegf_m2_half_max",
+    ),
+    "tumor.proliferation_threshold": ("tumor.proliferation_po2", "macrophage.hypoxia_full_po2"),
+    "tumor.hypoxic_threshold": ("tumor.hypoxic_po2", "macrophage.hypoxia_onset_po2"),
 }
 
 
@@ -761,20 +766,10 @@ def is_known(name: str) -> bool:
     return name in DEFAULTS_BY_NAME or name in ALIASES
 
 
-def deprecation(name: str, given: Iterable[str] = ()) -> str | None:
-    """The warning for using ``name`` (None if it is current and kept its meaning).
-
-    ``given`` are the other names set alongside: a narrowed name set together with all of the
-    parameters split off it needs no warning.
-    """
+def deprecation(name: str) -> str | None:
+    """The warning for using ``name`` (None if it is a current name)."""
     if name in ALIASES:
         return f"{name!r} is deprecated: it now sets {', '.join(ALIASES[name])}; use those names"
-    split = [n for n in NARROWED.get(name, ()) if n not in set(given)]
-    if split:
-        return (
-            f"{name!r} no longer also sets {', '.join(split)} (split into their own "
-            "parameters, same defaults); set them too to keep the old behaviour"
-        )
     return None
 
 
@@ -801,8 +796,8 @@ class Parameters(Mapping[str, float]):
         values = {p.name: p.value for p in DEFAULTS}
         overrides = dict(overrides or {})
         for key in overrides:
-            if key in ALIASES:  # (a narrowed name is reported where a file sets it: the loader)
-                message = deprecation(key, overrides)
+            message = deprecation(key)
+            if message is not None:
                 warnings.warn(message, ParameterDeprecationWarning, stacklevel=2)
         for key, value in resolve_aliases(overrides).items():
             if key not in DEFAULTS_BY_NAME:

@@ -227,7 +227,7 @@ def _warn_deprecated_parameters(plain: Any, data: CommentedMap, file: str, loc: 
     for key, value in plain.items():
         if key == "parameters" and isinstance(value, dict):
             for name in value:
-                message = deprecation(name, value)
+                message = deprecation(name)
                 if message is not None:
                     issue = issue_at(file, data, (*loc, key, name), message)
                     warnings.warn(str(issue), ParameterDeprecationWarning, stacklevel=3)

@@ -43,7 +43,7 @@ class ChemotherapyTherapy(DrugTherapy):
             exposure,
             self._kill_p,
             self._lymphocyte_kill_p,
-            p["tumor.proliferation_threshold"],
+            p["tumor.proliferation_po2"],
             p["tumor.proliferation_saturation"],
             s.tissue,
             s.immune,
