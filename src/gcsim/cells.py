@@ -19,11 +19,13 @@ Adding a cell type (NK cells, say):
    Mesa view, the legends and colours of every figure, animation and the demo follow.
 2. Its behaviour in the kernel that moves it (``kernels/immune.py``), with its code as
    ``cells.by_name("nk").code``.
-3. Its parameters (``params.py``) and its test.
+3. Its parameters (``params.py``), their inputs to the kernel's rules (``rules.py``) and its
+   test.
 
-Not yet derived, still listing codes by hand: ``model.immune_pdl1`` and the size of the model's
-recruitment counter, the code tests in ``kernels/immune.py`` and ``kernels/secretion.py``, seeding
-at t = 0 (``phenotypes.py`` densities, ``initial.py``) and per-type metrics in ``observe.py``.
+Not derived, by choice or not yet: which type does what in ``kernels/immune.py`` and
+``kernels/secretion.py`` (that is the behaviour a kernel gives a type), seeding at t = 0
+(``phenotypes.py`` densities, ``initial.py``: the seeding order is part of the random stream)
+and per-type metrics in ``observe.py``.
 """
 
 from __future__ import annotations
