@@ -216,7 +216,9 @@ def validate(
 def schema(
     output: Annotated[
         Path | None,
-        typer.Option("--out", "-o", help="Write to this file (atomically) instead of stdout."),
+        typer.Option(
+            "--out", "-o", metavar="FILE", help="Write to this file (atomically) instead of stdout."
+        ),
     ] = None,
 ) -> None:
     """Print the JSON Schema of scenario files (for editors and other tools)."""
@@ -323,10 +325,13 @@ def run(
     file: Annotated[Path, typer.Argument(metavar="FILE", help="Scenario YAML file.")],
     out_dir: Annotated[
         Path | None,
-        typer.Option("--out", "-o", help="Run directory (default: runs/<scenario name>)."),
+        typer.Option(
+            "--out", "-o", metavar="DIR", help="Run directory (default: runs/<scenario name>)."
+        ),
     ] = None,
     seed: Annotated[
-        int | None, typer.Option("--seed", min=0, help="Root seed (overrides the file's).")
+        int | None,
+        typer.Option("--seed", min=0, metavar="SEED", help="Root seed (overrides the file's)."),
     ] = None,
     overrides: Annotated[
         list[str] | None,
@@ -345,6 +350,7 @@ def run(
         typer.Option(
             "--workers",
             "-j",
+            metavar="N",
             min=0,
             help="Processes for the arm × replicate runs (default: one per CPU, at most one per "
             "run; 0 or 1 = run in this process).",
@@ -435,17 +441,25 @@ def animate(
     run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="A finished run directory.")],
     fps: Annotated[
         float,
-        typer.Option("--fps", callback=lambda v: _positive(v, "--fps"), help="Frames per second."),
+        typer.Option(
+            "--fps",
+            metavar="FPS",
+            callback=lambda v: _positive(v, "--fps"),
+            help="Frames per second.",
+        ),
     ] = 4.0,
     out_dir: Annotated[
         Path | None,
-        typer.Option("--out", "-o", help="Directory for the animations (default: RUN_DIR)."),
+        typer.Option(
+            "--out", "-o", metavar="DIR", help="Directory for the animations (default: RUN_DIR)."
+        ),
     ] = None,
     workers: Annotated[
         int | None,
         typer.Option(
             "--workers",
             "-j",
+            metavar="N",
             min=0,
             help="Processes, one arm each (default: one per CPU, at most one per arm; 0 or 1 = "
             "in this process).",
@@ -479,8 +493,12 @@ def demo(
             "treatments). Default: a 100 × 100 section, 60 days.",
         ),
     ] = None,
-    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port.")] = 8765,
+    host: Annotated[
+        str, typer.Option("--host", metavar="HOST", help="Address to listen on.")
+    ] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option("--port", min=1, max=65535, metavar="PORT", help="Port.")
+    ] = 8765,
 ) -> None:
     """Start the classroom demo in the browser: the lattice, live plots and therapy controls
     (Mesa SolaraViz). Works offline; stop it with Ctrl-C."""
@@ -512,13 +530,16 @@ def sweep(
     file: Annotated[Path, typer.Argument(metavar="SWEEP.yaml", help="Sweep file.")],
     out_dir: Annotated[
         Path | None,
-        typer.Option("--out", "-o", help="Sweep directory (default: runs/<sweep name>)."),
+        typer.Option(
+            "--out", "-o", metavar="DIR", help="Sweep directory (default: runs/<sweep name>)."
+        ),
     ] = None,
     workers: Annotated[
         int | None,
         typer.Option(
             "--workers",
             "-j",
+            metavar="N",
             min=0,
             help="Local worker processes (default: all cores; 0 = run in this process).",
         ),
@@ -534,7 +555,9 @@ def sweep(
     ] = False,
     max_runs: Annotated[
         int,
-        typer.Option("--max-runs", min=1, help="Refuse a design of more runs than this."),
+        typer.Option(
+            "--max-runs", min=1, metavar="N", help="Refuse a design of more runs than this."
+        ),
     ] = 100_000,
 ) -> None:
     """Run a parameter sweep: every design point × replicate, locally or on a Dask cluster."""
