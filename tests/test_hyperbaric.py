@@ -24,7 +24,7 @@ def test_arterial_po2_follows_the_alveolar_gas_equation():
     assert arterial_po2(3.0, 1.0, p) == pytest.approx(2183, abs=1)
 
 
-def _model(pressure_ata: float | None) -> GastricTumorModel:
+def _model(pressure_ata: float | None, oxygen_fraction: float = 1.0) -> GastricTumorModel:
     treatments = (
         []
         if pressure_ata is None
@@ -32,6 +32,7 @@ def _model(pressure_ata: float | None) -> GastricTumorModel:
             {
                 "type": "hyperbaric_oxygen",
                 "pressure_ata": pressure_ata,
+                "oxygen_fraction": oxygen_fraction,
                 "session_hours": SESSION_H,
                 "schedule": {"days": [SESSION_DAY]},
             }
@@ -114,3 +115,38 @@ def _session_config(**fields):
 
     entry = {"type": "hyperbaric_oxygen", "schedule": {"days": [1.0]}, **fields}
     return HyperbaricOxygen.model_validate(entry)
+
+
+def test_two_hyperbaric_entries_of_one_arm_share_one_chamber():
+    entry = {"type": "hyperbaric_oxygen", "pressure_ata": 3.0, "schedule": {"days": [1.0]}}
+    with pytest.raises(ValueError, match="overlaps"):
+        Scenario.model_validate({"name": "x", "arms": {"twice": [entry, entry]}})
+    later = {**entry, "schedule": {"days": [2.0]}}
+    Scenario.model_validate({"name": "x", "arms": {"apart": [entry, later]}})
+
+
+@pytest.mark.parametrize("dt_h", [0.25, 1.0, 6.0])
+def test_a_session_is_never_lost_at_a_coarse_step(dt_h):
+    """Each step sees the session's time average: its integral over the steps equals the
+    session's length plus the washout's (τ), whatever the step."""
+    from gcsim.therapies.hyperbaric import HyperbaricOxygen, HyperbaricOxygenTherapy
+
+    class Host:
+        params = Parameters()
+        dt_h = 0.0
+
+    Host.dt_h = dt_h
+    config = HyperbaricOxygen.model_validate(
+        {"type": "hyperbaric_oxygen", "session_hours": SESSION_H, "schedule": {"days": [1.0]}}
+    )
+    therapy = HyperbaricOxygenTherapy(config, Host())
+    steps = np.arange(0.0, 72.0, dt_h)
+    integral = sum(therapy.mean_excess(t, t + dt_h) * dt_h for t in steps)
+    assert integral == pytest.approx(SESSION_H + Parameters()["hbo.washout_time"], rel=1e-6)
+
+
+def test_a_sham_session_of_air_at_one_ata_changes_nothing():
+    sham, control = _model(1.0, oxygen_fraction=0.21), _model(None)
+    _run_to(sham, SESSION_DAY * 24 + 2)
+    _run_to(control, SESSION_DAY * 24 + 2)
+    np.testing.assert_array_equal(sham.state.oxygen, control.state.oxygen)

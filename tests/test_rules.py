@@ -290,3 +290,25 @@ def test_a_therapy_declaring_an_unknown_channel_is_refused():
 
             def start(self, model):
                 raise NotImplementedError
+
+
+def test_every_channel_has_a_reader():
+    """Each channel is fed into a kernel's rules by a rule input, or read by the model itself
+    (``effects.<name>`` in model.py); a declared channel that nothing reads fails here."""
+    from pathlib import Path
+
+    import gcsim.model
+
+    model_source = Path(gcsim.model.__file__).read_text(encoding="utf-8")
+    fed = {c for rs in RULE_SETS for c in rs.channels}
+    for channel in CHANNELS:
+        assert channel.name in fed or f"effects.{channel.name}" in model_source, channel.name
+
+
+def test_every_alias_target_accepts_what_the_old_name_accepted():
+    for old, targets in ALIASES.items():
+        ranges = {(DEFAULTS_BY_NAME[n].lo, DEFAULTS_BY_NAME[n].hi) for n in targets}
+        assert len(ranges) == 1, (old, ranges)
+    Parameters({"pdl1.induction_half_max": 0.0})
+    with pytest.warns(ParameterDeprecationWarning):
+        Parameters({"pdl1.ifng_half_max": 0.0})  # valid before the split, valid now

@@ -205,3 +205,27 @@ def test_a_treatment_type_is_its_registry_key_and_its_drugs_have_molecules() -> 
 
             def start(self, model):
                 raise NotImplementedError
+
+
+def test_every_declared_exposure_line_reads_a_recorded_column():
+    from gcsim.observe import METRICS
+    from gcsim.therapies import exposure_styles
+
+    styles = exposure_styles()
+    assert {e.column for e in styles} <= set(METRICS)
+    assert len({e.linestyle for e in styles}) == len(styles)  # lines tell apart on one panel
+
+
+def test_names_moved_by_the_restructure_still_import_with_a_warning():
+    import gcsim.therapies
+    from gcsim.effects import Effects
+
+    with pytest.warns(DeprecationWarning, match="gcsim.therapies.radiotherapy"):
+        from gcsim.therapies import Radiotherapy
+    assert Radiotherapy.kind == "radiotherapy"
+    with pytest.warns(DeprecationWarning, match="builtin"):
+        assert set(gcsim.therapies.BUILTIN) == set(gcsim.therapies.builtin())
+    effects = Effects()
+    with pytest.warns(DeprecationWarning, match="combine"):
+        effects.add_blockade("vegf_block", 0.5)
+    assert effects.vegf_block == 0.5

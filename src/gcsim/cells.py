@@ -250,11 +250,10 @@ def check_registry(types: tuple[CellType, ...]) -> None:
 
 check_registry(CELL_TYPES)
 
-# Lookup tables for numba kernels and ``shuffled_sites``. numba freezes module-level arrays into
-# the compiled code, and its on-disk cache is keyed on the kernel's own source file, not on this
-# one: kernels with ``cache=True`` therefore take these tables as arguments (passed by a thin
-# Python wrapper) rather than reading them as globals, so editing the registry cannot leave a
-# stale cached kernel behind.
+# Lookup tables for numba kernels and ``shuffled_sites``. Kernels read them as globals, which
+# numba freezes into the compiled code; its on-disk cache is keyed on the kernel's own source
+# file only, so ``gcsim.kernels`` hashes this file with the kernel sources and clears the cache
+# when the registry changes (``clear_stale_cache``).
 LESION_SITES = flag_table("lesion", "tissue")  # the tumour step's sites: tumour and necrotic
 VESSEL_SITES = flag_table("vessel", "tissue")
 IMMUNE_SITES = layer_table("immune")  # every immune cell

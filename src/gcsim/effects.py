@@ -16,6 +16,7 @@ effect (a drug's tissue exposure) is a field the therapy computes, not a channel
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field, make_dataclass
 from typing import Any, Literal
 
@@ -44,7 +45,7 @@ CHANNELS: tuple[Channel, ...] = (
         "pd1_occupancy",
         "blockade",
         "fraction",
-        "GastricTumorModel._immune_rules → kernels.immune (kill brake, exhaustion)",
+        "rules.IMMUNE → kernels.immune (kill brake, exhaustion)",
         "fraction of PD-1/PD-L1 interactions blocked",
         recorded=True,
     ),
@@ -60,7 +61,7 @@ CHANNELS: tuple[Channel, ...] = (
         "m1_stimulus",
         "sum",
         "Hill units",
-        "GastricTumorModel._immune_rules → kernels.immune (macrophage polarisation)",
+        "rules.IMMUNE → kernels.immune (macrophage polarisation)",
         "M1 drive added to Hill(IFN-γ) in macrophage polarisation",
         recorded=True,
     ),
@@ -68,7 +69,7 @@ CHANNELS: tuple[Channel, ...] = (
         "lymphocyte_supply",
         "factor",
         "× T-cell supply from blood",
-        "GastricTumorModel.step → kernels.immune.recruit",
+        "GastricTumorModel._recruitment → kernels.immune.recruit",
         "factor on CD8 and Treg extravasation (lymphodepletion lowers it)",
         recorded=True,
     ),
@@ -76,14 +77,14 @@ CHANNELS: tuple[Channel, ...] = (
         "radiation_death_weight",
         "sum",
         "antigen per death (kill units)",
-        "GastricTumorModel.step (antigen released to priming)",
+        "GastricTumorModel._antigen_released (antigen sent to priming)",
         "antigen released per mitotic death after radiation (cGAS–STING adjuvant)",
     ),
     Channel(
         "antigen",
         "sum",
         "kill units",
-        "GastricTumorModel.step (antigen released to priming)",
+        "GastricTumorModel._antigen_released (antigen sent to priming)",
         "antigen released this step by treatment-induced deaths (immunogenic cell death)",
     ),
     Channel(
@@ -97,49 +98,49 @@ CHANNELS: tuple[Channel, ...] = (
         "tumor_oxygen_consumption",
         "factor",
         "× oxygen.uptake_tumor",
-        "GastricTumorModel._solve_fields → kernels.secretion.oxygen_coefficients",
+        "rules.SECRETION → kernels.secretion.oxygen_coefficients",
         "factor on a tumour cell's oxygen consumption (OXPHOS inhibitors lower it)",
     ),
     Channel(
         "antigen_presentation",
         "factor",
         "× antigenicity seen by CD8 T cells",
-        "GastricTumorModel._immune_rules → kernels.immune (recognition and kill)",
+        "rules.IMMUNE → kernels.immune (recognition and kill)",
         "factor on MHC-I presentation of a tumour cell's antigen (capped at full presentation)",
     ),
     Channel(
         "pdl1_expression",
         "factor",
         "× PD-L1 target level",
-        "GastricTumorModel._tumor_rules → kernels.tumor (PD-L1 relaxation target)",
+        "rules.TUMOR → kernels.tumor (PD-L1 relaxation target)",
         "factor on tumour PD-L1 expression, constitutive and IFN-γ-induced (capped at 1)",
     ),
     Channel(
         "mdsc_recruitment",
         "factor",
         "× mdsc.influx_rate",
-        "GastricTumorModel._recruitment_rules → kernels.immune.recruit",
+        "rules.RECRUITMENT → kernels.immune.recruit",
         "factor on MDSC extravasation",
     ),
     Channel(
         "mdsc_suppression",
         "factor",
         "× MDSC contact suppression",
-        "GastricTumorModel._immune_rules → kernels.immune.kill_probability",
+        "rules.IMMUNE → kernels.immune.kill_probability",
         "factor on the contact suppression of killing by an adjacent MDSC",
     ),
     Channel(
         "treg_suppression",
         "factor",
         "× Treg contact suppression",
-        "GastricTumorModel._immune_rules → kernels.immune.kill_probability",
+        "rules.IMMUNE → kernels.immune.kill_probability",
         "factor on the contact suppression of killing by an adjacent Treg",
     ),
     Channel(
         "t_cell_killing",
         "factor",
         "× cd8.kill_probability",
-        "GastricTumorModel._immune_rules → kernels.immune.kill_probability",
+        "rules.IMMUNE → kernels.immune.kill_probability",
         "factor on a CD8 T cell's per-engagement kill probability",
     ),
     Channel(
@@ -173,10 +174,25 @@ def _is_neutral(self: Any, name: str) -> bool:
     return getattr(self, name) == CHANNELS_BY_NAME[name].neutral
 
 
+def _add_blockade(self: Any, attribute: str, fraction: float) -> None:
+    """Deprecated: ``combine(name, value)`` combines by the channel's own rule."""
+    warnings.warn(
+        "Effects.add_blockade is deprecated: use effects.combine(name, value)",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    self.combine(attribute, fraction)
+
+
 Effects = make_dataclass(
     "Effects",
     [(c.name, float, field(default=c.neutral)) for c in CHANNELS],
-    namespace={"combine": _combine, "is_neutral": _is_neutral, "__module__": __name__},
+    namespace={
+        "combine": _combine,
+        "is_neutral": _is_neutral,
+        "add_blockade": _add_blockade,
+        "__module__": __name__,
+    },
 )
 Effects.__doc__ = (
     "What all active therapies do to the model in one step: one float per channel of "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cached_property
@@ -28,7 +29,7 @@ from gcsim.kernels.rng import StreamHandle, shuffled_sites, stream_handle
 from gcsim.kernels.secretion import oxygen_coefficients, secretion_sources
 from gcsim.kernels.tumor import tumor_step
 from gcsim.kernels.vessels import vessel_step
-from gcsim.observe import METRICS, measure
+from gcsim.observe import METRICS, immune_pdl1, measure
 from gcsim.parameter import per_step
 from gcsim.params import Parameters
 from gcsim.phenotypes import PRESETS
@@ -409,6 +410,15 @@ class GastricTumorModel(mesa.Model):
     def metrics(self) -> dict[str, float]:
         """The metrics of the last recorded observation."""
         return dict(self._metrics)
+
+    def immune_pdl1(self) -> np.ndarray:
+        """Deprecated: ``gcsim.observe.immune_pdl1(model)``."""
+        warnings.warn(
+            "model.immune_pdl1() is deprecated: use gcsim.observe.immune_pdl1(model)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return immune_pdl1(self)
 
     def agent_at(self, pos: tuple[int, int], layer: str = "tissue") -> mesa.Agent | None:
         """A Mesa agent view of the cell at ``pos`` on ``layer`` ("tissue" or "immune").

@@ -337,7 +337,6 @@ CORE: tuple[Param, ...] = (
         "ng/mL",
         "IFN-γ at half-maximal induction of chemokine (CXCL9/10) secretion",
         "Assumption: as IFN-γ → PD-L1 (pdl1.induction_half_max), both STAT1/IRF1 targets",
-        lo=1e-9,
     ),
     Param(
         "chemokine.ifng_hill",
@@ -610,7 +609,6 @@ CORE: tuple[Param, ...] = (
         "ng/mL",
         "IFN-γ at half of its maximal push of macrophages to M1",
         "Assumption: as IFN-γ → PD-L1 (pdl1.induction_half_max)",
-        lo=1e-9,
     ),
     Param(
         "macrophage.ifng_m1_hill",

@@ -45,6 +45,7 @@ from gcsim.params import (
     Param,
     ParameterDeprecationWarning,
     deprecation,
+    is_known,
 )
 from gcsim.scenario.schema import SCHEMA_VERSION, Scenario, suspicious_fields
 from gcsim.validation import FieldError
@@ -607,7 +608,7 @@ def _unknown_key(loc: Loc, root: type[BaseModel], data: Any = None) -> str:
 
 def _parameter_hint(loc: Loc) -> str:
     """Suggest a parameter name when an unknown one was given under ``parameters``."""
-    if len(loc) == 2 and loc[0] == "parameters" and loc[1] not in DEFAULTS_BY_NAME:
+    if len(loc) == 2 and loc[0] == "parameters" and not is_known(str(loc[1])):
         return _did_you_mean(str(loc[1]), DEFAULTS_BY_NAME)
     return ""
 

@@ -203,6 +203,16 @@ class Arm(_Strict):
 
     _known_parameters = field_validator("parameters")(_check_parameters)
 
+    @model_validator(mode="after")
+    def _treatments_agree(self) -> Arm:
+        """Each therapy type checks its entries of one arm together (``check_arm``)."""
+        by_kind: dict[type, list[Any]] = {}
+        for treatment in self.treatments:
+            by_kind.setdefault(type(treatment), []).append(treatment)
+        for cls, entries in by_kind.items():
+            cls.check_arm(entries)
+        return self
+
 
 def _arm_shorthand(value: Any) -> Any:
     """``arm: [treatments...]`` is short for ``arm: {treatments: [...]}``."""

@@ -448,3 +448,18 @@ __all__ = [
     "run_sweep",
     "simulate",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "read_run_table":  # moved to gcsim.sweep.results (docs/decisions/0012)
+        import warnings
+
+        from gcsim.sweep.results import read_run_table
+
+        warnings.warn(
+            "gcsim.sweep.execute.read_run_table moved to gcsim.sweep.results",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return read_run_table
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

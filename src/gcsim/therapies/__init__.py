@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import warnings
 from functools import cache
 from importlib.metadata import entry_points
 from typing import Annotated, Any, Union
@@ -87,6 +88,36 @@ def registry() -> dict[str, type[TreatmentConfig]]:
             raise PluginError(f"therapy plugin {point.name!r} redefines type {cls.kind!r}")
         found[cls.kind] = cls
     return found
+
+
+# Names this package exported before therapies were found by scanning (docs/decisions/0012):
+# they still import, with a DeprecationWarning that says where they live now.
+_MOVED = {
+    "AntiVEGF": "antivegf",
+    "CheckpointInhibitor": "checkpoint",
+    "Chemotherapy": "chemotherapy",
+    "Radiotherapy": "radiotherapy",
+    "Region": "radiotherapy",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MOVED:
+        module = f"{__name__}.{_MOVED[name]}"
+        warnings.warn(
+            f"import {name} from {module}; gcsim.therapies.{name} is deprecated",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return getattr(importlib.import_module(module), name)
+    if name == "BUILTIN":
+        warnings.warn(
+            "gcsim.therapies.BUILTIN is deprecated: use gcsim.therapies.builtin()",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return builtin()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def therapy_counters() -> tuple[str, ...]:

@@ -132,7 +132,12 @@ class TreatmentConfig(Strict, ABC):
     channels: ClassVar[tuple[str, ...]] = ()  # the effect channels it moves
     exposure: ClassVar[Exposure | None] = None  # its line on exposure plots
     counters: ClassVar[tuple[str, ...]] = ()  # event counts it adds (model.counters)
-    marks_doses: ClassVar[bool] = False  # plots mark its dose days (fractions)
+    marks_doses: ClassVar[bool] = False  # the demo's exposure panel marks its dose days
+
+    @classmethod
+    def check_arm(cls, entries: list[TreatmentConfig]) -> None:
+        """Check this type's entries of one arm together (ValueError if they conflict); by
+        default any number of entries is fine."""
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:

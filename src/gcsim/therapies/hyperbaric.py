@@ -15,8 +15,10 @@ Mechanism, per session of ``session_hours`` at ``pressure_ata`` breathing ``oxyg
 * **After a session** arterial pO₂ falls back within minutes; the supply's excess decays with
   ``hbo.washout_time``, so tissue pO₂ is back near baseline within the hour.
 
-The channel is evaluated at the middle of each step, like a drug's exposure; use
-``time.dt_hours`` ≤ 0.25 to resolve a session of an hour or two. Effects of HBO on collagen
+Each step sees the session's *time average* over the step (the share of the step spent in a
+session plus the washout tail), so no session is lost at a coarse step; use ``time.dt_hours``
+≤ 0.25 to resolve the peak of a session of an hour or two (coarser steps spread it). Sessions of
+all hyperbaric entries of an arm must not overlap: there is one chamber. Effects of HBO on collagen
 and antibody delivery (Liu 2021) are not modelled.
 """
 
@@ -49,7 +51,7 @@ class HyperbaricOxygen(TreatmentConfig):
         float, Field(gt=0, le=4, description="duration of one session, hours")
     ] = 1.5
     oxygen_fraction: Annotated[
-        float, Field(gt=0.21, le=1, description="inspired O₂ fraction during a session")
+        float, Field(ge=0.21, le=1, description="inspired O₂ fraction (0.21 = a sham of air)")
     ] = 1.0
 
     parameters: ClassVar[tuple[Param, ...]] = (
@@ -85,19 +87,32 @@ class HyperbaricOxygen(TreatmentConfig):
 
     @model_validator(mode="after")
     def _sessions_apart(self) -> HyperbaricOxygen:
-        for before, after in itertools.pairwise(self.schedule.dose_days()):
-            if (after - before) * 24.0 < self.session_hours:
-                raise ValueError(
-                    f"schedule: the session of day {before:g} ({self.session_hours:g} h) "
-                    f"overlaps the next one, on day {after:g}"
-                )
+        _refuse_overlaps([self])
         return self
+
+    @classmethod
+    def check_arm(cls, entries: list[TreatmentConfig]) -> None:
+        """One chamber: the sessions of all hyperbaric entries of an arm must not overlap."""
+        _refuse_overlaps([e for e in entries if isinstance(e, HyperbaricOxygen)])
 
     def name(self) -> str:
         return self.label or f"HBO {self.pressure_ata:g} ATA × {len(self.schedule.dose_days())}"
 
     def start(self, model: ModelView) -> HyperbaricOxygenTherapy:
         return HyperbaricOxygenTherapy(self, model)
+
+
+def _refuse_overlaps(entries: list[HyperbaricOxygen]) -> None:
+    sessions = sorted(
+        (day * 24.0, e.session_hours) for e in entries for day in e.schedule.dose_days()
+    )
+    for (start, hours), (next_start, _) in itertools.pairwise(sessions):
+        if next_start - start < hours:
+            raise ValueError(
+                f"schedule: a {hours:g} h session from hour {start:g} (day {start / 24:g}) "
+                f"overlaps the one starting {next_start - start:g} h later: sessions must be at "
+                f"least {hours:g} h apart"
+            )
 
 
 def arterial_po2(pressure_ata: float, oxygen_fraction: float, params) -> float:
@@ -130,8 +145,21 @@ class HyperbaricOxygenTherapy(Therapy):
         since_end = t_h - (started[-1] + self.session_h)
         return 1.0 if since_end <= 0.0 else math.exp(-since_end / self.washout_h)
 
+    def mean_excess(self, t0_h: float, t1_h: float) -> float:
+        """Time average of ``excess`` over [t0, t1]: the time spent in sessions plus the
+        integral of their washout tails, over the interval's length."""
+        tau, total = self.washout_h, 0.0
+        for start in self.dose_times_h[self.dose_times_h < t1_h]:
+            end = start + self.session_h
+            total += max(0.0, min(t1_h, end) - max(t0_h, start))  # in the session
+            a, b = max(t0_h, end), t1_h  # the tail, exp(−(t − end)/τ), over [a, b]
+            if b > a:
+                total += tau * (math.exp(-(a - end) / tau) - math.exp(-(b - end) / tau))
+        return min(1.0, total / (t1_h - t0_h))
+
     def apply(self, model: ModelView, effects: Effects) -> None:
-        share = self.excess(model.step_start_h + 0.5 * self.dt_h)
+        start = model.step_start_h
+        share = self.mean_excess(start, start + self.dt_h)
         if share > 0.0:
             effects.combine("vessel_oxygen_supply", 1.0 + (self.session_factor - 1.0) * share)
 
