@@ -423,11 +423,15 @@ def test_a_huge_sweep_design_is_refused_before_it_is_drawn(tmp_path):
     assert done.returncode == 2
     assert done.stderr.startswith(f"{sweep}:")
     assert "design: this design has 1,000,000,000 runs" in done.stderr
-    assert "above the limit of 100,000 (raise it with --max-runs" in done.stderr
+    # beyond the ceiling no limit can be raised: a plan that large is never drawn
+    assert "above the limit of 100,000 and above 1,000,000" in done.stderr
+    assert "split it into several sweeps" in done.stderr
     assert not (tmp_path / "o").exists()
     small = write_sweep(tmp_path, name="eight")  # 8 runs: over a limit of 5, under one of 8
     over = _run_cli("sweep", str(small), "--out", "o", "--max-runs", "5", cwd=tmp_path)
-    assert over.returncode == 2 and "limit of 5" in over.stderr
+    assert over.returncode == 2 and "limit of 5 (raise it with --max-runs" in over.stderr
+    ceiling = _run_cli("sweep", str(small), "--out", "o", "--max-runs", "2000000", cwd=tmp_path)
+    assert ceiling.returncode == 2 and "--max-runs" in ceiling.stderr
 
 
 # --- a full disk -----------------------------------------------------------------------------

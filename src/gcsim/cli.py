@@ -556,7 +556,12 @@ def sweep(
     max_runs: Annotated[
         int,
         typer.Option(
-            "--max-runs", min=1, metavar="N", help="Refuse a design of more runs than this."
+            "--max-runs",
+            min=1,
+            max=1_000_000,
+            metavar="N",
+            help="Refuse a design of more runs than this (at most 1,000,000: a plan is held "
+            "in memory, ~2.4 KiB a run).",
         ),
     ] = 100_000,
 ) -> None:
