@@ -9,11 +9,14 @@ import pandas as pd
 import pytest
 
 from gcsim.runner import timeseries_table
+from gcsim.scenario.schema import Response
 from gcsim.summary import (
     SUMMARY_METRICS,
     best_response,
     burden_auc,
+    duration_of_response_days,
     final_burden_ratio,
+    last_scan_day,
     lesion_diameter_mm,
     summarize,
     time_to_progression_days,
@@ -50,37 +53,56 @@ def test_diameter_is_that_of_a_circle_of_viable_plus_necrotic_sites():
     assert lesion_diameter_mm(table) == pytest.approx([expected, expected])
 
 
-def test_progression_is_measured_from_the_nadir():
+def test_diameter_is_zero_once_no_viable_cell_is_left():
+    table = series([100, 0], necrotic=[0, 50])
+    assert lesion_diameter_mm(table)[1] == 0.0
+
+
+# Response is read at scans (every 42 days by default; the rules are tested in test_recist.py):
+# here every row is a scan (every_days=42) unless the row spacing says otherwise.
+NO_5MM = Response(min_increase_mm=0)
+
+
+def test_progression_is_read_at_scans_against_the_nadir():
     # area ×1.44 = diameter ×1.2; the lesion first shrinks to 64 (nadir), so 1.44 × 64 = 92.16
     # sites is progression even though it is below baseline.
-    table = series([100, 64, 80, 93, 200])
-    assert time_to_progression_days(table) == 3.0
-    assert math.isnan(time_to_progression_days(series([100, 110, 120, 130])))
+    table = series([100, 64, 80, 93, 200], every_days=42)
+    assert time_to_progression_days(table, NO_5MM) == 3 * 42
+    assert math.isnan(time_to_progression_days(series([100, 110, 120, 130], every_days=42)))
+    # a 1 mm lesion never grows 5 mm on a section: no progression with RECIST's 5 mm rule
+    assert math.isnan(time_to_progression_days(table))
+    assert last_scan_day(table) == 4 * 42
 
 
-def test_a_complete_response_progresses_only_when_the_lesion_reappears():
-    assert math.isnan(time_to_progression_days(series([100, 30, 0, 0, 0])))
-    assert time_to_progression_days(series([100, 30, 0, 0, 5])) == 4.0
-
-
-def test_absolute_increase_floor_delays_progression():
-    table = series([100, 150, 10_000])
-    assert time_to_progression_days(table) == 1.0
-    assert time_to_progression_days(table, min_increase_mm=1.0) == 2.0
+def test_daily_growth_between_scans_is_not_progression():
+    # doubled area on days 1–41, back at baseline on the day-42 scan
+    table = series([100] + [200] * 40 + [100] * 2)
+    assert math.isnan(time_to_progression_days(table, NO_5MM))
+    assert best_response(table, NO_5MM) == "SD"
 
 
 @pytest.mark.parametrize(
     ("cells", "expected"),
     [
-        ([100, 90, 0, 50], "CR"),  # no viable cell at day 2
+        ([100, 90, 0, 50], "CR"),  # no viable cell at the second scan
         ([100, 40, 45, 48], "PR"),  # diameter × √0.4 ≈ 0.63 < 0.7
         ([100, 95, 105, 110], "SD"),
-        ([100, 150, 40, 40], "PD"),  # progressed at the first assessment: later PR does not count
+        ([100, 150, 40, 40], "PD"),  # progressed at the first scan: later PR does not count
         ([100, 90, 300, 0], "SD"),  # a response after progression does not count
     ],
 )
 def test_best_response(cells, expected):
-    assert best_response(series(cells)) == expected
+    assert best_response(series(cells, every_days=42), NO_5MM) == expected
+
+
+def test_confirmation_and_scan_interval_come_from_the_response_settings():
+    table = series([100, 40, 90, 90], every_days=42)  # PR once, then SD
+    assert best_response(table) == "PR"
+    assert best_response(table, Response(confirm_after_days=28)) == "SD"
+    assert best_response(series([100, 40, 40], every_days=14)) == "NE"  # no scan by day 28
+    assert best_response(series([100, 40, 40], every_days=14), Response(scan_every_days=14)) == "PR"
+    assert duration_of_response_days(table) == 2 * 42  # censored at the last scan
+    assert math.isnan(duration_of_response_days(series([100, 95], every_days=42)))
 
 
 def test_summarize_a_real_run(ran_small_model):
@@ -89,7 +111,7 @@ def test_summarize_a_real_run(ran_small_model):
     assert set(summary) == set(SUMMARY_METRICS)
     cells = table["tumor_cells"].to_numpy()
     assert summary["final_burden_ratio"] == cells[-1] / cells[0]
-    assert summary["best_response"] in {"CR", "PR", "SD", "PD"}
+    assert summary["best_response"] in {"CR", "PR", "SD", "PD", "NE"}
     assert summary["hypoxic_fraction"] == table["hypoxic_fraction"].iloc[-1]
     assert summarize(table, ("burden_auc",)).keys() == {"burden_auc"}
     with pytest.raises(ValueError, match="baseline"):

@@ -12,6 +12,8 @@ construction, so a scenario may change ``dt_hours`` without re-deriving anything
 
 from __future__ import annotations
 
+import hashlib
+import json
 import warnings
 from collections.abc import Mapping
 
@@ -812,6 +814,13 @@ class Parameters(Mapping[str, float]):
 
     def __len__(self) -> int:
         return len(self._values)
+
+    def digest(self) -> str:
+        """SHA-256 of the resolved values (every parameter, defaults included, by name): two
+        parameter sets with the same digest simulate with the same numbers, however they were
+        written (defaults, overrides, aliases)."""
+        canonical = json.dumps(self._values, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 def markdown_table() -> str:

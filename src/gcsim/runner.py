@@ -28,6 +28,7 @@ from gcsim.io import (
     write_parquet,
 )
 from gcsim.model import GastricTumorModel
+from gcsim.params import Parameters
 from gcsim.plots import plot_arms, plot_lattice
 from gcsim.pool import LocalPool, available_cores
 from gcsim.scenario.loader import scenario_hash
@@ -230,11 +231,11 @@ def run_scenario(
         runs = pd.DataFrame(
             [
                 {"arm": s.job.arm, "replicate": s.job.replicate, "seed": s.job.seed}
-                | summarize(s.table)
+                | summarize(s.table, response=scenario.response)
                 for s in simulations
             ]
         )
-        arms = arm_summary(runs, follow_up_days=scenario.time.days)
+        arms = arm_summary(runs)
         edge = [s for s in simulations if s.reached_edge_day is not None]
         if edge:
             first = min(edge, key=lambda s: s.reached_edge_day or 0.0)
@@ -257,6 +258,7 @@ def run_scenario(
         manifest = {
             "scenario": scenario.model_dump(mode="json"),
             "scenario_hash": scenario_hash(scenario),
+            "parameters_hash": parameters_hashes(scenario),
             "seed": scenario.seed,
             "versions": package_versions(),
             "wall_time_s": round(wall, 3),
@@ -286,6 +288,11 @@ def run_scenario(
         write_json(tmp / "run.json", manifest)
         write_marker(tmp, "run", files)
     return RunResult(out=Path(out), timeseries=timeseries, runs=runs, arms=arms, manifest=manifest)
+
+
+def parameters_hashes(scenario: Scenario) -> dict[str, str]:
+    """Per arm, the digest of the resolved parameter table it ran with (``Parameters.digest``)."""
+    return {arm: Parameters(scenario.for_arm(arm).parameters).digest() for arm in scenario.arms}
 
 
 def _lattice_name(arm: str) -> str:

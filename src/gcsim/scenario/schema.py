@@ -166,6 +166,40 @@ class Immune(_Strict):
     ] = None
 
 
+class Response(_Strict):
+    """How response is read (RECIST 1.1 at scheduled scans, ``gcsim.recist``): scoring only, the
+    simulation does not depend on it."""
+
+    scan_every_days: Annotated[
+        float,
+        Field(
+            gt=0,
+            le=365,
+            description="days between scans, from the baseline scan at day 0 (default 42, every "
+            "6 weeks); a scan sees the last observation at or before its day",
+        ),
+    ] = 42.0
+    confirm_after_days: Annotated[
+        float,
+        Field(
+            ge=0,
+            le=365,
+            description="a CR or PR counts only if a later scan at least this many days after it "
+            "still shows one (28 = RECIST 1.1 for single-arm trials); 0 = no confirmation, as "
+            "RECIST 1.1 allows in randomised comparisons",
+        ),
+    ] = 0.0
+    min_increase_mm: Annotated[
+        float,
+        Field(
+            ge=0,
+            le=50,
+            description="absolute increase of the lesion diameter over its nadir that "
+            "progression also needs, in mm (RECIST 1.1: 5; 0 = the 20 % rule alone)",
+        ),
+    ] = 5.0
+
+
 def _check_parameters(value: dict[str, float]) -> dict[str, float]:
     """Check every parameter's range; deprecated aliases become the names they set (the loader
     warns about them where they are written)."""
@@ -231,6 +265,7 @@ class Scenario(_Strict):
     stroma: Stroma = Stroma()
     vessels: Vessels = Vessels()
     immune: Immune = Immune()
+    response: Response = Response()
     replicates: Annotated[
         int, Field(ge=1, le=1000, description="simulations per arm, each with its own seed")
     ] = 1

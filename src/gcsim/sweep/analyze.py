@@ -102,10 +102,11 @@ def analyze_sweep(sweep_dir: Path | str) -> Analysis:
 def _censored_at_follow_up(
     table: pd.DataFrame, info: dict[str, Any], notes: list[str]
 ) -> pd.DataFrame:
-    """Runs without progression count with their follow-up time as time to progression.
+    """Runs without progression count with their censoring time as time to progression: their
+    last scan (``last_scan_day``) when the sweep kept that metric, else their follow-up time.
 
     A censored time is a lower bound; leaving it out would drop exactly the best outcomes, and a
-    NaN would stop SALib. The note says so, since indices then describe ``min(TTP, follow-up)``.
+    NaN would stop SALib. The note says so, since indices then describe ``min(TTP, censoring)``.
     """
     name = "time_to_progression_days"
     if name not in table:
@@ -113,12 +114,16 @@ def _censored_at_follow_up(
     censored = (table["status"] == "ok") & table[name].isna()
     if not censored.any():
         return table
-    days = info["base_scenario"]["time"]["days"]
-    follow_up = table["time.days"] if "time.days" in info["factors"] else days
+    if "last_scan_day" in table:
+        at, where = table["last_scan_day"], "last scan"
+    else:
+        days = info["base_scenario"]["time"]["days"]
+        at = table["time.days"] if "time.days" in info["factors"] else days
+        where = "follow-up time"
     table = table.copy()
-    table[name] = table[name].where(~censored, follow_up)
+    table[name] = table[name].where(~censored, at)
     count = int(censored.sum())
-    notes.append(f"{name}: {count} run(s) without progression count at their follow-up time")
+    notes.append(f"{name}: {count} run(s) without progression count at their {where}")
     return table
 
 

@@ -9,7 +9,8 @@ The sweep directory::
     gcsim-output.json   the marker of every directory gcsim writes (gcsim.io.write_marker)
     sweep.json          provenance: the sweep file, base scenario, plan digest, versions
     sweep.yaml          the sweep file as given
-    design.parquet      one row per run: run_id, point, replicate, arm, seed, factor values
+    design.parquet      one row per run: run_id, point, replicate, arm, seed, factor values,
+                        scenario and parameter-table hashes
     runs/RUN_ID.parquet the run's time series
     runs/RUN_ID.json    the run's result (status, metrics or error); written last, atomically
     metrics.parquet     one row per run, gathered from runs/*.json when the sweep ends
@@ -45,6 +46,7 @@ from gcsim.io import (
     write_parquet,
     write_text,
 )
+from gcsim.params import Parameters
 from gcsim.pool import LocalPool, available_cores
 from gcsim.scenario import Scenario, scenario_hash
 from gcsim.sweep.design import Plan, Run
@@ -98,7 +100,7 @@ def simulate(task: RunTask) -> RunOutcome:
         model = GastricTumorModel(task.scenario, arm=task.arm)
         model.run()
         table = timeseries_table(model, task.run_id, task.arm, task.replicate)
-        metrics = summarize(table, task.metrics)
+        metrics = summarize(table, task.metrics, task.scenario.response)
     except Exception as exc:
         return RunOutcome(
             task.run_id,
@@ -253,6 +255,7 @@ def design_table(plan: Plan, sweep: Sweep) -> pd.DataFrame:
                 }
             )
         row["scenario_hash"] = scenario_hash(run.scenario)
+        row["parameters_hash"] = Parameters(run.scenario.for_arm(run.arm).parameters).digest()
         row["overrides"] = " ".join(sweep.fixed_overrides + run.overrides)
         rows.append(row)
     table = pd.DataFrame(rows)

@@ -36,7 +36,7 @@ def _positions(values: pd.Series) -> tuple[np.ndarray, list[str] | None]:
 
 
 def _numeric(table: pd.DataFrame, metric: str) -> pd.Series:
-    """A metric as numbers; the best-response category as its rank (0 = CR … 3 = PD)."""
+    """A metric as numbers; the best-response category as its rank (0 = CR … 3 = PD, 4 = NE)."""
     if metric in CATEGORICAL_METRICS:
         from gcsim.summary import RESPONSES
 
@@ -45,7 +45,7 @@ def _numeric(table: pd.DataFrame, metric: str) -> pd.Series:
 
 
 def _ylabel(metric: str) -> str:
-    return f"{metric} (0=CR…3=PD)" if metric in CATEGORICAL_METRICS else metric
+    return f"{metric} (0=CR…3=PD, 4=NE)" if metric in CATEGORICAL_METRICS else metric
 
 
 def _grid(rows: int, cols: int) -> tuple[plt.Figure, np.ndarray]:
