@@ -29,3 +29,11 @@ def test_overrides_are_validated():
         Parameters({"cd8.kill_prob": 0.3})
     with pytest.raises(ValueError, match=r"outside \[0.0, 1"):
         Parameters({"cd8.kill_probability": 1.5})
+
+
+def test_digest_hashes_the_resolved_values_however_they_were_written():
+    default = DEFAULTS[0]
+    assert Parameters().digest() == Parameters({default.name: default.value}).digest()
+    changed = Parameters({"cd8.kill_probability": 0.2}).digest()
+    assert changed != Parameters().digest() and len(changed) == 64
+    assert changed == Parameters({"cd8.kill_probability": 0.2}).digest()
