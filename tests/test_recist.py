@@ -190,7 +190,7 @@ def test_response_settings_are_validated_with_located_errors(tmp_path):
     path.write_text("name: s\nresponse: {scan_every_days: 28, confirm_after_days: 28}\n")
     response = load_scenario(path).response
     assert (response.scan_every_days, response.confirm_after_days) == (28, 28)
-    assert response.min_increase_mm == recist.PROGRESSION_MIN_INCREASE_MM
+    assert response.min_increase_mm == 0.0  # a section: the 20 % rule alone by default
 
 
 # --- end to end ---------------------------------------------------------------------------------

@@ -60,7 +60,8 @@ def test_diameter_is_zero_once_no_viable_cell_is_left():
 
 # Response is read at scans (every 42 days by default; the rules are tested in test_recist.py):
 # here every row is a scan (every_days=42) unless the row spacing says otherwise.
-NO_5MM = Response(min_increase_mm=0)
+NO_5MM = Response(min_increase_mm=0)  # the default on a section
+WITH_5MM = Response(min_increase_mm=5)  # RECIST 1.1's absolute rule
 
 
 def test_progression_is_read_at_scans_against_the_nadir():
@@ -69,8 +70,9 @@ def test_progression_is_read_at_scans_against_the_nadir():
     table = series([100, 64, 80, 93, 200], every_days=42)
     assert time_to_progression_days(table, NO_5MM) == 3 * 42
     assert math.isnan(time_to_progression_days(series([100, 110, 120, 130], every_days=42)))
+    assert time_to_progression_days(table) == 3 * 42  # the default: the 20 % rule alone
     # a 1 mm lesion never grows 5 mm on a section: no progression with RECIST's 5 mm rule
-    assert math.isnan(time_to_progression_days(table))
+    assert math.isnan(time_to_progression_days(table, WITH_5MM))
     assert last_scan_day(table) == 4 * 42
 
 
@@ -101,7 +103,8 @@ def test_confirmation_and_scan_interval_come_from_the_response_settings():
     assert best_response(table, Response(confirm_after_days=28)) == "SD"
     assert best_response(series([100, 40, 40], every_days=14)) == "NE"  # no scan by day 28
     assert best_response(series([100, 40, 40], every_days=14), Response(scan_every_days=14)) == "PR"
-    assert duration_of_response_days(table) == 2 * 42  # censored at the last scan
+    assert duration_of_response_days(table) == 42  # PR at day 42, PD (×1.5 the nadir) at 84
+    assert duration_of_response_days(table, WITH_5MM) == 2 * 42  # no PD: censored at last scan
     assert math.isnan(duration_of_response_days(series([100, 95], every_days=42)))
 
 

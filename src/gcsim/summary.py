@@ -10,7 +10,8 @@ trial scores it: at scans (baseline at day 0, then every ``response.scan_every_d
 default), never on every observation. The lesion is measured as the diameter of a circle with
 its area (viable plus necrotic sites: imaging measures the whole lesion, necrotic core
 included), 0 once no viable tumour cell is left. Progression needs ≥ 20 % over the nadir of
-previous scans and ≥ ``response.min_increase_mm`` (5 mm, RECIST 1.1) absolute increase; partial
+previous scans and ≥ ``response.min_increase_mm`` absolute increase (RECIST 1.1's 5 mm; 0 by
+default on a section of a few mm, where it would hide all growth); partial
 response ≥ 30 % below baseline; complete response no viable tumour cell; confirmation of CR/PR by
 a later scan only if ``response.confirm_after_days`` > 0.
 """

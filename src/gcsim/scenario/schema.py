@@ -195,9 +195,10 @@ class Response(_Strict):
             ge=0,
             le=50,
             description="absolute increase of the lesion diameter over its nadir that "
-            "progression also needs, in mm (RECIST 1.1: 5; 0 = the 20 % rule alone)",
+            "progression also needs, in mm (RECIST 1.1: 5). Default 0, the 20 % rule alone: "
+            "a lattice section is a few mm across, where a 5 mm rule would hide all growth",
         ),
-    ] = 5.0
+    ] = 0.0
 
 
 def _check_parameters(value: dict[str, float]) -> dict[str, float]:
