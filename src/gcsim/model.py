@@ -406,6 +406,20 @@ class GastricTumorModel(mesa.Model):
             if progress is not None:
                 progress(self.steps, self.end_steps)
 
+    def save(self, path: str | Path) -> Path:
+        """Write the full state to ``path`` (``.npz``, no pickle) so that ``load`` continues
+        bit-identically to a model that never stopped (gcsim.checkpoint)."""
+        from gcsim.checkpoint import save
+
+        return save(self, path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> GastricTumorModel:
+        """The model saved by ``save`` in ``path``, ready to continue (gcsim.checkpoint)."""
+        from gcsim.checkpoint import load
+
+        return load(path, cls)
+
     @property
     def metrics(self) -> dict[str, float]:
         """The metrics of the last recorded observation."""

@@ -173,6 +173,16 @@ class Therapy(ABC):
     def exposure(self, t_h: float) -> float:
         """The exposure recorded for plots: occupancy, blockade, C/EC50 or dose (Gy)."""
 
+    def get_state(self) -> dict[str, float | np.ndarray]:
+        """What changes while the therapy runs and is not rebuilt from its config (for a
+        checkpoint, gcsim.checkpoint): by default nothing."""
+        return {}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restore what ``get_state`` returned (values may come back as 0-d arrays)."""
+        if state:
+            raise ValueError(f"{type(self).__name__} keeps no state, got {sorted(state)}")
+
     def doses_between(self, t0_h: float, t1_h: float) -> np.ndarray:
         """Indices of doses given in [t0, t1)."""
         return np.flatnonzero((self.dose_times_h >= t0_h) & (self.dose_times_h < t1_h))

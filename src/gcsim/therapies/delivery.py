@@ -45,6 +45,10 @@ class DrugDelivery:
         self._solved[molecule] = (step, field, mean)
         return field
 
+    def clear(self) -> None:
+        """Forget the solved fields (a restored model's step numbers may repeat)."""
+        self._solved.clear()
+
     def lesion_mean(self, state: LatticeState, molecule: str, step: int) -> float:
         """Mean of ``field`` over viable tumour cells."""
         self.field(state, molecule, step)

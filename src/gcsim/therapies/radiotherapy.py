@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import TYPE_CHECKING, Annotated, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import Field, model_validator
@@ -279,6 +279,14 @@ class RadiotherapyTherapy(Therapy):
         effects.combine("radiation_death_weight", p["rt.icd_weight"] * self.adjuvant)
         effects.combine("m1_stimulus", p["rt.remodel_m1_stimulus"] * self.remodelling)
         effects.combine("vegf_block", p["rt.remodel_normalisation"] * self.remodelling)
+
+    def get_state(self) -> dict[str, float | np.ndarray]:
+        """The decaying adjuvant and remodelling signals (0..1)."""
+        return {"adjuvant": self.adjuvant, "remodelling": self.remodelling}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self.adjuvant = float(state["adjuvant"])
+        self.remodelling = float(state["remodelling"])
 
     def exposure(self, t_h: float) -> float:
         """Cumulative dose delivered by ``t_h`` (Gy)."""
