@@ -1,16 +1,23 @@
 """Run a scenario — every arm × replicate — to a results directory: the work behind `gcsim run`.
 
-Seeds: replicate ``r`` of every arm starts from the seed ``SeedSequence(root, spawn_key=(r,))``,
-so the arms of one replicate start from the same tumour (common random numbers: arm differences
-are treatment, not luck) and every result is the same whether runs execute in this process or in
-a pool, in any order.
+Seeds: replicate ``r`` starts from the seed ``SeedSequence(root, spawn_key=(r,))``, so every arm
+of one replicate starts from the same tumour. Arms that simulate the same tumour before any
+treatment (they differ only in their treatments, not in ``tumor``, ``immune`` or ``parameters``:
+see ``Scenario.for_arm``) form a *branch group*: the untreated model of the group is simulated
+once, the *trunk*, up to the step at which the group's earliest treatment acts, and every arm of
+the group, treated or not, continues from that state (gcsim.checkpoint.branch) with its own
+random stream ``SeedSequence(root, spawn_key=(r, arm_key(arm)))``, a number of the arm's name.
+Each arm's time series includes the trunk's rows. An arm alone in its group, and arms of a group
+without treatment, run from t = 0 on the replicate's stream. docs/decisions/0010. Every result
+is the same whether runs execute in this process or in a pool, in any order.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from gcsim.checkpoint import Checkpoint, branch, capture
 from gcsim.compare import arm_summary
 from gcsim.io import (
     atomic_directory,
@@ -32,8 +40,14 @@ from gcsim.params import Parameters
 from gcsim.plots import plot_arms, plot_lattice
 from gcsim.pool import LocalPool, available_cores
 from gcsim.scenario.loader import scenario_hash
-from gcsim.scenario.schema import Scenario, arm_file_stem
-from gcsim.snapshots import SnapshotRecorder, save_snapshots, snapshot_name, steps_between
+from gcsim.scenario.schema import Arm, Scenario, arm_file_stem
+from gcsim.snapshots import (
+    SnapshotRecorder,
+    Snapshots,
+    save_snapshots,
+    snapshot_name,
+    steps_between,
+)
 from gcsim.summary import summarize
 
 Progress = Callable[[int, int], None]
@@ -50,15 +64,45 @@ class EdgeWarning(UserWarning):
 
 @dataclass(frozen=True)
 class Job:
-    """One simulation: an arm, a replicate and its seed."""
+    """One simulation: an arm, a replicate and its seed; a branched job continues its group's
+    trunk after ``branch_step`` steps on the stream ``arm_seed``."""
 
     arm: str
     replicate: int
-    seed: int
+    seed: int  # the replicate's: the run starts from it (or its trunk does)
+    branch_step: int | None = None
+    arm_seed: int | None = None
+    group: int = 0  # the arm's branch group (index in ``branch_groups``)
 
     @property
     def run_id(self) -> str:
         return f"{self.arm}/r{self.replicate}"
+
+
+@dataclass(frozen=True)
+class Trunk:
+    """The untreated history shared by one branch group in one replicate: ``steps`` steps of
+    the group's pre-treatment scenario from the replicate's seed."""
+
+    group: int
+    replicate: int
+    seed: int
+    steps: int
+
+    @property
+    def run_id(self) -> str:
+        return f"trunk{self.group}/r{self.replicate}"
+
+
+@dataclass
+class TrunkResult:
+    """What a trunk returns: its final state as checkpoint bytes (gcsim.checkpoint's file
+    format), and the lattice snapshots so far when replicate 0 records them."""
+
+    trunk: Trunk
+    checkpoint: bytes
+    wall_time_s: float
+    snapshots: Snapshots | None = None
 
 
 @dataclass
@@ -67,9 +111,9 @@ class Simulation:
 
     job: Job
     table: pd.DataFrame
-    wall_time_s: float
+    wall_time_s: float  # this job's own work (a branched job: after its trunk)
     steps: int
-    phase_seconds: dict[str, float]
+    phase_seconds: dict[str, float]  # a branched job's include its trunk's
     reached_edge_day: float | None
 
 
@@ -82,16 +126,95 @@ class RunResult:
     manifest: dict[str, Any] = field(default_factory=dict)
 
 
+def _spawned_seed(root: int, spawn_key: tuple[int, ...]) -> int:
+    state = np.random.SeedSequence(root, spawn_key=spawn_key).generate_state(2, np.uint32)
+    return int(state[0]) << 31 | int(state[1]) >> 1
+
+
 def replicate_seed(root: int, replicate: int) -> int:
     """The seed of ``replicate`` (shared by all arms), spawned from the root seed."""
-    state = np.random.SeedSequence(root, spawn_key=(replicate,)).generate_state(2, np.uint32)
-    return int(state[0]) << 31 | int(state[1]) >> 1
+    return _spawned_seed(root, (replicate,))
+
+
+def arm_seed(root: int, replicate: int, arm: str) -> int:
+    """The seed of an arm's stream after it branches: a child of the replicate's
+    ``SeedSequence``, ``spawn_key=(replicate, arm_key(arm))``."""
+    return _spawned_seed(root, (replicate, arm_key(arm)))
+
+
+def arm_key(arm: str) -> int:
+    """A stable 64-bit number of the arm's name (SHA-256): an arm's stream depends on its name,
+    not on the order of the arms, which JSON round trips (run.json sorts keys) do not keep."""
+    return int.from_bytes(hashlib.sha256(arm.encode("utf-8")).digest()[:8], "little")
+
+
+def pre_treatment(scenario: Scenario, arm: str) -> Scenario:
+    """What ``arm`` simulates before its first treatment: its scenario without treatments."""
+    return scenario.for_arm(arm).model_copy(update={"arms": {"untreated": Arm()}})
+
+
+def first_treatment_step(scenario: Scenario, arms: Iterable[str]) -> int | None:
+    """Steps done before the earliest treatment of ``arms`` acts (at most the run's steps;
+    None without treatment). A dose at ``t`` acts in the step that starts at or before ``t``
+    and ends after it, so the trunk stops at the last step ending at or before ``t``."""
+    days = [
+        day
+        for arm in arms
+        for treatment in scenario.arms[arm].treatments
+        for day in treatment.schedule.dose_days()
+    ]
+    if not days:
+        return None
+    first_h, dt = min(days) * 24.0, scenario.time.dt_hours
+    steps = int(first_h // dt)
+    while (steps + 1) * dt <= first_h:  # the float division may land one step short or over
+        steps += 1
+    while steps > 0 and steps * dt > first_h:
+        steps -= 1
+    return min(steps, scenario.time.steps)
+
+
+def branch_groups(scenario: Scenario) -> list[tuple[tuple[str, ...], int | None]]:
+    """The arms grouped by their pre-treatment scenario, in file order, each with its branch
+    step (None: the group's arms run from t = 0, being alone or all untreated)."""
+    groups: dict[str, list[str]] = {}
+    for arm in scenario.arms:
+        key = pre_treatment(scenario, arm).model_dump_json()
+        groups.setdefault(key, []).append(arm)
+    out = []
+    for arms in groups.values():
+        step = first_treatment_step(scenario, arms) if len(arms) > 1 else None
+        out.append((tuple(arms), step))
+    return out
 
 
 def plan(scenario: Scenario) -> list[Job]:
     """Every arm × replicate, arms in file order."""
     seeds = [replicate_seed(scenario.seed, r) for r in range(scenario.replicates)]
-    return [Job(arm, r, seeds[r]) for arm in scenario.arms for r in range(scenario.replicates)]
+    group_of = {
+        arm: (g, step) for g, (arms, step) in enumerate(branch_groups(scenario)) for arm in arms
+    }
+    jobs = []
+    for arm in scenario.arms:
+        group, step = group_of[arm]
+        for r in range(scenario.replicates):
+            child = None if step is None else arm_seed(scenario.seed, r, arm)
+            jobs.append(Job(arm, r, seeds[r], step, child, group))
+    return jobs
+
+
+def trunks(jobs: Iterable[Job]) -> dict[tuple[int, int], Trunk]:
+    """The trunk of every branched (group, replicate) of ``jobs``."""
+    out: dict[tuple[int, int], Trunk] = {}
+    for job in jobs:
+        if job.branch_step is not None:
+            key = (job.group, job.replicate)
+            out.setdefault(key, Trunk(job.group, job.replicate, job.seed, job.branch_step))
+    return out
+
+
+def _trunk_of(job: Job) -> tuple[int, int]:
+    return (job.group, job.replicate)
 
 
 def timeseries_table(
@@ -105,20 +228,60 @@ def timeseries_table(
     return table
 
 
+def run_trunk(
+    scenario: Scenario,
+    trunk: Trunk,
+    arm: str,
+    progress: Progress | None = None,
+    snapshots_every_hours: float | None = None,
+) -> TrunkResult:
+    """Simulate ``trunk``: the untreated model of ``arm``'s group for ``trunk.steps`` steps;
+    with ``snapshots_every_hours``, keep the lattice at that interval (for the arms' files)."""
+    started = time.perf_counter()
+    model = GastricTumorModel(pre_treatment(scenario, arm), rng=trunk.seed)
+    recorder = None
+    if snapshots_every_hours is not None:
+        recorder = SnapshotRecorder(model, steps_between(snapshots_every_hours, model.dt_h))
+    while model.steps < trunk.steps:
+        model.step()
+        if recorder is not None:
+            recorder.after_step(model)
+        if progress is not None:
+            progress(model.steps, trunk.steps)
+    return TrunkResult(
+        trunk=trunk,
+        checkpoint=capture(model).to_bytes(),
+        wall_time_s=time.perf_counter() - started,
+        snapshots=None if recorder is None else recorder.snapshots(),
+    )
+
+
 def simulate(
     scenario: Scenario,
     job: Job,
     lattice_png: Path | None = None,
     progress: Progress | None = None,
     snapshots: tuple[Path, float] | None = None,
+    trunk: TrunkResult | None = None,
 ) -> Simulation:
     """Run one job; draw its final lattice to ``lattice_png`` if given; with ``snapshots``
-    ``(path, every_hours)``, save the lattice codes every ``every_hours`` to ``path``."""
+    ``(path, every_hours)``, save the lattice codes every ``every_hours`` to ``path``.
+    A branched job continues from ``trunk`` (its group's, for its replicate)."""
     started = time.perf_counter()
-    model = GastricTumorModel(scenario, rng=job.seed, arm=job.arm)
+    if job.branch_step is None:
+        model = GastricTumorModel(scenario, rng=job.seed, arm=job.arm)
+    else:
+        if trunk is None or trunk.trunk != Trunk(
+            job.group, job.replicate, job.seed, job.branch_step
+        ):
+            raise ValueError(f"{job.run_id} branches from its group's trunk; got {trunk}")
+        checkpoint = Checkpoint.from_bytes(trunk.checkpoint, trunk.trunk.run_id)
+        model = branch(checkpoint, scenario, job.arm, job.arm_seed or 0, GastricTumorModel)
     recorder = None
     if snapshots is not None:
         recorder = SnapshotRecorder(model, steps_between(snapshots[1], model.dt_h))
+        if trunk is not None and trunk.snapshots is not None:
+            recorder.continue_from(trunk.snapshots)
 
     def after_step(done: int, total: int) -> None:
         if recorder is not None:
@@ -155,40 +318,87 @@ def _execute(
     workers: int,
     progress: Progress | None,
     snapshots: dict[Job, tuple[Path, float]] | None = None,
-) -> list[Simulation]:
+) -> tuple[list[Simulation], list[TrunkResult]]:
+    """Run every trunk, then the jobs (a branched one once its trunk is done); results in the
+    order of ``jobs``, and the trunks'. In a pool the trunks of all replicates run side by side,
+    and each job is submitted when its trunk finishes."""
     snapshots = snapshots or {}
-    steps_per_job = scenario.time.steps
-    total = steps_per_job * len(jobs)
+    needed = trunks(jobs)
+    first_arm = {key: next(j.arm for j in jobs if _trunk_of(j) == key) for key in needed}
+    # replicate 0's trunks keep snapshots when its arms record them
+    snapshot_hours = {
+        _trunk_of(job): every
+        for job, (_, every) in snapshots.items()
+        if job.branch_step is not None
+    }
+    end = scenario.time.steps
+    total = sum(t.steps for t in needed.values()) + sum(end - (j.branch_step or 0) for j in jobs)
+    done = 0
+
+    def trunk_args(key: tuple[int, int], advance: Progress | None = None) -> tuple[Any, ...]:
+        return (scenario, needed[key], first_arm[key], advance, snapshot_hours.get(key))
+
+    def job_args(
+        job: Job, trunk: TrunkResult | None, advance: Progress | None = None
+    ) -> tuple[Any, ...]:
+        return (scenario, job, lattice_pngs.get(job), advance, snapshots.get(job), trunk)
+
     if workers <= 1:
+        finished: dict[tuple[int, int], TrunkResult] = {}
         results = []
-        for i, job in enumerate(jobs):
-            offset = i * steps_per_job
+        for job in jobs:
+            key = _trunk_of(job)
+            if job.branch_step is not None and key not in finished:
+                offset = done
 
-            def advance(done: int, _total: int, offset: int = offset) -> None:
+                def advance_trunk(n: int, _total: int, offset: int = offset) -> None:
+                    if progress is not None:
+                        progress(offset + n, total)
+
+                finished[key] = run_trunk(*trunk_args(key, advance_trunk))
+                done += needed[key].steps
+            start = job.branch_step or 0
+            offset = done - start
+
+            def advance(n: int, _total: int, offset: int = offset) -> None:
                 if progress is not None:
-                    progress(offset + done, total)
+                    progress(offset + n, total)
 
-            results.append(
-                simulate(scenario, job, lattice_pngs.get(job), advance, snapshots.get(job))
-            )
-        return results
+            trunk = finished[key] if job.branch_step is not None else None
+            results.append(simulate(*job_args(job, trunk, advance)))
+            done += end - start
+        return results, [finished[key] for key in needed]
+
     by_job: dict[Job, Simulation] = {}
+    trunk_results: dict[tuple[int, int], TrunkResult] = {}
     pool = LocalPool(workers)
     try:
-        futures = [
-            pool.submit(simulate, scenario, job, lattice_pngs.get(job), None, snapshots.get(job))
-            for job in jobs
-        ]
-        for future in pool.as_completed(futures):
+        pending: dict[Any, Job | tuple[int, int]] = {
+            pool.submit(run_trunk, *trunk_args(key)): key for key in needed
+        }
+        for job in jobs:
+            if job.branch_step is None:
+                pending[pool.submit(simulate, *job_args(job, None))] = job
+        while pending:
+            future = next(iter(pool.as_completed(list(pending))))
+            task = pending.pop(future)
             result = future.result()
-            by_job[result.job] = result
+            if isinstance(task, Job):
+                by_job[task] = result
+                done += end - (task.branch_step or 0)
+            else:
+                trunk_results[task] = result
+                done += needed[task].steps
+                for job in jobs:
+                    if job.branch_step is not None and _trunk_of(job) == task:
+                        pending[pool.submit(simulate, *job_args(job, result))] = job
             if progress is not None:
-                progress(len(by_job) * steps_per_job, total)
+                progress(done, total)
     except BaseException:
         pool.close(abort=True)  # Ctrl-C or a failed run: stop the others, do not wait for them
         raise
     pool.close()
-    return [by_job[job] for job in jobs]
+    return [by_job[job] for job in jobs], [trunk_results[key] for key in needed]
 
 
 def run_scenario(
@@ -225,7 +435,9 @@ def run_scenario(
             snapshots = {
                 job: (tmp / snapshot_name(job.arm), snapshots_every_hours) for job in lattice_pngs
             }
-        simulations = _execute(scenario, jobs, lattice_pngs, workers, progress, snapshots)
+        simulations, trunk_results = _execute(
+            scenario, jobs, lattice_pngs, workers, progress, snapshots
+        )
         wall = time.perf_counter() - started
         timeseries = pd.concat([s.table for s in simulations], ignore_index=True)
         runs = pd.DataFrame(
@@ -271,11 +483,26 @@ def run_scenario(
                     "arm": s.job.arm,
                     "replicate": s.job.replicate,
                     "seed": s.job.seed,
+                    "branch_step": s.job.branch_step,
+                    "arm_seed": s.job.arm_seed,
                     "wall_time_s": round(s.wall_time_s, 3),
                     "phase_seconds": s.phase_seconds,
                     "tumor_reached_edge_day": s.reached_edge_day,
                 }
                 for s in simulations
+            ],
+            "trunks": [
+                {
+                    "run_id": t.trunk.run_id,
+                    "replicate": t.trunk.replicate,
+                    "seed": t.trunk.seed,
+                    "steps": t.trunk.steps,
+                    "arms": [
+                        j.arm for j in jobs if _trunk_of(j) == (t.trunk.group, t.trunk.replicate)
+                    ],
+                    "wall_time_s": round(t.wall_time_s, 3),
+                }
+                for t in trunk_results
             ],
             "files": files,
         }

@@ -56,6 +56,13 @@ class SnapshotRecorder:
         if model.steps % self.every_steps == 0:
             self.capture(model)
 
+    def continue_from(self, earlier: Snapshots) -> None:
+        """Replace the frames so far with ``earlier``'s: the frames of the history this model
+        continues (a branched arm's trunk), which end where this recorder started."""
+        self._tissue = list(earlier.tissue)
+        self._immune = list(earlier.immune)
+        self._time_h = [float(t) for t in earlier.time_h]
+
     def snapshots(self) -> Snapshots:
         return Snapshots(
             tissue=np.stack(self._tissue),
