@@ -186,10 +186,10 @@ def _plot_exposure(ax, table: pd.DataFrame, scenario: Scenario, colours: list) -
                 va="center",
             )
     ax.set_ylim(-step * (len(scenario.arms) + 1), 1.05)
-    handles = [
-        plt.Line2D([], [], linestyle=s, color="black", label=n) for _, s, n in EXPOSURE_STYLES
-    ]
-    ax.legend(handles=handles, fontsize=7, loc="upper right")
+    shown = [(s, n) for c, s, n in EXPOSURE_STYLES if c in table and table[c].to_numpy().any()]
+    handles = [plt.Line2D([], [], linestyle=s, color="black", label=n) for s, n in shown]
+    if handles:  # only the exposures this scenario gives
+        ax.legend(handles=handles, fontsize=7, loc="upper right")
     ax.set_title("exposure (lines) and doses (marks)")
     ax.set_xlabel("day")
     ax.set_xlim(0, scenario.time.days)
