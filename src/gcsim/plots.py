@@ -137,7 +137,7 @@ def plot_arms(table: pd.DataFrame, scenario: Scenario, path: Path) -> None:
         ax.set_xlabel("day")
         ax.ticklabel_format(axis="y", useOffset=False)  # no "+0.3" offset hiding the values
     axes.flat[0].axhline(1.0, color="grey", linewidth=0.5)
-    axes.flat[4].set_ylim(0, 1)  # priming is 0–1: show where it sits in that range
+    axes.flat[4].set_ylim(-0.02, 1.02)  # priming is 0–1; the margin keeps a line at 1 in view
     # outside the axes, so that it never covers the curves; one entry per arm
     handles, labels = axes.flat[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside right upper", fontsize=8, ncols=1 + len(arms) // 25)
