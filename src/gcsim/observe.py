@@ -17,7 +17,8 @@ if TYPE_CHECKING:
     from gcsim.interface import ModelView
 
 EXPOSURE_METRICS = tuple(f"exposure_{kind}" for kind in registry())
-THERAPY_COUNTER_METRICS = tuple(f"cum_{name}" for name in therapy_counters())
+_THERAPY_COUNTERS = therapy_counters()
+THERAPY_COUNTER_METRICS = tuple(f"cum_{name}" for name in _THERAPY_COUNTERS)
 EDGE_SITES = 2  # a tumour cell this close to the domain edge means growth is no longer visible
 
 
@@ -132,7 +133,7 @@ def measure(model: ModelView) -> dict[str, float]:
         "cum_mitotic_deaths": c["mitotic_deaths"],
         "cum_antigen_released": model.antigen_released,
         **{name: getattr(model.effects, name) for name in RECORDED},
-        **{f"cum_{name}": c[name] for name in therapy_counters()},
+        **{f"cum_{name}": c[name] for name in _THERAPY_COUNTERS},
         **exposures(model),
     }
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, NamedTuple
 
 from gcsim.effects import Effects
@@ -112,9 +113,15 @@ class RuleSet:
             extra = sorted(set(declared) - set(expected))
             raise TypeError(f"rule set {self.name!r}: missing {missing}, not in the kernel {extra}")
 
-    @property
+    # Read on every step of a treated model: computed once per rule set.
+    @cached_property
     def channels(self) -> frozenset[str]:
+        """The channels any input reads."""
         return frozenset(c for i in self.inputs for c in i.channels)
+
+    @cached_property
+    def _fed(self) -> tuple[Input, ...]:
+        return tuple(i for i in self.inputs if i.channels)
 
     def compile(self, context: Context, effects: Any) -> Any:
         """The kernel's rules tuple for these parameters and this step's effects."""
@@ -124,8 +131,7 @@ class RuleSet:
         """``base`` with only the channel-fed fields recomputed (``base`` if all are neutral)."""
         if all(effects.is_neutral(name) for name in self.channels):
             return base
-        fed = {i.field: i.convert(context, effects) for i in self.inputs if i.channels}
-        return base._replace(**fed)
+        return base._replace(**{i.field: i.convert(context, effects) for i in self._fed})
 
 
 def _substeps(speed: str) -> Convert:
