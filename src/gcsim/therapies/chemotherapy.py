@@ -27,6 +27,10 @@ class ChemotherapyTherapy(DrugTherapy):
         p = model.params
         self._kill_p = per_step(p["chemo.max_kill_rate"], model.dt_h)
         self._lymphocyte_kill_p = per_step(p["chemo.lymphocyte_kill_rate"], model.dt_h)
+        # numba loads when a model starts, not with a scenario file (imported once, here)
+        from gcsim.kernels.therapy import cytotoxic_kill
+
+        self._cytotoxic_kill = cytotoxic_kill
 
     def apply(self, model: ModelView, effects: Effects) -> None:
         relative = self.exposure(mid_step_h(model))  # plasma / EC50
@@ -36,9 +40,7 @@ class ChemotherapyTherapy(DrugTherapy):
         systemic = relative / (1.0 + relative)
         effects.combine("lymphocyte_supply", 1.0 - p["chemo.lymphopenia"] * systemic)
         exposure = relative * model.delivery(self.molecule)
-        from gcsim.kernels.therapy import cytotoxic_kill  # numba loads with the first dose
-
-        killed, lymphocytes = cytotoxic_kill(
+        killed, lymphocytes = self._cytotoxic_kill(
             model.kernel_rng,
             exposure,
             self._kill_p,

@@ -24,21 +24,23 @@ class DrugDelivery:
         self.site_um = site_um
         self.work = work
         self._solved: dict[str, tuple[int, np.ndarray, float]] = {}
+        # numba-backed helpers load with a model, not with the therapy package (imported once)
+        from gcsim.kernels.common import vessel_flow
+        from gcsim.kernels.fields import solve_uniform_decay
+
+        self._vessel_flow = vessel_flow
+        self._solve = solve_uniform_decay
 
     def field(self, state: LatticeState, molecule: str, step: int) -> np.ndarray:
         """The exposure field (dimensionless, shape of the lattice) at ``step``."""
         cached = self._solved.get(molecule)
         if cached is not None and cached[0] == step:
             return cached[1]
-        # numba-backed solvers load with the first drug, not with the therapy package
-        from gcsim.kernels.common import vessel_flow
-        from gcsim.kernels.fields import solve_uniform_decay
-
         p = self.params
         length = p[f"delivery.{molecule}_length"]
-        source = vessel_flow(state.tissue, state.maturity, p["vessel.perfusion_threshold"])
+        source = self._vessel_flow(state.tissue, state.maturity, p["vessel.perfusion_threshold"])
         decay = 1.0 / length**2  # with unit diffusion, the penetration length is `length`
-        field = solve_uniform_decay(source, 1.0, decay, self.site_um, work=self.work)
+        field = self._solve(source, 1.0, decay, self.site_um, work=self.work)
         field *= decay / p["delivery.reference_vessel_density"]
         lesion = state.tissue == TUMOR
         mean = float(field[lesion].mean()) if lesion.any() else 0.0

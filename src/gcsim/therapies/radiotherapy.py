@@ -232,7 +232,11 @@ class RadiotherapyTherapy(Therapy):
     config: Radiotherapy
 
     def __init__(self, config: Radiotherapy, model: ModelView) -> None:
-        from gcsim.kernels.common import hill  # numba loads when a model starts, not with a file
+        # numba loads when a model starts, not with a scenario file (imported once, here)
+        from gcsim.kernels.common import hill
+        from gcsim.kernels.therapy import irradiate
+
+        self._irradiate = irradiate
 
         super().__init__(config, model)
         p = model.params
@@ -253,9 +257,7 @@ class RadiotherapyTherapy(Therapy):
         self.remodelling *= self._remodel_decay
         start = model.step_start_h
         for _ in self.doses_between(start, start + model.dt_h):
-            from gcsim.kernels.therapy import irradiate
-
-            doomed, lymphocytes = irradiate(
+            doomed, lymphocytes = self._irradiate(
                 model.kernel_rng,
                 self.field,
                 self.dose,
