@@ -206,3 +206,8 @@ def test_runs_under_mesa_batch_run():
 def test_bad_keyword_override_is_rejected():
     with pytest.raises(ValueError, match="phenotype"):
         GastricTumorModel(immune__phenotype="cold")
+
+
+def test_agent_at_outside_the_lattice_is_a_clear_error(ran_small_model):
+    with pytest.raises(ValueError, match=r"pos \(60, 5\) is outside the 60 × 60 lattice"):
+        ran_small_model.agent_at((60, 5))

@@ -444,6 +444,9 @@ class GastricTumorModel(mesa.Model):
         if layer not in ("tissue", "immune"):
             raise ValueError(f"layer must be 'tissue' or 'immune', not {layer!r}")
         x, y = pos
+        width, height = self.state.tissue.shape
+        if not (0 <= x < width and 0 <= y < height):
+            raise ValueError(f"pos {pos} is outside the {width} × {height} lattice")
         code = int((self.state.tissue if layer == "tissue" else self.state.immune)[x, y])
         key = (layer, (x, y))
         view = self._views.get(key)
