@@ -11,7 +11,7 @@ from gcsim.cells import CPS_SCORED, LESION_SITES, LYMPHOCYTES, MYELOID
 from gcsim.effects import RECORDED
 from gcsim.kernels.common import vessel_flow
 from gcsim.state import CD8, MACROPHAGE, MDSC, NECROTIC, TREG, TUMOR, VESSEL
-from gcsim.therapies import registry, therapy_counters
+from gcsim.therapies import registry, therapy_counters, therapy_derived_metrics
 
 if TYPE_CHECKING:
     from gcsim.interface import ModelView
@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 EXPOSURE_METRICS = tuple(f"exposure_{kind}" for kind in registry())
 _THERAPY_COUNTERS = therapy_counters()
 THERAPY_COUNTER_METRICS = tuple(f"cum_{name}" for name in _THERAPY_COUNTERS)
+_DERIVED = therapy_derived_metrics()
+HF_PO2 = 2.5  # mmHg: HF2.5, the polarographic-probe convention for the hypoxic fraction
 EDGE_SITES = 2  # a tumour cell this close to the domain edge means growth is no longer visible
 
 
@@ -76,14 +78,20 @@ def measure(model: ModelView) -> dict[str, float]:
     perfused = int(np.count_nonzero(flow))
     lesion_flow = float(flow[lesion].sum())
     hypoxic = int((tumour & (s.oxygen < p["tumor.hypoxic_po2"])).sum())
+    hf25 = int((tumour & (s.oxygen <= HF_PO2)).sum())
+    region = core | margin
+    region_mm2 = float(region.sum()) * site_mm2
+    treg = s.immune == TREG
+    n_treg_core = int((treg & core).sum())
 
     threshold = p["pdl1.positive_threshold"]
     tumour_pos = int((tumour & (s.pdl1 > threshold)).sum())
     pdl1_of_immune = immune_pdl1(model)
     # CPS counts immune cells within the tumour area and its adjacent stroma only, and of those
     # only the types it scores (lymphocytes and macrophages: the registry's "cps_scored" flag).
-    scored = (core | margin) & (pdl1_of_immune > threshold)
+    scored = region & (pdl1_of_immune > threshold)
     immune_pos = int((CPS_SCORED.take(s.immune) & scored).sum())
+    myeloid_pos = int((MYELOID.take(s.immune) & scored).sum())
     cps = min(100.0, 100.0 * _ratio(tumour_pos + immune_pos, n_tumor)) if n_tumor else 0.0
 
     xs, ys = np.nonzero(tumour)
@@ -102,6 +110,7 @@ def measure(model: ModelView) -> dict[str, float]:
         "necrotic_sites": n_necrotic,
         "necrotic_fraction": _ratio(n_necrotic, n_tumor + n_necrotic),
         "hypoxic_fraction": _ratio(hypoxic, n_tumor),
+        "hf25_fraction": _ratio(hf25, n_tumor),
         "mean_tumor_po2_mmHg": float(s.oxygen[tumour].mean()) if n_tumor else float("nan"),
         "vessel_sites": n_vessel,
         "perfused_vessel_fraction": _ratio(perfused, n_vessel),
@@ -121,8 +130,14 @@ def measure(model: ModelView) -> dict[str, float]:
         "cd8_core_per_mm2": _ratio(int((cd8 & core).sum()), core.sum() * site_mm2),
         "cd8_margin_per_mm2": _ratio(int((cd8 & margin).sum()), margin.sum() * site_mm2),
         "cd8_treg_ratio": _ratio(n_cd8, n_treg),
+        "treg_core_per_mm2": _ratio(n_treg_core, core.sum() * site_mm2),
+        "cd8_treg_core_ratio": _ratio(int((cd8 & core).sum()), n_treg_core),
+        "mdsc_lesion_per_mm2": _ratio(int(((s.immune == MDSC) & region).sum()), region_mm2),
+        "macrophages_lesion_per_mm2": _ratio(int((macrophage & region).sum()), region_mm2),
         "m1_m2_ratio": _ratio(m1, n_mac - m1),
         "cps": cps,
+        "pdl1_positive_tumor": tumour_pos,
+        "pdl1_positive_myeloid": myeloid_pos,
         "priming": model.priming_level,
         "cum_engagements": c["engagements"],
         "cum_kills": c["kills"],
@@ -134,6 +149,7 @@ def measure(model: ModelView) -> dict[str, float]:
         "cum_antigen_released": model.antigen_released,
         **{name: getattr(model.effects, name) for name in RECORDED},
         **{f"cum_{name}": c[name] for name in _THERAPY_COUNTERS},
+        **{name: function(c) for name, function in _DERIVED.items()},
         **exposures(model),
     }
 
@@ -165,15 +181,19 @@ def exposures(model: ModelView) -> dict[str, float]:
 METRICS = (
     tuple(
         "time_h tumor_cells viable_tumor_mm2 necrotic_sites necrotic_fraction hypoxic_fraction "
+        "hf25_fraction "
         "mean_tumor_po2_mmHg vessel_sites perfused_vessel_fraction lesion_mm2 "
         "tumor_perfusion_per_mm2 tumor_vessels_per_mm2 tumor_vessel_maturity cd8_cells "
         "cd8_exhausted "
         "treg_cells mdsc_cells macrophages m1_macrophages m2_macrophages cd8_core_per_mm2 "
-        "cd8_margin_per_mm2 cd8_treg_ratio m1_m2_ratio cps priming cum_engagements cum_kills "
+        "cd8_margin_per_mm2 cd8_treg_ratio treg_core_per_mm2 cd8_treg_core_ratio "
+        "mdsc_lesion_per_mm2 macrophages_lesion_per_mm2 m1_m2_ratio cps pdl1_positive_tumor "
+        "pdl1_positive_myeloid priming cum_engagements cum_kills "
         "cum_cd8_divisions cum_cd8_recruited cum_necrotic_deaths tumor_touches_edge "
         "cum_mitotic_deaths cum_antigen_released".split()
     )
     + RECORDED
     + THERAPY_COUNTER_METRICS
+    + tuple(_DERIVED)
     + EXPOSURE_METRICS
 )

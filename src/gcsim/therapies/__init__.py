@@ -19,6 +19,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import warnings
+from collections.abc import Callable, Mapping
 from functools import cache
 from importlib.metadata import entry_points
 from typing import Annotated, Any, Union
@@ -41,6 +42,7 @@ __all__ = [
     "exposure_styles",
     "registry",
     "therapy_counters",
+    "therapy_derived_metrics",
     "treatment_type",
 ]
 
@@ -124,6 +126,11 @@ def therapy_counters() -> tuple[str, ...]:
     """The event counters the registered therapies add, each once, in registry order (every
     model counts them all, so every run has the same columns)."""
     return tuple(dict.fromkeys(c for cls in registry().values() for c in cls.counters))
+
+
+def therapy_derived_metrics() -> dict[str, Callable[[Mapping[str, float]], float]]:
+    """The metrics the registered therapies compute from the model's counters, by name."""
+    return {n: f for cls in registry().values() for n, f in cls.derived_metrics.items()}
 
 
 def exposure_styles() -> tuple[Exposure, ...]:

@@ -17,7 +17,7 @@ therapy.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, get_args
 
@@ -132,6 +132,8 @@ class TreatmentConfig(Strict, ABC):
     channels: ClassVar[tuple[str, ...]] = ()  # the effect channels it moves
     exposure: ClassVar[Exposure | None] = None  # its line on exposure plots
     counters: ClassVar[tuple[str, ...]] = ()  # event counts it adds (model.counters)
+    # metrics recorded every observation, computed from the model's counters (name → function)
+    derived_metrics: ClassVar[Mapping[str, Callable[[Mapping[str, float]], float]]] = {}
     marks_doses: ClassVar[bool] = False  # the demo's exposure panel marks its dose days
 
     @classmethod

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 import numpy as np
@@ -36,6 +37,18 @@ from gcsim.validation import Strict
 
 if TYPE_CHECKING:
     from gcsim.interface import ModelView
+
+
+# Probe of the oxygen effect in situ: tumour cells in the field at a fraction, by oxygen class
+# (≤ 2.5 mmHg, the polarographic HF2.5 convention; ≥ 10 mmHg, oxic), how many survived and how
+# many the LQ-OER rule predicts at each cell's own pO₂. Cumulative over the fractions given.
+HYPOXIC_PROBE_PO2 = 2.5  # mmHg
+OXIC_PROBE_PO2 = 10.0  # mmHg
+PROBE_COUNTS = ("exposed", "survived", "expected")
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b > 0 else float("nan")
 
 
 class Region(Strict):
@@ -190,7 +203,27 @@ class Radiotherapy(TreatmentConfig):
         ),
     )
     channels: ClassVar[tuple[str, ...]] = ("radiation_death_weight", "m1_stimulus", "vegf_block")
-    counters: ClassVar[tuple[str, ...]] = ("radiation_doomed", "lymphocytes_killed")
+    counters: ClassVar[tuple[str, ...]] = (
+        "radiation_doomed",
+        "lymphocytes_killed",
+        *(f"rt_{cls}_{what}" for cls in ("hypoxic", "oxic") for what in PROBE_COUNTS),
+        "rt_lymphocytes_exposed",
+    )
+    derived_metrics: ClassVar[Mapping[str, Callable[[Mapping[str, float]], float]]] = {
+        "rt_sf_lymphocyte": lambda c: (
+            1.0 - _ratio(c["lymphocytes_killed"], c["rt_lymphocytes_exposed"])
+        ),
+        "rt_sf_tumor_oxic": lambda c: _ratio(c["rt_oxic_survived"], c["rt_oxic_exposed"]),
+        "rt_sf_tumor_hypoxic": lambda c: _ratio(c["rt_hypoxic_survived"], c["rt_hypoxic_exposed"]),
+        "rt_sf_ratio_hypoxic_oxic": lambda c: _ratio(
+            _ratio(c["rt_hypoxic_survived"], c["rt_hypoxic_exposed"]),
+            _ratio(c["rt_oxic_survived"], c["rt_oxic_exposed"]),
+        ),
+        "rt_sf_ratio_vs_oer_model": lambda c: _ratio(
+            _ratio(c["rt_hypoxic_survived"], c["rt_hypoxic_expected"]),
+            _ratio(c["rt_oxic_survived"], c["rt_oxic_expected"]),
+        ),
+    }
     marks_doses: ClassVar[bool] = True
     dose_per_fraction: Dose
     field: Annotated[
@@ -257,6 +290,7 @@ class RadiotherapyTherapy(Therapy):
         self.remodelling *= self._remodel_decay
         start = model.step_start_h
         for _ in self.doses_between(start, start + model.dt_h):
+            before = self._probe_before(model)
             doomed, lymphocytes = self._irradiate(
                 model.kernel_rng,
                 self.field,
@@ -276,11 +310,40 @@ class RadiotherapyTherapy(Therapy):
             )
             model.counters["radiation_doomed"] += doomed
             model.counters["lymphocytes_killed"] += lymphocytes
+            self._probe_after(model, before)
             self.adjuvant = max(self.adjuvant, self.adjuvant_per_fraction)
             self.remodelling = max(self.remodelling, self.remodel_per_fraction)
         effects.combine("radiation_death_weight", p["rt.icd_weight"] * self.adjuvant)
         effects.combine("m1_stimulus", p["rt.remodel_m1_stimulus"] * self.remodelling)
         effects.combine("vegf_block", p["rt.remodel_normalisation"] * self.remodelling)
+
+    def _probe_before(self, model: ModelView) -> dict[str, Any]:
+        """Tumour cells about to be irradiated by oxygen class, with the survival the LQ-OER rule
+        predicts at their pO₂; lymphocytes in the field."""
+        from gcsim.cells import RADIOSENSITIVE
+        from gcsim.kernels.therapy import oxygen_modification
+        from gcsim.state import TUMOR
+
+        p, s = model.params, model.state
+        field = self.field.astype(bool)
+        candidates = field & (s.tissue == TUMOR) & (s.doomed == 0)
+        d = self.dose * oxygen_modification(s.oxygen, p["rt.oer"], p["rt.oer_k"])
+        survival = np.exp(-p["rt.alpha_tumor"] * d - p["rt.beta_tumor"] * d * d)
+        classes = {
+            "hypoxic": candidates & (s.oxygen <= HYPOXIC_PROBE_PO2),
+            "oxic": candidates & (s.oxygen >= OXIC_PROBE_PO2),
+        }
+        c = model.counters
+        for name, mask in classes.items():
+            c[f"rt_{name}_exposed"] += int(mask.sum())
+            c[f"rt_{name}_expected"] += float(survival[mask].sum())
+        c["rt_lymphocytes_exposed"] += int((field & RADIOSENSITIVE.take(s.immune)).sum())
+        return classes
+
+    def _probe_after(self, model: ModelView, classes: dict[str, Any]) -> None:
+        survived = model.state.doomed == 0
+        for name, mask in classes.items():
+            model.counters[f"rt_{name}_survived"] += int((mask & survived).sum())
 
     def get_state(self) -> dict[str, float | np.ndarray]:
         """The decaying adjuvant and remodelling signals (0..1)."""
