@@ -174,13 +174,15 @@ def test_recruitment_kernel_equals_python(stepped, rng_form):
 def test_oxygen_coefficients_match_numpy(stepped):
     s, r = stepped.state, stepped.secretion_rules
     uptake, supply = np.zeros(s.tissue.shape), np.zeros(s.tissue.shape)
-    oxygen_coefficients(r, s.tissue, s.immune, s.maturity, uptake, supply)
-    expected_uptake = (
-        r.uptake_background
-        + r.uptake_tumor * (s.tissue == TUMOR)
-        + r.uptake_stroma * (s.tissue == STROMA)
-        + r.uptake_immune * (s.immune > 0)
+    oxygen_coefficients(r, s.tissue, s.immune, s.maturity, s.oxygen, uptake, supply)
+    # Michaelis–Menten: the coefficient is V / (K_m + c) at the current pO₂, so that
+    # coefficient × c is V·c/(K_m + c)
+    v_max = (
+        r.consumption_tumor * (s.tissue == TUMOR)
+        + r.consumption_stroma * (s.tissue == STROMA)
+        + r.consumption_immune * (s.immune > 0)
     )
+    expected_uptake = r.uptake_background + v_max / (r.consumption_km + s.oxygen)
     perfused = (s.tissue == VESSEL) & (s.maturity >= r.perfusion_threshold)
     np.testing.assert_allclose(uptake, expected_uptake)
     flow = (s.maturity - r.perfusion_threshold) / (1 - r.perfusion_threshold)

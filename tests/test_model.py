@@ -109,7 +109,10 @@ def test_tumour_grows_faster_without_t_cells():
     no_t_cells = {"immune__cd8_per_mm2": 0.0, "immune__priming": 0.0}
     with_t = _final([1, 2, 3], "tumor_cells", time__days=8.0)
     without_t = _final([1, 2, 3], "tumor_cells", time__days=8.0, **no_t_cells)
-    assert without_t.min() > with_t.max()
+    # paired by seed (the same tumour): since IFN-γ induces PD-L1 (decision 0016) the T cells'
+    # effect in 8 days is smaller than the spread between seeds, so an unpaired min/max
+    # comparison would test the seeds, not the T cells
+    assert (without_t > with_t).all(), (with_t, without_t)
 
 
 def test_higher_pdl1_gives_fewer_kills_per_engagement():

@@ -97,7 +97,7 @@ CHANNELS: tuple[Channel, ...] = (
     Channel(
         "tumor_oxygen_consumption",
         "factor",
-        "× oxygen.uptake_tumor",
+        "× oxygen.consumption_tumor",
         "rules.SECRETION → kernels.secretion.oxygen_coefficients",
         "factor on a tumour cell's oxygen consumption (OXPHOS inhibitors lower it)",
     ),

@@ -26,6 +26,7 @@ __all__ = [
     "CORE",
     "DEFAULTS",
     "DEFAULTS_BY_NAME",
+    "REPLACED",
     "Param",
     "ParameterDeprecationWarning",
     "Parameters",
@@ -41,21 +42,51 @@ _PC_CORE = "PhysiCell core (PhysiCell_cell.cpp / standard models)"
 _BIOFVM = "BioFVM/PhysiCell default microenvironment"
 _KATHER = "Kather et al., Cancer Res 2017;77:6442 (getSystemParams.m); colorectal, not gastric"
 _SPQSP = "spQSP-IO, Popel lab (param_all.xml)"
+OXYGEN_CONSUMPTION_TUMOR = 150.0  # mmHg/min; calibrated to P5 (decision 0015)
 
 CORE: tuple[Param, ...] = (
     # --- oxygen ------------------------------------------------------------------------------
     Param("oxygen.diffusion", 1.0e5, "µm²/min", "oxygen diffusion coefficient", _BIOFVM),
     Param("oxygen.background_decay", 0.1, "1/min", "oxygen loss in acellular tissue", _BIOFVM),
-    Param("oxygen.uptake_tumor", 10.0, "1/min", "oxygen uptake rate of a tumour cell", _PC),
     Param(
-        "oxygen.uptake_immune", 1.0, "1/min", "oxygen uptake of an immune cell (0.1× tumour)", _PC
+        "oxygen.consumption_tumor",
+        OXYGEN_CONSUMPTION_TUMOR,
+        "mmHg/min",
+        "maximal oxygen consumption of a tumour cell (Michaelis–Menten V_max, as a pO₂ rate)",
+        "Range 50–400 mmHg/min: 1e-17 mol/cell/s at 1.25e8 cells/cm³ and 1.3 µM/mmHg "
+        "solubility (≈60) up to PhysiCell's 10 /min at 38 mmHg (380; cancer_immune_3D.cpp); "
+        "calibrated to P5 (HF2.5 of GI adenocarcinoma), decision 0015",
+        lo=0,
+        hi=1000,
     ),
     Param(
-        "oxygen.uptake_stroma",
-        1.0,
-        "1/min",
-        "oxygen uptake of a stromal cell",
+        "oxygen.consumption_immune",
+        0.1 * OXYGEN_CONSUMPTION_TUMOR,
+        "mmHg/min",
+        "maximal oxygen consumption of an immune cell",
+        "PhysiCell `cancer_immune` sample: immune uptake 0.1× tumour",
+        lo=0,
+        hi=1000,
+    ),
+    Param(
+        "oxygen.consumption_stroma",
+        0.1 * OXYGEN_CONSUMPTION_TUMOR,
+        "mmHg/min",
+        "maximal oxygen consumption of a stromal cell",
         "Assumption: as immune cells (0.1× tumour)",
+        lo=0,
+        hi=1000,
+    ),
+    Param(
+        "oxygen.consumption_km",
+        1.0,
+        "mmHg",
+        "pO₂ at half-maximal cellular oxygen consumption (Michaelis–Menten K_m)",
+        "Mitochondrial respiration is half-maximal near 0.1 kPa ≈ 0.7 mmHg (Gnaiger et al., "
+        "J Exp Biol 1998; M); cellular K_m 0.5–3 mmHg in models of tumour oxygenation "
+        "(Grimes et al., J R Soc Interface 2014; M)",
+        lo=0.01,
+        hi=20,
     ),
     Param(
         "oxygen.vessel_exchange",
@@ -115,11 +146,35 @@ CORE: tuple[Param, ...] = (
         "pO₂ at which division reaches its maximal rate",
         _PC_CORE + " (older version)",
     ),
-    Param("tumor.necrosis_threshold", 5.0, "mmHg", "necrosis starts below this pO₂", _PC_CORE),
     Param(
-        "tumor.necrosis_max_po2", 2.5, "mmHg", "necrosis rate is maximal below this pO₂", _PC_CORE
+        "tumor.necrosis_threshold",
+        1.0,
+        "mmHg",
+        "necrosis starts below this pO₂",
+        "Radiobiologically hypoxic cells (≤ 2.5 mmHg) are viable and clonogenic: that is why "
+        "they resist radiation (Hall & Giaccia, Radiobiology for the Radiologist; M); necrosis "
+        "comes with near-anoxia. PhysiCell's 5 mmHg would leave no viable cell ≤ 2.5 mmHg "
+        "(P5); decision 0015",
+        lo=0,
+        hi=38,
     ),
-    Param("tumor.necrosis_rate", 1 / 6, "1/h", "maximal anoxic necrosis rate", _PC_CORE),
+    Param(
+        "tumor.necrosis_max_po2",
+        0.1,
+        "mmHg",
+        "necrosis rate is maximal below this pO₂",
+        "Anoxia (< 0.1 mmHg, 0.01 % O₂); decision 0015",
+        lo=0,
+        hi=38,
+    ),
+    Param(
+        "tumor.necrosis_rate",
+        1 / 24,
+        "1/h",
+        "maximal anoxic necrosis rate",
+        "Cells survive anoxia for about a day to a few days in vitro (Papandreou et al., Cancer "
+        "Res 2005; M); PhysiCell's 1/(6 h) is the upper end; decision 0015",
+    ),
     Param(
         "tumor.apoptosis_rate",
         0.0032,
@@ -359,10 +414,12 @@ CORE: tuple[Param, ...] = (
     Param("ifng.decay", 0.0039, "1/min", "IFN-γ decay", _SPQSP + " (6.5e-5, read as 1/s)", lo=1e-6),
     Param(
         "ifng.secretion",
-        0.002,
+        0.05,
         "ng/mL/min",
         "IFN-γ secretion of an engaged CD8 T cell",
-        "Assumption",
+        "About 24 fg/cell/h in a 20 µm site (8 pL): activated CD8 T cells release 1–40 "
+        "fg/cell/h in culture (10⁵ cells/mL giving 1–100 ng/mL in a day; M); was 0.002 "
+        "(≈1 fg/h), at which IFN-γ never induced PD-L1 (P8); decision 0016",
     ),
     Param(
         "tgfb.diffusion",
@@ -759,6 +816,18 @@ ALIASES: Mapping[str, tuple[str, ...]] = {
 
 class ParameterDeprecationWarning(FutureWarning):
     """A scenario, sweep or call uses a parameter name whose meaning moved (shown by default)."""
+
+
+REPLACED: Mapping[str, str] = {
+    name: f"{name!r} was replaced by {new!r} (mmHg/min): oxygen consumption is Michaelis–Menten "
+    "in pO₂ (V_max·c/(K_m + c), oxygen.consumption_km), no longer first-order (decision 0015)"
+    for name, new in (
+        ("oxygen.uptake_tumor", "oxygen.consumption_tumor"),
+        ("oxygen.uptake_immune", "oxygen.consumption_immune"),
+        ("oxygen.uptake_stroma", "oxygen.consumption_stroma"),
+    )
+}
+"""Removed parameters whose meaning changed (no alias can carry the value over): the message."""
 
 
 def is_known(name: str) -> bool:

@@ -184,9 +184,10 @@ SECRETION = RuleSet(
     "secretion",
     SecretionRules,
     (
-        scaled("uptake_tumor", "oxygen.uptake_tumor", "tumor_oxygen_consumption"),
-        value("uptake_stroma", "oxygen.uptake_stroma"),
-        value("uptake_immune", "oxygen.uptake_immune"),
+        scaled("consumption_tumor", "oxygen.consumption_tumor", "tumor_oxygen_consumption"),
+        value("consumption_stroma", "oxygen.consumption_stroma"),
+        value("consumption_immune", "oxygen.consumption_immune"),
+        value("consumption_km", "oxygen.consumption_km"),
         value("uptake_background", "oxygen.background_decay"),
         value("vessel_exchange", "oxygen.vessel_exchange"),
         value("perfusion_threshold", "vessel.perfusion_threshold"),

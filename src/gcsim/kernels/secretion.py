@@ -9,10 +9,11 @@ from gcsim.state import CD8, MACROPHAGE, MDSC, NO_IMMUNE, STROMA, TREG, TUMOR, V
 
 
 class SecretionRules(NamedTuple):
-    uptake_tumor: float  # 1/min
-    uptake_stroma: float
-    uptake_immune: float
-    uptake_background: float
+    consumption_tumor: float  # mmHg/min, Michaelis–Menten V_max
+    consumption_stroma: float
+    consumption_immune: float
+    consumption_km: float  # mmHg
+    uptake_background: float  # 1/min, first order
     vessel_exchange: float  # 1/min at maturity 1
     perfusion_threshold: float
     vegf_hypoxic: float  # ng/mL/min
@@ -27,10 +28,16 @@ class SecretionRules(NamedTuple):
 
 
 @njit(cache=True)
-def oxygen_coefficients(rules, tissue, immune, maturity, uptake, supply):
-    """Fill ``uptake`` (consumption, 1/min) and ``supply`` (vessel exchange, 1/min).
+def oxygen_coefficients(rules, tissue, immune, maturity, oxygen, uptake, supply):
+    """Fill ``uptake`` (consumption coefficient, 1/min) and ``supply`` (vessel exchange, 1/min).
 
-    Uptake is the sum of the site's tissue cell, its immune cell and the background loss.
+    Cells consume oxygen at the Michaelis–Menten rate V·c/(K_m + c) (mmHg/min; V the sum of the
+    site's tissue cell and immune cell ``consumption_*``, K_m ``consumption_km``): zero order
+    while oxygen is plentiful, so pO₂ falls to anoxia within a finite distance of a vessel, and
+    first order near anoxia. The solver's equation is linear in c, so the rate enters as the
+    coefficient V/(K_m + c̃) at the current estimate c̃ = ``oxygen`` (mmHg); iterating the solve
+    with the coefficient refreshed converges monotonically to the Michaelis–Menten solution
+    (GastricTumorModel._solve_fields). The acellular background loss stays first order.
     A vessel supplies oxygen at ``vessel_exchange × perfusion(maturity)``: immature, leaky
     vessels deliver less, and none below the perfusion threshold.
     """
@@ -38,14 +45,14 @@ def oxygen_coefficients(rules, tissue, immune, maturity, uptake, supply):
     for x in range(nx):
         for y in range(ny):
             code = tissue[x, y]
-            u = rules.uptake_background
+            v = 0.0
             if code == TUMOR:
-                u += rules.uptake_tumor
+                v += rules.consumption_tumor
             elif code == STROMA:
-                u += rules.uptake_stroma
+                v += rules.consumption_stroma
             if immune[x, y] != NO_IMMUNE:
-                u += rules.uptake_immune
-            uptake[x, y] = u
+                v += rules.consumption_immune
+            uptake[x, y] = rules.uptake_background + v / (rules.consumption_km + oxygen[x, y])
             if code == VESSEL:
                 flow = perfusion(maturity[x, y], rules.perfusion_threshold)
                 supply[x, y] = rules.vessel_exchange * flow

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
-from gcsim.params import ALIASES, DEFAULTS_BY_NAME, is_known, resolve_aliases
+from gcsim.params import ALIASES, DEFAULTS_BY_NAME, REPLACED, is_known, resolve_aliases
 from gcsim.therapies import treatment_type
 from gcsim.validation import FieldError
 from gcsim.validation import Strict as _Strict
@@ -205,6 +205,8 @@ def _check_parameters(value: dict[str, float]) -> dict[str, float]:
     """Check every parameter's range; deprecated aliases become the names they set (the loader
     warns about them where they are written)."""
     for key, number in value.items():
+        if key in REPLACED:
+            raise ValueError(REPLACED[key])
         if not is_known(key):
             raise ValueError(f"unknown parameter {key!r} (see `gcsim params`)")
         for name in ALIASES.get(key, (key,)):

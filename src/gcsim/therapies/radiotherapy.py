@@ -84,10 +84,12 @@ class Radiotherapy(TreatmentConfig):
         ),
         Param(
             "rt.alpha_lymphocyte",
-            0.6,
+            1.25,
             "1/Gy",
-            "LQ α of lymphocytes (SF2 ≈ 0.3; β ≈ 0)",
-            "Lymphocyte LD50 ≈ 1–2 Gy (Yovino et al. 2013; Nakamura 1990; M)",
+            "LQ α of lymphocytes (SF2 ≈ 0.08; β ≈ 0)",
+            "1/D0 with D0 = 0.8 Gy, between unstimulated CD8 T cells in vitro (D0 0.55 Gy, "
+            "Radiat Res) and blood lymphocytes in vivo (D0 1.2 Gy, PubMed 3303160) "
+            "(literature.md Table 3, V); was 0.6 (SF2 0.30, outside P7's 0.02–0.2)",
             hi=10,
         ),
         Param(
