@@ -1,0 +1,118 @@
+"""docs/odd.md, the ODD description of the model, stays complete: it names every parameter of the
+model's table (the per-drug PK rows as the group ``drug.<drug>.<field>``), has a subsection for
+every kernel rule set, and names no parameter that does not exist."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from pydantic import BaseModel
+
+from gcsim.params import ALIASES, DEFAULTS, DEFAULTS_BY_NAME
+from gcsim.rules import RULE_SETS
+from gcsim.scenario.schema import Scenario
+
+ODD = Path(__file__).resolve().parent.parent / "docs" / "odd.md"
+DRUG = re.compile(r"^drug\.(?P<drug>[a-z0-9_]+)\.(?P<field>[a-z0-9_]+)$")
+
+
+@pytest.fixture(scope="module")
+def text() -> str:
+    return ODD.read_text(encoding="utf-8")
+
+
+def _mentions(text: str, name: str) -> bool:
+    """Whether ``name`` occurs as a whole dotted name (not inside a longer one)."""
+    return re.search(rf"(?<![\w.]){re.escape(name)}(?![\w])", text) is not None
+
+
+def core_parameters() -> list[str]:
+    """Every parameter of the table except the per-drug PK rows (``drug.<drug>.<field>``)."""
+    return [p.name for p in DEFAULTS if not DRUG.match(p.name)]
+
+
+def missing_parameters(text: str) -> list[str]:
+    """Core parameters the document does not name."""
+    return [name for name in core_parameters() if not _mentions(text, name)]
+
+
+def missing_drug_rows(text: str) -> list[str]:
+    """Per-drug rows the document does not cover: the drug must be named and its field appear
+    in the group form ``drug.<drug>.<field>``."""
+    missing = []
+    for p in DEFAULTS:
+        match = DRUG.match(p.name)
+        if match is None:
+            continue
+        drug, field = match["drug"], match["field"]
+        if not re.search(rf"\b{drug}\b", text) or f"drug.<drug>.{field}" not in text:
+            missing.append(p.name)
+    return missing
+
+
+def missing_rule_sets(text: str) -> list[str]:
+    """Rule sets of ``gcsim.rules`` without a subsection titled "rule set `name`"."""
+    headings = [line for line in text.splitlines() if line.startswith("#")]
+    return [rs.name for rs in RULE_SETS if not any(f"rule set `{rs.name}`" in h for h in headings)]
+
+
+def _scenario_paths() -> set[str]:
+    """``section.field`` of the scenario schema (``tumor.pdl1_cps``), which share prefixes with
+    parameter groups."""
+    paths = set()
+    for section, info in Scenario.model_fields.items():
+        annotation = info.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            paths |= {f"{section}.{field}" for field in annotation.model_fields}
+    return paths
+
+
+def unknown_parameters(text: str) -> list[str]:
+    """Dotted names with a parameter group's prefix that are neither a parameter, a deprecated
+    alias nor a scenario field (a renamed or removed parameter left in the document)."""
+    groups = {name.split(".", 1)[0] for name in DEFAULTS_BY_NAME}
+    known = set(DEFAULTS_BY_NAME) | set(ALIASES) | _scenario_paths()
+    prefix = "|".join(sorted(groups))
+    pattern = re.compile(rf"(?<![\w.])((?:{prefix})\.[a-z0-9_]+(?:\.[a-z0-9_]+)?)")
+    found = {m.group(1) for m in pattern.finditer(text)}
+    return sorted(n for n in found if n not in known and not n.endswith(".py"))
+
+
+def test_every_core_parameter_is_named(text):
+    assert missing_parameters(text) == []
+
+
+def test_the_drug_rows_are_covered_as_a_group(text):
+    assert missing_drug_rows(text) == []
+
+
+def test_every_rule_set_has_a_subsection(text):
+    assert missing_rule_sets(text) == []
+
+
+def test_no_unknown_parameter_is_named(text):
+    assert unknown_parameters(text) == []
+
+
+def test_the_checks_fail_when_the_document_loses_something(text):
+    name = "cd8.kill_capacity"
+    assert _mentions(text, name)
+    assert missing_parameters(text.replace(name, "cd8.kill_limit")) == [name]
+    assert "cd8.kill_limit" in unknown_parameters(text.replace(name, "cd8.kill_limit"))
+    # a longer name does not count for a shorter one
+    assert not _mentions("see `vessel.vegf_survival_hill`", "vessel.vegf_hill")
+    assert missing_rule_sets(text.replace("rule set `vessels`", "vessel rules")) == ["vessels"]
+    assert "drug.nivolumab.ec50" in missing_drug_rows(text.replace("nivolumab", "a PD-1 antibody"))
+
+
+def test_subsections_under_revision_are_marked(text):
+    for topic in (
+        "oxygen consumption",
+        "PD-L1",
+        "CD8 lifecycle",
+        "chemotherapy kill",
+        "vessel perfusion",
+    ):
+        assert f"<!-- biology under revision: {topic}" in text, topic
