@@ -71,7 +71,7 @@ def _prior(d: int, inside: Callable[[np.ndarray], bool]) -> Any:
 
         def rvs(self, *args: Any, **kwargs: Any) -> Any:
             for _ in range(MAX_PRIOR_TRIES):
-                u = np.random.uniform(size=d)
+                u = np.random.uniform(size=d)  # noqa: NPY002 (pyabc seeds the global one)
                 if inside(u):
                     return pyabc.Parameter({f"u{i}": float(u[i]) for i in range(d)})
             raise RuntimeError("the non-implausible space is too small to sample")
@@ -136,7 +136,7 @@ def run_abc(
         u = np.array([parameter[f"u{i}"] for i in range(d)], dtype=float)
         mean, var = model_emulator.predict(u[None, :], names)
         sd = np.sqrt(var[0] + extra)
-        return {"y": mean[0] + sd * np.random.normal(size=len(names))}
+        return {"y": mean[0] + sd * np.random.normal(size=len(names))}  # noqa: NPY002
 
     def distance(x: dict[str, np.ndarray], x0: dict[str, np.ndarray]) -> float:
         return float(np.sqrt(np.sum(((x["y"] - x0["y"]) / scale) ** 2)))
@@ -172,7 +172,7 @@ def run_abc(
         eps = epsilons(history)
         if eps and spec.min_epsilon > 0 and eps[-1] <= spec.min_epsilon:
             break
-        np.random.seed(_generation_seed(seed, t) % 2**32)
+        np.random.seed(_generation_seed(seed, t) % 2**32)  # noqa: NPY002 (pyabc draws from it)
         history = abc.run(max_nr_populations=1, minimum_epsilon=spec.min_epsilon)
         if on_generation is not None:
             on_generation(history.max_t, epsilons(history)[-1])

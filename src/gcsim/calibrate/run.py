@@ -120,7 +120,8 @@ def ensure_runs(
         rows = _store_rows(cal, stage, batch, result, keys, replicates)
         table = read_store(ctx.store)
         if len(table):
-            table = table[~table["key"].isin(rows["key"].unique())]
+            # a point id's new runs supersede its old ones (other values: targets changed)
+            table = table[~table["point"].isin(rows["point"].unique())]
         table = pd.concat([t for t in (table, rows) if len(t)], ignore_index=True)
         ctx.store.parent.mkdir(parents=True, exist_ok=True)
         write_parquet(ctx.store, table.sort_values(["point", "replicate"], kind="stable"))
@@ -308,7 +309,8 @@ def _abc_digest(ctx: Context, rows: pd.DataFrame) -> str:
         {
             "runs": table.astype(str).to_numpy().tolist(),
             "targets": [t.__dict__ for t in cal.targets],
-            "abc": cal.spec.abc.model_dump(),
+            # more generations or a smaller ε continue the same history
+            "abc": cal.spec.abc.model_dump(exclude={"generations", "min_epsilon"}),
             "emulator": cal.spec.emulator.model_dump(),
             "history_matching": cal.spec.history_matching.model_dump(),
             "priors": [p.__dict__ for p in cal.priors],
@@ -410,7 +412,7 @@ def posterior_summary(ctx: Context, posterior: Any) -> dict[str, Any]:
         "used_readouts": [t.readout for t in cal.targets if t.readout in emulator.accepted],
         "rejected_readouts": [t.readout for t in cal.targets if t.readout not in emulator.accepted],
         "abc": {
-            "population": int(len(unit)),
+            "population": len(unit),
             "generations": len(posterior.epsilons),
             "epsilons": posterior.epsilons,
             "emulator_draws": posterior.simulations,
