@@ -353,6 +353,11 @@ def stage_abc(ctx: Context) -> dict[str, Any]:
         on_generation=lambda t, eps: ctx.log(f"abc: generation {t + 1}, ε = {eps:.4g}"),
     )
     summary = posterior_summary(ctx, posterior)
+    previous = ctx.out / "posterior.json"
+    if previous.is_file():  # a resumed ABC that ended where it was: keep its confirmation
+        before = json.loads(previous.read_text())
+        if before.get("chosen") == json.loads(json.dumps(summary["chosen"])):
+            summary["confirmation"] = before.get("confirmation")
     write_posterior(ctx, summary)
     from gcsim.calibrate.plots import plot_marginals, plot_pairs
 
