@@ -633,6 +633,134 @@ def _check_scheduler_address(address: str) -> None:
 
 
 @app.command()
+def calibrate(
+    file: Annotated[Path, typer.Argument(metavar="CALIBRATION.yaml", help="Calibration file.")],
+    out_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            metavar="DIR",
+            help="Output folder (default: beside the file, in the folder named after it, "
+            "where its design.parquet lives).",
+        ),
+    ] = None,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume", help="Continue: stored design runs are reused, the ABC history goes on."
+        ),
+    ] = False,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            "-j",
+            metavar="N",
+            min=0,
+            help="Local worker processes for full runs (default: all cores; 0 = this process).",
+        ),
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler", metavar="tcp://HOST:PORT", help="Run full runs on this Dask cluster."
+        ),
+    ] = None,
+    stage: Annotated[
+        str,
+        typer.Option(
+            "--stage",
+            metavar="STAGE",
+            help="design | emulate | abc | confirm | all (each needs the ones before it).",
+        ),
+    ] = "all",
+) -> None:
+    """Calibrate parameters to target readouts: design runs, GP emulators, history matching,
+    ABC-SMC on the emulator, confirmation runs (docs/calibration.md)."""
+    if workers is not None and scheduler:
+        _fail(["--workers and --scheduler exclude each other"])
+    stages = ("design", "emulate", "abc", "confirm", "all")
+    if stage not in stages:
+        _fail([f"--stage {stage}: expected one of {', '.join(stages)}"])
+    if scheduler:
+        _check_scheduler_address(scheduler)
+    from gcsim.calibrate.run import CalibrationError, run_calibration
+    from gcsim.calibrate.spec import load_calibration
+    from gcsim.sweep.execute import SweepDirectoryError
+
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            cal = load_calibration(file)
+        for warning in caught:
+            if warning.category.__module__.startswith("gcsim."):
+                err.print(f"warning: {warning.message}")
+    except ScenarioError as exc:
+        _fail(exc.messages)
+    target = out_dir if out_dir is not None else cal.store
+    out.print(
+        f"{cal.spec.name}: {len(cal.priors)} parameters, {len(cal.targets)} targets; "
+        f"stage {stage}; design store {cal.store / 'design.parquet'}; output {target}"
+    )
+    try:
+        with _stoppable():
+            summary = run_calibration(
+                cal,
+                target,
+                stage=stage,  # type: ignore[arg-type]
+                resume=resume,
+                workers=workers,
+                scheduler=scheduler,
+                log=out.print,
+            )
+    except KeyboardInterrupt as exc:
+        _stopped(exc, f"finished runs are kept in {cal.store}; rerun with --resume")
+    except (CalibrationError, SweepDirectoryError, ScenarioError) as exc:
+        _fail(exc.messages if isinstance(exc, ScenarioError) else [str(exc)])
+    except (OSError, ValueError, TypeError) as exc:
+        if scheduler:  # no scheduler there, or a malformed address
+            _fail([f"--scheduler {scheduler}: cannot connect: {exc}"])
+        raise
+    if summary is not None:
+        _print_table(_posterior_table(summary))
+        if summary["non_identifiable"]:
+            err.print(f"note: not identified: {', '.join(summary['non_identifiable'])}")
+        if summary["rejected_readouts"]:
+            err.print(
+                "note: left out (emulator Q² too low): " + ", ".join(summary["rejected_readouts"])
+            )
+    out.print(f"results: {target}")
+
+
+def _posterior_table(summary: dict[str, Any]) -> Table:
+    table = Table(title=f"{summary['calibration']}: posterior ({summary['chosen_rule']})")
+    for column in ("parameter", "median", "90 % interval", "prior range", "identified"):
+        table.add_column(column)
+    for path, p in summary["parameters"].items():
+        low, high = p["interval_90"]
+        prior_low, prior_high = p["prior"]["range"]
+        table.add_row(
+            path,
+            f"{p['median']:.4g}",
+            f"[{low:.4g}, {high:.4g}]",
+            f"[{prior_low:.4g}, {prior_high:.4g}]",
+            "yes" if p["identifiable"] else "no",
+        )
+    confirmation = (summary.get("confirmation") or {}).get("readouts", {})
+    for name, c in confirmation.items():
+        if c.get("mean") is not None:
+            table.add_row(
+                f"confirm {name}",
+                f"{c['mean']:.4g}",
+                f"z = {c['z']:.2f}",
+                f"target {summary['targets'][name]['value']:.4g}",
+                "ok" if c["consistent"] else "MISFIT",
+            )
+    return table
+
+
+@app.command()
 def analyze(
     sweep_dir: Annotated[Path, typer.Argument(metavar="SWEEP_DIR", help="A finished sweep.")],
 ) -> None:

@@ -202,6 +202,15 @@ def load_sweep(path: str | os.PathLike[str]) -> Sweep:
     data = read_yaml_mapping(
         path, "sweep", "a sweep needs `name`, `scenario`, `design` and `factors`"
     )
+    return sweep_from_mapping(data, file)
+
+
+def sweep_from_mapping(data: CommentedMap, file: str) -> Sweep:
+    """Check parsed sweep fields ``data`` (read from, or inline in, ``file``) and their base
+    scenario, whose path is relative to ``file``'s folder; raise :class:`ScenarioError`.
+
+    A calibration builds its design sweep this way: it replaces ``factors`` and ``design``.
+    """
     spec = validate_yaml_mapping(SweepSpec, data, file)
     issues = _design_issues(spec, file, data)
     if issues:
