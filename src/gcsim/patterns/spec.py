@@ -112,13 +112,15 @@ class Readout(_Strict):
         for name in ("day", "until_day", "from_day", "to_day", "column"):
             given = getattr(self, name) is not None
             if given and name not in takes:
-                raise FieldError((name,), f"{self.fn} does not take {name!r}; it takes "
-                                 f"{', '.join(takes)}")
+                raise FieldError(
+                    (name,), f"{self.fn} does not take {name!r}; it takes {', '.join(takes)}"
+                )
             if not given and name in takes:
                 raise FieldError((), f"{self.fn} needs {name!r} ({', '.join(takes)})")
         if self.from_day is not None and self.to_day is not None and self.from_day > self.to_day:
-            raise FieldError(("to_day",), f"to_day {self.to_day:g} is before from_day "
-                             f"{self.from_day:g}")
+            raise FieldError(
+                ("to_day",), f"to_day {self.to_day:g} is before from_day {self.from_day:g}"
+            )
         return self
 
     @property
@@ -140,20 +142,24 @@ class Expect(_Strict):
 
     @model_validator(mode="after")
     def _one_form(self) -> Expect:
-        given = [k for k in ("range", "above", "below", "direction") if getattr(self, k) is not None]
+        given = [
+            k for k in ("range", "above", "below", "direction") if getattr(self, k) is not None
+        ]
         if len(given) != 1:
             raise ValueError("give exactly one of range, above, below, or direction with p_below")
         if (self.direction is None) != (self.p_below is None):
-            raise FieldError(("p_below",) if self.direction else (), "'direction' and "
-                             "'p_below' go together")
+            raise FieldError(
+                ("p_below",) if self.direction else (), "'direction' and 'p_below' go together"
+            )
         if self.range is not None and self.range[0] > self.range[1]:
             raise FieldError(("range",), f"range [{self.range[0]:g}, {self.range[1]:g}] is empty")
         return self
 
     @property
     def kind(self) -> str:
-        return next(k for k in ("range", "above", "below", "direction") if getattr(self, k)
-                    is not None)
+        return next(
+            k for k in ("range", "above", "below", "direction") if getattr(self, k) is not None
+        )
 
     def text(self) -> str:
         """The expectation in words, for tables."""
@@ -191,14 +197,16 @@ class Check(_Strict):
         for name in (*_CHECK_KEYS, "expect", "effect"):
             given = getattr(self, name) is not None
             if given and name not in takes:
-                raise FieldError((name,), f"rule {self.rule} does not take {name!r}; it takes "
-                                 f"{', '.join(takes)}")
+                raise FieldError(
+                    (name,), f"rule {self.rule} does not take {name!r}; it takes {', '.join(takes)}"
+                )
             if not given and name in spec.required:
                 raise FieldError((), f"rule {self.rule} needs {name!r} ({', '.join(takes)})")
         if self.expect is not None and self.expect.kind not in spec.expect:
             allowed = " or ".join(spec.expect)
-            raise FieldError(("expect",), f"rule {self.rule} expects {allowed}, "
-                             f"not {self.expect.kind}")
+            raise FieldError(
+                ("expect",), f"rule {self.rule} expects {allowed}, not {self.expect.kind}"
+            )
         _check_arms_shape(spec.arms, self.arms, self.rule)
         if self.paired is not None and set(self.paired) != set(self.arms or {}):
             raise FieldError(("paired",), "'paired' needs one baseline arm for each arm of 'arms'")
@@ -224,8 +232,11 @@ class Check(_Strict):
         return refs
 
     def readout_refs(self) -> list[tuple[str, str]]:
-        return [(k, getattr(self, k)) for k in ("readout", "given", "peak", "late")
-                if getattr(self, k) is not None]
+        return [
+            (k, getattr(self, k))
+            for k in ("readout", "given", "peak", "late")
+            if getattr(self, k) is not None
+        ]
 
 
 def _check_arms_shape(shape: str, arms: Any, rule: str) -> None:
@@ -233,15 +244,15 @@ def _check_arms_shape(shape: str, arms: Any, rule: str) -> None:
         return
     if shape == "scores":
         if not isinstance(arms, dict) or len(arms) < 2:
-            raise FieldError(("arms",), f"rule {rule} takes arms as a mapping arm: score "
-                             "(at least 2)")
+            raise FieldError(
+                ("arms",), f"rule {rule} takes arms as a mapping arm: score (at least 2)"
+            )
         return
     if not isinstance(arms, list):
         raise FieldError(("arms",), f"rule {rule} takes arms as a list")
     if shape == "pairs":
         ok = len(arms) == 2 and all(
-            isinstance(p, list) and len(p) == 2 and all(isinstance(a, str) for a in p)
-            for p in arms
+            isinstance(p, list) and len(p) == 2 and all(isinstance(a, str) for a in p) for p in arms
         )
         if not ok:
             raise FieldError(("arms",), f"rule {rule} takes two pairs [[a1, b1], [a2, b2]]")
@@ -258,7 +269,7 @@ class Quick(_Strict):
     """The fast test mode: replicates and ``gcsim run --set`` overrides for every scenario."""
 
     replicates: Annotated[int, Field(ge=1, le=100)]
-    set: list[str] = []
+    set: tuple[str, ...] = ()
 
 
 class PatternSpec(_Strict):
@@ -361,12 +372,17 @@ def load_patterns(
     ids = [p.id for p in patterns]
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:
-        raise ScenarioError([Issue(os.fspath(directory), f"pattern id {d} is used twice")
-                             for d in duplicates])
+        raise ScenarioError(
+            [Issue(os.fspath(directory), f"pattern id {d} is used twice") for d in duplicates]
+        )
     unknown = [i for i in only if i not in ids]
     if unknown:
-        raise ScenarioError([Issue(os.fspath(directory), f"--only {u}: no such pattern; "
-                                   f"known: {', '.join(ids)}") for u in unknown])
+        raise ScenarioError(
+            [
+                Issue(os.fspath(directory), f"--only {u}: no such pattern; known: {', '.join(ids)}")
+                for u in unknown
+            ]
+        )
     return [p for p in patterns if not only or p.id in only]
 
 
@@ -437,14 +453,19 @@ def _quick_scenario(
         for issue in exc.issues:
             text = issue.source.removeprefix("--set ")
             owner = owners.get(text) if issue.source.startswith("--set ") else None
-            owner = owner if owner is not None else next(
-                (i for path, i in lists if issue.field.startswith(path)), None
+            owner = (
+                owner
+                if owner is not None
+                else next((i for path, i in lists if issue.field.startswith(path)), None)
             )
             if owner is None:
                 moved.append(_prefixed(issue, name))
             else:
-                message = f"{quick.set[owner]}: {issue.field}: {issue.message}" if issue.field \
+                message = (
+                    f"{quick.set[owner]}: {issue.field}: {issue.message}"
+                    if issue.field
                     else f"{quick.set[owner]}: {issue.message}"
+                )
                 moved.append(issue_at(file, data, ("quick", "set", owner), message))
         raise ScenarioError(moved) from None
     return scenario, notes
@@ -469,8 +490,9 @@ def _horizon(block: CommentedMap, overrides: Sequence[str]) -> float:
         time = block.get("time")
         value = time.get("days") if isinstance(time, Mapping) else None
     try:
-        return float(value) if value is not None else float(Scenario.model_fields["time"]
-                                                            .default.days)
+        return (
+            float(value) if value is not None else float(Scenario.model_fields["time"].default.days)
+        )
     except (TypeError, ValueError):
         return float("inf")  # a bad value: validation reports it
 
@@ -491,8 +513,9 @@ def _cut_to_horizon(block: CommentedMap, horizon: float, name: str) -> tuple[lis
         return notes, issues
     for arm_name, arm in arms.items():
         for i, treatment in enumerate(_treatments(arm)):
-            if not isinstance(treatment, Mapping) or not isinstance(treatment.get("schedule"),
-                                                                     Mapping):
+            if not isinstance(treatment, Mapping) or not isinstance(
+                treatment.get("schedule"), Mapping
+            ):
                 continue
             try:
                 plain = {str(k): v for k, v in treatment["schedule"].items()}
@@ -536,8 +559,10 @@ def _assign_list(block: CommentedMap, key: str, value: list[Any]) -> str:
         elif isinstance(node, Mapping) and part in node:
             dotted += f".{part}" if dotted else part
         else:
-            raise KeyError(f"{dotted + '.' if dotted else ''}{part} is not in the scenario "
-                           "(a list value needs an existing path; index treatments as [i])")
+            raise KeyError(
+                f"{dotted + '.' if dotted else ''}{part} is not in the scenario "
+                "(a list value needs an existing path; index treatments as [i])"
+            )
         node = node[part]
     if not isinstance(node, Mapping) or isinstance(path[-1], int):
         raise KeyError(f"{dotted} is not a mapping")
@@ -563,8 +588,14 @@ def _reference_issues(
     for i, check in enumerate(spec.checks):
         at = ("checks", i)
         if check.id in ids:
-            issues.append(issue_at(file, data, (*at, "id"), f"check id {check.id!r} is used "
-                                   f"twice (first: checks[{ids[check.id]}])"))
+            issues.append(
+                issue_at(
+                    file,
+                    data,
+                    (*at, "id"),
+                    f"check id {check.id!r} is used twice (first: checks[{ids[check.id]}])",
+                )
+            )
         ids.setdefault(check.id, i)
     for i, check in enumerate(spec.checks):
         at = ("checks", i)
@@ -589,11 +620,15 @@ def _reference_issues(
                 issues.append(issue_at(file, data, (*at, *key), message))
             elif isinstance(other.arms, list):
                 seen_scenarios.add(str(other.arms[0]).partition(".")[0])
-        paired = check.rule in {"paired_difference", "difference_of_differences", "interior_max",
-                                "fade"} or check.paired is not None
+        paired = (
+            check.rule in {"paired_difference", "difference_of_differences", "interior_max", "fade"}
+            or check.paired is not None
+        )
         if paired and len(seen_scenarios) > 1:
-            message = (f"rule {check.rule} pairs replicates, so its arms must come from one "
-                       f"scenario (got {', '.join(sorted(seen_scenarios))})")
+            message = (
+                f"rule {check.rule} pairs replicates, so its arms must come from one "
+                f"scenario (got {', '.join(sorted(seen_scenarios))})"
+            )
             issues.append(issue_at(file, data, (*at, "rule"), message))
     return issues
 
