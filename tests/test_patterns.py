@@ -140,9 +140,7 @@ def test_jonckheere_terpstra_matches_mann_whitney_for_two_groups_and_sums_u():
     assert p == pytest.approx(mw.pvalue)
     c = np.array([4.0, 6.2, 5.5, 7.1])
     j3, p3 = scoring.jonckheere_terpstra([a, b, c])
-    pairwise = sum(
-        stats.mannwhitneyu(hi, lo).statistic for lo, hi in ((a, b), (a, c), (b, c))
-    )
+    pairwise = sum(stats.mannwhitneyu(hi, lo).statistic for lo, hi in ((a, b), (a, c), (b, c)))
     assert j3 == pytest.approx(pairwise) and p3 < 0.001
     result = scoring.trend("c", [a, b, c], [0.5, 5, 20],
                            expect(direction="increasing", p_below=0.05), False)  # fmt: skip
@@ -333,7 +331,7 @@ def test_a_quick_run_of_all_patterns_scores_every_check(quick_suite):
     scores = json.loads((quick_suite / "scores.json").read_text())["patterns"]
     files = sorted(PATTERNS.glob("P*.yaml"))
     assert sorted(scores) == sorted(load_pattern(f).id for f in files)
-    for pid, entry in scores.items():
+    for entry in scores.values():
         expected = [c.id for c in load_pattern(PATTERNS / entry["file"]).spec.checks]
         assert [c["id"] for c in entry["checks"]] == expected
         for check in entry["checks"]:

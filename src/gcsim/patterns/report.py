@@ -65,7 +65,9 @@ def plot_pattern(pattern_id: str, entry: dict[str, Any], path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     checks = entry["checks"]
-    fig, axes = plt.subplots(1, len(checks), figsize=(1.9 * len(checks) + 0.6, 2.4), squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(checks), figsize=(1.9 * len(checks) + 0.6, 2.4), squeeze=False, layout="constrained"
+    )
     colours = {
         "PASS": "tab:green",
         "FAIL": "tab:red",
@@ -107,7 +109,6 @@ def plot_pattern(pattern_id: str, entry: dict[str, Any], path: Path) -> Path:
         ax.set_title(f"{check['id']}\n{check['status']}", fontsize=7, color=colour)
         ax.tick_params(labelsize=7)
     fig.suptitle(f"{pattern_id}: {entry['status']}", fontsize=9)
-    fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110, format="png")
