@@ -779,5 +779,150 @@ def analyze(
         out.print(f"wrote {path}")
 
 
+@app.command(short_help="Run and score the pre-registered pattern suite (scenarios/patterns).")
+def patterns(
+    only: Annotated[
+        list[str] | None,
+        typer.Option("--only", metavar="ID", help="Only this pattern (repeatable, or P1,P3)."),
+    ] = None,
+    replicates: Annotated[
+        int | None,
+        typer.Option(
+            "--replicates",
+            "-n",
+            min=1,
+            max=10_000,
+            metavar="N",
+            help="Replicates of every scenario instead of the files' (or quick's).",
+        ),
+    ] = None,
+    quick: Annotated[
+        bool,
+        typer.Option(
+            "--quick",
+            help="Each file's quick: block (small lattices, a few days): "
+            "tests the machinery, not the biology.",
+        ),
+    ] = False,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            "-j",
+            metavar="N",
+            min=0,
+            help="Local worker processes (default: all cores; 0 = this process).",
+        ),
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option("--scheduler", metavar="tcp://HOST:PORT", help="Run on this Dask cluster."),
+    ] = None,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            metavar="DIR",
+            help="Output directory (default: runs/patterns-<timestamp>).",
+        ),
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Reuse the finished replicates in --out.")
+    ] = False,
+    directory: Annotated[
+        Path, typer.Option("--dir", metavar="DIR", help="Where the P*.yaml files are.")
+    ] = Path("scenarios/patterns"),
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Exit 1 if any pattern fails (for CI gates).")
+    ] = False,
+) -> None:
+    """Run the pattern suite and score every check with a 95 % CI; exit 0 unless --strict."""
+    if workers is not None and scheduler:
+        _fail(["--workers and --scheduler exclude each other"])
+    if resume and out_dir is None:
+        _fail(["--resume needs --out DIR (the directory to finish)"])
+    from gcsim.patterns.spec import load_patterns
+
+    wanted = [part for item in (only or []) for part in item.split(",") if part]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            suite = load_patterns(directory, wanted, quick=quick, replicates=replicates)
+        except ScenarioError as exc:
+            _fail(exc.messages)
+    for warning in caught:
+        err.print(f"warning: {warning.message}")
+    if out_dir is None:
+        import datetime as dt
+
+        out_dir = Path("runs") / f"patterns-{dt.datetime.now():%Y%m%d-%H%M%S}"
+
+    from gcsim.io import write_json, write_parquet
+    from gcsim.patterns.report import estimate_text, short_source, write_report
+    from gcsim.patterns.run import (
+        PatternsDirectoryError,
+        plan_tasks,
+        prepare_directory,
+        provenance,
+        readouts_table,
+        run_patterns,
+        score_patterns,
+    )
+    from gcsim.sweep.execute import make_executor
+    from gcsim.sweep.report import sweep_progress
+
+    try:
+        prepare_directory(out_dir, resume)  # refuse before starting workers
+    except PatternsDirectoryError as exc:
+        _fail([str(exc)])
+    if scheduler:
+        _check_scheduler_address(scheduler)
+    try:
+        executor = make_executor(workers, scheduler)
+    except (OSError, ValueError, TypeError) as exc:
+        _fail([f"--scheduler {scheduler}: cannot connect: {exc}"])
+    total = len(plan_tasks(suite))
+    mode = "quick" if quick else "full"
+    out.print(f"{len(suite)} patterns, {total} replicates ({mode} mode) on {executor.description}")
+    try:
+        with _stoppable(), sweep_progress(out, total, 0) as on_result:
+            run = run_patterns(suite, out_dir, executor, resume=resume, on_result=on_result)
+    except KeyboardInterrupt as exc:
+        _stopped(exc, f"finished replicates are kept in {out_dir}; rerun with --resume")
+    readouts = readouts_table(suite, out_dir)
+    write_parquet(out_dir / "readouts.parquet", readouts)
+    scored = score_patterns(suite, readouts)
+    write_report(out_dir, scored, mode)
+    write_json(out_dir / "patterns-run.json", provenance(run, suite, executor.description))
+
+    table = Table(title=f"patterns ({mode} mode)", show_header=True)
+    for column in ("pattern", "status", "check", "estimate [95 % CI]", "expected", "source"):
+        table.add_column(column)
+    for pid, entry in scored.items():
+        passed = sum(c["status"] == "PASS" for c in entry["checks"])
+        table.add_row(
+            pid,
+            entry["status"],
+            f"{passed}/{len(entry['checks'])} checks",
+            "",
+            "",
+            short_source(entry["source"]),
+        )
+        for c in entry["checks"]:
+            detail = c["detail"] if c["status"] == "ERROR" or c["estimate"] is None else ""
+            table.add_row("", c["status"], c["id"], estimate_text(c), c["expected"], detail)
+    _print_table(table)
+    if run.skipped:
+        out.print(f"{run.skipped} of {run.total} replicates reused from {out_dir}")
+    for record in run.failed:
+        err.print(f"{record['run_id']}: {record['error']}")
+    out.print(f"results: {out_dir}")
+    failing = [pid for pid, entry in scored.items() if entry["status"] != "PASS"]
+    if strict and failing:
+        err.print(f"{len(failing)} of {len(scored)} patterns fail: {', '.join(failing)}")
+        raise typer.Exit(1)
+
+
 if __name__ == "__main__":
     app()

@@ -1,0 +1,640 @@
+"""Pattern files: the pydantic schema and a loader that checks everything before a run starts.
+
+A pattern file (``scenarios/patterns/P*.yaml``) holds one or more scenarios in the ``gcsim run``
+schema, a ``quick:`` block for the fast test mode, per-run ``readouts`` and ``checks``. Every
+problem is reported as ``FILE:LINE:COL: field.path: message`` with the scenario loader's
+machinery (:func:`gcsim.scenario.read_yaml_mapping`, :func:`~gcsim.scenario.validate_yaml_mapping`,
+:func:`~gcsim.scenario.issue_at`): an embedded scenario is validated exactly as ``gcsim run``
+validates a scenario file, and its errors are located in the pattern file; a check naming an arm,
+a readout or a check that does not exist, a rule with missing or foreign arguments, and a quick
+override that does not apply are errors at their line.
+
+Quick mode (``--quick``): each scenario gets the file's ``quick.set`` overrides (``gcsim run
+--set`` strings; the value may also be a flow list of scalars, ``days=[3]``, which ``--set``
+cannot express) and ``quick.replicates``; then every treatment is cut to its doses before the
+shortened ``time.days`` (the *quick horizon*), because a scenario refuses doses after its end. The
+cut is listed in :attr:`Pattern.notes`; quick mode tests the machinery, not the biology.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, model_validator
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+from gcsim.scenario import (
+    Issue,
+    Scenario,
+    ScenarioError,
+    issue_at,
+    read_yaml_mapping,
+    validate_yaml_mapping,
+)
+from gcsim.scenario.loader import key_path
+from gcsim.therapies.base import Schedule
+from gcsim.validation import FieldError
+from gcsim.validation import Strict as _Strict
+
+READOUT_ARGS: dict[str, tuple[str, ...]] = {
+    "burden_ratio": ("day",),
+    "value_at": ("column", "day"),
+    "peak": ("column", "from_day", "to_day"),
+    "mean_over": ("column", "from_day", "to_day"),
+    "responder": ("until_day",),
+    "progressed": ("until_day",),
+    "extinct": ("day",),
+}
+"""Each readout function and the arguments it takes (all required)."""
+
+ReadoutName = Literal[tuple(READOUT_ARGS)]  # type: ignore[valid-type]
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    """What a scoring rule takes: required and optional check keys, the shape of ``arms``
+    and the forms of ``expect`` it accepts."""
+
+    required: tuple[str, ...]
+    optional: tuple[str, ...] = ()
+    arms: Literal["none", "pair", "pairs", "scores", "ordered"] = "none"
+    expect: tuple[str, ...] = ()
+
+
+_VALUE_EXPECT = ("range", "above", "below")
+RULES: dict[str, RuleSpec] = {
+    "proportion": RuleSpec(("readout", "arm", "expect"), ("effect",), expect=_VALUE_EXPECT),
+    "conditional_proportion": RuleSpec(
+        ("readout", "given", "arm", "expect"), ("effect",), expect=_VALUE_EXPECT
+    ),
+    "mean": RuleSpec(("readout", "arm", "expect"), ("effect",), expect=_VALUE_EXPECT),
+    "median": RuleSpec(("readout", "arm", "expect"), ("effect",), expect=_VALUE_EXPECT),
+    "paired_difference": RuleSpec(
+        ("readout", "arms", "expect"), ("effect",), "pair", _VALUE_EXPECT
+    ),
+    "difference_of_differences": RuleSpec(
+        ("readout", "arms", "expect"), ("effect",), "pairs", _VALUE_EXPECT
+    ),
+    "trend": RuleSpec(("readout", "arms", "expect"), ("paired",), "scores", ("direction",)),
+    "disjoint": RuleSpec(("readout", "arms"), (), "pair"),
+    "interior_max": RuleSpec(("readout", "arms"), (), "ordered"),
+    "fade": RuleSpec(
+        ("peak", "late", "best_of", "baseline", "expect"), ("effect",), expect=_VALUE_EXPECT
+    ),
+}
+"""Every scoring rule (gcsim.patterns.scoring) by name."""
+
+RuleName = Literal[tuple(RULES)]  # type: ignore[valid-type]
+BEST_OF = "best_of:"
+_CHECK_KEYS = ("readout", "given", "arm", "arms", "paired", "peak", "late", "best_of", "baseline")
+
+
+class Readout(_Strict):
+    """A per-run readout: ``fn`` (gcsim.patterns.readouts) and its arguments (days from t = 0)."""
+
+    fn: Annotated[ReadoutName, Field(description="readout function")]
+    day: Annotated[float | None, Field(ge=0)] = None
+    until_day: Annotated[float | None, Field(ge=0)] = None
+    from_day: Annotated[float | None, Field(ge=0)] = None
+    to_day: Annotated[float | None, Field(ge=0)] = None
+    column: Annotated[str | None, Field(min_length=1)] = None
+
+    @model_validator(mode="after")
+    def _arguments_fit(self) -> Readout:
+        takes = READOUT_ARGS[self.fn]
+        for name in ("day", "until_day", "from_day", "to_day", "column"):
+            given = getattr(self, name) is not None
+            if given and name not in takes:
+                raise FieldError(
+                    (name,), f"{self.fn} does not take {name!r}; it takes {', '.join(takes)}"
+                )
+            if not given and name in takes:
+                raise FieldError((), f"{self.fn} needs {name!r} ({', '.join(takes)})")
+        if self.from_day is not None and self.to_day is not None and self.from_day > self.to_day:
+            raise FieldError(
+                ("to_day",), f"to_day {self.to_day:g} is before from_day {self.from_day:g}"
+            )
+        return self
+
+    @property
+    def args(self) -> dict[str, Any]:
+        """The readout function's keyword arguments."""
+        return {name: getattr(self, name) for name in READOUT_ARGS[self.fn]}
+
+
+class Expect(_Strict):
+    """What a check expects: ``range: [lo, hi]`` (the estimate in it), ``above: x`` (the CI's
+    lower bound above x), ``below: x`` (its upper bound below x), or ``direction`` with
+    ``p_below`` (a one-sided trend test)."""
+
+    range: tuple[float, float] | None = None
+    above: float | None = None
+    below: float | None = None
+    direction: Literal["increasing", "decreasing"] | None = None
+    p_below: Annotated[float | None, Field(gt=0, lt=1)] = None
+
+    @model_validator(mode="after")
+    def _one_form(self) -> Expect:
+        given = [
+            k for k in ("range", "above", "below", "direction") if getattr(self, k) is not None
+        ]
+        if len(given) != 1:
+            raise ValueError("give exactly one of range, above, below, or direction with p_below")
+        if (self.direction is None) != (self.p_below is None):
+            raise FieldError(
+                ("p_below",) if self.direction else (), "'direction' and 'p_below' go together"
+            )
+        if self.range is not None and self.range[0] > self.range[1]:
+            raise FieldError(("range",), f"range [{self.range[0]:g}, {self.range[1]:g}] is empty")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(
+            k for k in ("range", "above", "below", "direction") if getattr(self, k) is not None
+        )
+
+    def text(self) -> str:
+        """The expectation in words, for tables."""
+        if self.range is not None:
+            return f"in [{self.range[0]:g}, {self.range[1]:g}]"
+        if self.above is not None:
+            return f"CI > {self.above:g}"
+        if self.below is not None:
+            return f"CI < {self.below:g}"
+        return f"{self.direction}, p < {self.p_below:g}"
+
+
+class Check(_Strict):
+    """One check: a rule over per-replicate readouts of arms (``<scenario>.<arm>``)."""
+
+    id: Annotated[str, Field(min_length=1, max_length=60, pattern=r"^[A-Za-z0-9_\-]+$")]
+    what: Annotated[str, Field(min_length=1)]
+    rule: Annotated[RuleName, Field(description="scoring rule")]
+    readout: str | None = None
+    given: str | None = None
+    arm: str | None = None
+    arms: list[Any] | dict[str, float] | None = None
+    paired: dict[str, str] | None = None
+    peak: str | None = None
+    late: str | None = None
+    best_of: str | None = None
+    baseline: str | None = None
+    expect: Expect | None = None
+    effect: Annotated[float | None, Field(gt=0, description="pre-registered effect size")] = None
+
+    @model_validator(mode="after")
+    def _arguments_fit(self) -> Check:
+        spec = RULES[self.rule]
+        takes = (*spec.required, *spec.optional)
+        for name in (*_CHECK_KEYS, "expect", "effect"):
+            given = getattr(self, name) is not None
+            if given and name not in takes:
+                raise FieldError(
+                    (name,), f"rule {self.rule} does not take {name!r}; it takes {', '.join(takes)}"
+                )
+            if not given and name in spec.required:
+                raise FieldError((), f"rule {self.rule} needs {name!r} ({', '.join(takes)})")
+        if self.expect is not None and self.expect.kind not in spec.expect:
+            allowed = " or ".join(spec.expect)
+            raise FieldError(
+                ("expect",), f"rule {self.rule} expects {allowed}, not {self.expect.kind}"
+            )
+        _check_arms_shape(spec.arms, self.arms, self.rule)
+        if self.paired is not None and set(self.paired) != set(self.arms or {}):
+            raise FieldError(("paired",), "'paired' needs one baseline arm for each arm of 'arms'")
+        return self
+
+    def arm_refs(self) -> list[tuple[tuple[str | int, ...], str]]:
+        """Every arm this check names, with its place in the check (for located errors)."""
+        refs: list[tuple[tuple[str | int, ...], str]] = []
+        if self.arm is not None:
+            refs.append((("arm",), self.arm))
+        if self.baseline is not None:
+            refs.append((("baseline",), self.baseline))
+        if isinstance(self.arms, dict):
+            refs += [(("arms", name), name) for name in self.arms]
+        elif isinstance(self.arms, list):
+            for i, item in enumerate(self.arms):
+                if isinstance(item, list):
+                    refs += [(("arms", i, j), ref) for j, ref in enumerate(item)]
+                else:
+                    refs.append((("arms", i), item))
+        for treated, base in (self.paired or {}).items():
+            refs.append((("paired", treated), base))
+        return refs
+
+    def readout_refs(self) -> list[tuple[str, str]]:
+        return [
+            (k, getattr(self, k))
+            for k in ("readout", "given", "peak", "late")
+            if getattr(self, k) is not None
+        ]
+
+
+def _check_arms_shape(shape: str, arms: Any, rule: str) -> None:
+    if shape == "none" or arms is None:
+        return
+    if shape == "scores":
+        if not isinstance(arms, dict) or len(arms) < 2:
+            raise FieldError(
+                ("arms",), f"rule {rule} takes arms as a mapping arm: score (at least 2)"
+            )
+        return
+    if not isinstance(arms, list):
+        raise FieldError(("arms",), f"rule {rule} takes arms as a list")
+    if shape == "pairs":
+        ok = len(arms) == 2 and all(
+            isinstance(p, list) and len(p) == 2 and all(isinstance(a, str) for a in p) for p in arms
+        )
+        if not ok:
+            raise FieldError(("arms",), f"rule {rule} takes two pairs [[a1, b1], [a2, b2]]")
+        return
+    if not all(isinstance(a, str) for a in arms):
+        raise FieldError(("arms",), f"rule {rule} takes a list of arm names")
+    if shape == "pair" and len(arms) != 2:
+        raise FieldError(("arms",), f"rule {rule} takes two arms [a, b], got {len(arms)}")
+    if shape == "ordered" and len(arms) < 3:
+        raise FieldError(("arms",), f"rule {rule} needs at least 3 ordered arms")
+
+
+class Quick(_Strict):
+    """The fast test mode: replicates and ``gcsim run --set`` overrides for every scenario."""
+
+    replicates: Annotated[int, Field(ge=1, le=100)]
+    set: tuple[str, ...] = ()
+
+
+class PatternSpec(_Strict):
+    """A pattern file."""
+
+    id: Annotated[str, Field(min_length=1, max_length=20, pattern=r"^[A-Za-z0-9_\-]+$")]
+    title: Annotated[str, Field(min_length=1)]
+    role: Literal["training", "prediction"]
+    source: Annotated[str, Field(min_length=1)]
+    scenarios: Annotated[
+        dict[str, dict[str, Any]],
+        Field(min_length=1, description="name → a scenario in the `gcsim run` schema"),
+    ]
+    quick: Quick
+    readouts: Annotated[dict[str, Readout], Field(min_length=1)]
+    checks: Annotated[list[Check], Field(min_length=1)]
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """A checked pattern file with its scenarios resolved (full size, or quick mode)."""
+
+    spec: PatternSpec
+    file: str
+    data: CommentedMap
+    scenarios: dict[str, Scenario]
+    quick: bool
+    notes: tuple[str, ...] = ()
+
+    @property
+    def id(self) -> str:
+        return self.spec.id
+
+    def check(self, check_id: str) -> Check:
+        return next(c for c in self.spec.checks if c.id == check_id)
+
+
+def load_pattern(
+    path: str | os.PathLike[str], *, quick: bool = False, replicates: int | None = None
+) -> Pattern:
+    """Read and check a pattern file; raise :class:`ScenarioError` with every located problem.
+
+    Parameters
+    ----------
+    path : path-like
+        The pattern file.
+    quick : bool
+        Resolve the scenarios in quick mode (``quick:`` applied, schedules cut to the horizon).
+        Both modes are always validated.
+    replicates : int, optional
+        Replicates of every scenario instead of the file's (or quick block's).
+    """
+    file = os.fspath(path)
+    data = read_yaml_mapping(path, "pattern", "a pattern needs id, scenarios, readouts, checks")
+    spec = validate_yaml_mapping(PatternSpec, data, file)
+    issues: list[Issue] = []
+    full: dict[str, Scenario] = {}
+    fast: dict[str, Scenario] = {}
+    notes: list[str] = []
+    extra = [] if replicates is None else [f"replicates={int(replicates)}"]
+    for name in spec.scenarios:
+        block = data["scenarios"][name]
+        try:
+            full[name] = _validated(file, data, name, block, extra)
+        except ScenarioError as exc:
+            issues += exc.issues
+            continue
+        try:
+            fast[name], cut = _quick_scenario(file, data, name, block, spec.quick, extra)
+            notes += cut
+        except ScenarioError as exc:
+            issues += exc.issues
+    if not issues:
+        issues = _reference_issues(spec, file, data, full)
+    if issues:
+        raise ScenarioError(issues)
+    return Pattern(spec, file, data, fast if quick else full, quick, tuple(notes) if quick else ())
+
+
+def load_patterns(
+    directory: str | os.PathLike[str],
+    only: Sequence[str] = (),
+    *,
+    quick: bool = False,
+    replicates: int | None = None,
+) -> list[Pattern]:
+    """Every ``P*.yaml`` of ``directory`` (sorted by file name), or those whose id is in ``only``;
+    all problems of all files in one :class:`ScenarioError`."""
+    files = sorted(Path(directory).glob("P*.yaml"))
+    if not files:
+        raise ScenarioError([Issue(os.fspath(directory), "no pattern file (P*.yaml) here")])
+    patterns, issues = [], []
+    for file in files:
+        try:
+            patterns.append(load_pattern(file, quick=quick, replicates=replicates))
+        except ScenarioError as exc:
+            issues += exc.issues
+    if issues:
+        raise ScenarioError(issues)
+    ids = [p.id for p in patterns]
+    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicates:
+        raise ScenarioError(
+            [Issue(os.fspath(directory), f"pattern id {d} is used twice") for d in duplicates]
+        )
+    unknown = [i for i in only if i not in ids]
+    if unknown:
+        raise ScenarioError(
+            [
+                Issue(os.fspath(directory), f"--only {u}: no such pattern; known: {', '.join(ids)}")
+                for u in unknown
+            ]
+        )
+    return [p for p in patterns if not only or p.id in only]
+
+
+# --- embedded scenarios ----------------------------------------------------------------------
+
+
+def _prefixed(issue: Issue, name: str) -> Issue:
+    """An embedded scenario's issue with its field named from the pattern file's top level."""
+    if issue.source.startswith("--set "):
+        return issue
+    field = f"scenarios.{name}" + (f".{issue.field}" if issue.field else "")
+    return dataclasses.replace(issue, field=field)
+
+
+def _validated(
+    file: str, data: CommentedMap, name: str, block: Any, overrides: Sequence[str]
+) -> Scenario:
+    if not isinstance(block, CommentedMap):
+        message = "must be a mapping: a scenario in the `gcsim run` schema"
+        raise ScenarioError([issue_at(file, data, ("scenarios", name), message)])
+    try:
+        return validate_yaml_mapping(Scenario, block, file, overrides)
+    except ScenarioError as exc:
+        raise ScenarioError([_prefixed(i, name) for i in exc.issues]) from None
+
+
+def _quick_scenario(
+    file: str,
+    data: CommentedMap,
+    name: str,
+    block: CommentedMap,
+    quick: Quick,
+    extra: Sequence[str],
+) -> tuple[Scenario, list[str]]:
+    """The scenario in quick mode, and a note for every treatment cut to the quick horizon."""
+    block = copy.deepcopy(block)  # deepcopy keeps anchors shared, as the file wrote them
+    scalar: list[str] = []
+    owners: dict[str, int] = {}
+    lists: list[tuple[str, int]] = []  # dotted path, index in quick.set
+    issues: list[Issue] = []
+    for index, text in enumerate(quick.set):
+        where = ("quick", "set", index)
+        key, sep, raw = text.partition("=")
+        if not sep or not key.strip():
+            issues.append(issue_at(file, data, where, f"{text!r}: expected key.path=value"))
+            continue
+        value = _yaml_value(raw)
+        if isinstance(value, list) and all(not isinstance(v, Mapping | list) for v in value):
+            try:
+                lists.append((_assign_list(block, key.strip(), value), index))
+            except KeyError as exc:
+                issues.append(issue_at(file, data, where, f"{text}: {exc.args[0]}"))
+            continue
+        scalar.append(text)
+        owners[text] = index
+    if issues:
+        raise ScenarioError(issues)
+    horizon = _horizon(block, scalar)
+    notes, cut_issues = _cut_to_horizon(block, horizon, name)
+    if cut_issues:
+        where = ("quick", "set", owners.get(_days_override(scalar) or "", 0))
+        raise ScenarioError([issue_at(file, data, where, m) for m in cut_issues])
+    overrides = [*scalar, f"replicates={quick.replicates}", *extra]
+    try:
+        scenario = validate_yaml_mapping(Scenario, block, file, overrides)
+    except ScenarioError as exc:
+        moved = []
+        for issue in exc.issues:
+            text = issue.source.removeprefix("--set ")
+            owner = owners.get(text) if issue.source.startswith("--set ") else None
+            owner = (
+                owner
+                if owner is not None
+                else next((i for path, i in lists if issue.field.startswith(path)), None)
+            )
+            if owner is None:
+                moved.append(_prefixed(issue, name))
+            else:
+                message = (
+                    f"{quick.set[owner]}: {issue.field}: {issue.message}"
+                    if issue.field
+                    else f"{quick.set[owner]}: {issue.message}"
+                )
+                moved.append(issue_at(file, data, ("quick", "set", owner), message))
+        raise ScenarioError(moved) from None
+    return scenario, notes
+
+
+def _yaml_value(raw: str) -> Any:
+    try:
+        return YAML(typ="safe", pure=True).load(raw)
+    except Exception:  # the loader reports malformed values when it applies the override
+        return raw
+
+
+def _days_override(overrides: Sequence[str]) -> str | None:
+    return next((t for t in overrides if t.partition("=")[0].strip() == "time.days"), None)
+
+
+def _horizon(block: CommentedMap, overrides: Sequence[str]) -> float:
+    """``time.days`` after the overrides (the quick horizon)."""
+    text = _days_override(overrides)
+    value = _yaml_value(text.partition("=")[2]) if text else None
+    if value is None:
+        time = block.get("time")
+        value = time.get("days") if isinstance(time, Mapping) else None
+    try:
+        return (
+            float(value) if value is not None else float(Scenario.model_fields["time"].default.days)
+        )
+    except (TypeError, ValueError):
+        return float("inf")  # a bad value: validation reports it
+
+
+def _treatments(arm: Any) -> list[Any]:
+    if isinstance(arm, list):
+        return arm
+    if isinstance(arm, Mapping) and isinstance(arm.get("treatments"), list):
+        return arm["treatments"]
+    return []
+
+
+def _cut_to_horizon(block: CommentedMap, horizon: float, name: str) -> tuple[list[str], list[str]]:
+    """Cut every treatment's schedule in ``block`` to its doses before ``horizon`` (in place)."""
+    notes, issues = [], []
+    arms = block.get("arms")
+    if not isinstance(arms, Mapping):
+        return notes, issues
+    for arm_name, arm in arms.items():
+        for i, treatment in enumerate(_treatments(arm)):
+            if not isinstance(treatment, Mapping) or not isinstance(
+                treatment.get("schedule"), Mapping
+            ):
+                continue
+            try:
+                plain = {str(k): v for k, v in treatment["schedule"].items()}
+                days = Schedule.model_validate(_plain(plain)).dose_days()
+            except Exception:
+                continue  # validation reports a bad schedule at its line
+            kept = [d for d in days if d < horizon]
+            if len(kept) == len(days):
+                continue
+            where = f"scenarios.{name}.arms.{arm_name}[{i}]"
+            if not kept:
+                issues.append(f"quick mode: {where} has no dose before day {horizon:g}")
+                continue
+            seq = CommentedSeq(kept)
+            seq.fa.set_flow_style()
+            treatment["schedule"] = CommentedMap(days=seq)
+            notes.append(f"{where}: {len(days)} doses cut to {len(kept)} before day {horizon:g}")
+    return list(dict.fromkeys(notes)), issues
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _assign_list(block: CommentedMap, key: str, value: list[Any]) -> str:
+    """Set a list value at the ``--set`` key path ``key`` (which must exist up to its last
+    part); return the dotted path validation errors would name."""
+    path = key_path(key)
+    node: Any = block
+    dotted = ""
+    for part in path[:-1]:
+        if isinstance(part, int):
+            node = _treatments(node) if isinstance(node, Mapping) else node
+            if not isinstance(node, list) or part >= len(node):
+                raise KeyError(f"no treatment [{part}] at {dotted or 'the top level'}")
+            dotted += f"[{part}]"
+        elif isinstance(node, Mapping) and part in node:
+            dotted += f".{part}" if dotted else part
+        else:
+            raise KeyError(
+                f"{dotted + '.' if dotted else ''}{part} is not in the scenario "
+                "(a list value needs an existing path; index treatments as [i])"
+            )
+        node = node[part]
+    if not isinstance(node, Mapping) or isinstance(path[-1], int):
+        raise KeyError(f"{dotted} is not a mapping")
+    seq = CommentedSeq(value)
+    seq.fa.set_flow_style()
+    node[path[-1]] = seq
+    return f"{dotted}.{path[-1]}"
+
+
+# --- references between checks, readouts and arms --------------------------------------------
+
+
+def arm_exists(scenarios: Mapping[str, Scenario], ref: str) -> bool:
+    scenario, _, arm = ref.partition(".")
+    return scenario in scenarios and arm in scenarios[scenario].arms
+
+
+def _reference_issues(
+    spec: PatternSpec, file: str, data: CommentedMap, scenarios: Mapping[str, Scenario]
+) -> list[Issue]:
+    issues: list[Issue] = []
+    ids: dict[str, int] = {}
+    for i, check in enumerate(spec.checks):
+        at = ("checks", i)
+        if check.id in ids:
+            issues.append(
+                issue_at(
+                    file,
+                    data,
+                    (*at, "id"),
+                    f"check id {check.id!r} is used twice (first: checks[{ids[check.id]}])",
+                )
+            )
+        ids.setdefault(check.id, i)
+    for i, check in enumerate(spec.checks):
+        at = ("checks", i)
+        for key, name in check.readout_refs():
+            if name not in spec.readouts:
+                message = f"no readout {name!r}; readouts: {', '.join(spec.readouts)}"
+                issues.append(issue_at(file, data, (*at, key), message))
+        best = [check.best_of] if check.best_of else []
+        seen_scenarios: set[str] = set()
+        for loc, ref in check.arm_refs():
+            if ref.startswith(BEST_OF):
+                best.append(ref.removeprefix(BEST_OF))
+                continue
+            if not arm_exists(scenarios, ref):
+                issues.append(issue_at(file, data, (*at, *loc), _unknown_arm(ref, scenarios)))
+            seen_scenarios.add(ref.partition(".")[0])
+        for target in best:
+            other = next((c for c in spec.checks if c.id == target), None)
+            if other is None or other.rule != "interior_max":
+                message = f"best_of {target!r}: no interior_max check with that id"
+                key = ("best_of",) if check.best_of == target else ("arms",)
+                issues.append(issue_at(file, data, (*at, *key), message))
+            elif isinstance(other.arms, list):
+                seen_scenarios.add(str(other.arms[0]).partition(".")[0])
+        paired = (
+            check.rule in {"paired_difference", "difference_of_differences", "interior_max", "fade"}
+            or check.paired is not None
+        )
+        if paired and len(seen_scenarios) > 1:
+            message = (
+                f"rule {check.rule} pairs replicates, so its arms must come from one "
+                f"scenario (got {', '.join(sorted(seen_scenarios))})"
+            )
+            issues.append(issue_at(file, data, (*at, "rule"), message))
+    return issues
+
+
+def _unknown_arm(ref: str, scenarios: Mapping[str, Scenario]) -> str:
+    known = ", ".join(f"{s}.{a}" for s, sc in scenarios.items() for a in sc.arms)
+    if "." not in ref:
+        return f"arm {ref!r} must be written <scenario>.<arm>; arms: {known}"
+    return f"no arm {ref!r}; arms: {known}"
