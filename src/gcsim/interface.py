@@ -28,7 +28,7 @@ class ModelView(Protocol):
     counters: dict[str, int]  # cumulative event counts (kills, divisions…)
     effects: Any  # the last step's ``gcsim.effects.Effects``
     therapies: Sequence[Any]  # the running therapies (``gcsim.therapies.base.Therapy``)
-    priming_level: float  # 0–1, lymph-node priming of tumour-specific T cells
+    priming_level: float  # ≥ 0: lymph-node priming of tumour-specific T cells
     antigen_released: float  # cumulative antigen sent to the lymph node, kill units
 
     @property

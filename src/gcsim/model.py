@@ -394,8 +394,8 @@ class GastricTumorModel(mesa.Model):
 
         Each stage has a mean residence of half ``priming.delay``, so presented antigen follows
         released antigen with a gamma-distributed delay; priming rises from the phenotype's
-        baseline toward 1 as a Hill function of presented antigen, scaled by the
-        ``priming_gain`` channel.
+        baseline by up to ``priming.boost`` as a Hill function of presented antigen, scaled by
+        the ``priming_gain`` channel (PD-1 blockade in the draining lymph node raises it).
         """
         transfer = per_step(2.0 / self.params["priming.delay"], self.dt_h)
         transit, presented = self._lymph_node
@@ -404,7 +404,7 @@ class GastricTumorModel(mesa.Model):
         half = self.params["priming.half_max"]
         presented = self._lymph_node[1] * effects.priming_gain
         drive = presented / (half + presented)
-        self.priming_level = self.baseline_priming + (1.0 - self.baseline_priming) * drive
+        self.priming_level = self.baseline_priming + self.params["priming.boost"] * drive
 
     def _record(self) -> None:
         self._metrics = measure(self)

@@ -125,11 +125,14 @@ CORE: tuple[Param, ...] = (
     # --- tumour cells ------------------------------------------------------------------------
     Param(
         "tumor.cycle_rate",
-        1 / 48,
+        1 / 96,
         "1/h",
         "maximal division rate of a well-oxygenated cell",
-        "Assumption: half the in-vitro rate of PhysiCell's MCF10A default (0.0432 1/h); in "
-        "vivo GI carcinomas cycle more slowly (potential doubling times of days, M)",
+        "Potential doubling time of GI adenocarcinomas in vivo ≈ 4–5 days (flow-cytometric "
+        "Tpot of rectal and gastric cancers; Wilson et al., Br J Cancer 1988 and later; M): "
+        "4 days at full oxygenation, longer where hypoxic. Was 1/48 h (half of PhysiCell's "
+        "in-vitro MCF10A rate), at which untreated sections grew 5× in 12 weeks (P1, P2; "
+        "decision 0017)",
         hi=1.0,
     ),
     Param(
@@ -574,6 +577,16 @@ CORE: tuple[Param, ...] = (
         lo=1e-9,
     ),
     Param(
+        "priming.boost",
+        1.0,
+        "1",
+        "priming added at saturating presented antigen, over the phenotype's baseline",
+        "Assumption (the cancer–immunity cycle, Chen & Mellman, Immunity 2013: antigen from "
+        "dying tumour cells expands tumour-specific T cells in every tumour, so an inflamed "
+        "tumour's priming is not capped at its baseline); decision 0017",
+        hi=10,
+    ),
+    Param(
         "priming.necrosis_weight",
         0.2,
         "1",
@@ -765,6 +778,17 @@ CORE: tuple[Param, ...] = (
         "1/h",
         "rate at which an exhausted CD8 T cell regains function at full PD-1 blockade",
         "Assumption: partial, progenitor-exhausted reinvigoration (Pauken 2016; Huang 2017)",
+    ),
+    Param(
+        "ici.priming_gain",
+        2.0,
+        "1",
+        "gain on presented antigen in the draining lymph node at full PD-1 occupancy "
+        "(priming_gain = 1 + gain × occupancy)",
+        "PD-1/PD-L1 blockade acts in tumour-draining lymph nodes (Dammeijer et al., Cancer Cell "
+        "2020; M); one dose of pembrolizumab raises proliferating PD-1⁺ CD8 T cells in blood "
+        "about threefold (Huang et al., Nature 2017; M); decision 0017",
+        hi=20,
     ),
     Param(
         "ici.reinvigorated_kills",

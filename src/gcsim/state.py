@@ -33,7 +33,15 @@ MACROPHAGE = by_name("macrophage").code
 IMMUNE_NAMES = names("immune")
 
 # Subclone marker bits of a tumour cell (heritable).
-MARKER_BITS = {"her2": 1, "fgfr2b": 2, "cldn18_2": 4, "hrd": 8, "dkk1_high": 16}
+MARKER_BITS = {
+    "her2": 1,
+    "fgfr2b": 2,
+    "cldn18_2": 4,
+    "hrd": 8,
+    "dkk1_high": 16,
+    "chemo_resistant": 32,
+}
+CHEMO_RESISTANT = MARKER_BITS["chemo_resistant"]
 
 
 @dataclass

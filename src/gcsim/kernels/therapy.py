@@ -7,7 +7,7 @@ from numba import njit
 from gcsim.cells import LYMPHOCYTES, RADIOSENSITIVE
 from gcsim.kernels.common import ramp
 from gcsim.kernels.rng import uniform
-from gcsim.state import EMPTY, NO_IMMUNE, TUMOR
+from gcsim.state import CHEMO_RESISTANT, EMPTY, NO_IMMUNE, TUMOR
 
 
 @njit(cache=True)
@@ -79,10 +79,12 @@ def cytotoxic_kill(
     rng,
     exposure,
     p_tumor_max,
+    resistant_sensitivity,
     p_lymphocyte,
     cycling_lo,
     cycling_hi,
     tissue,
+    marker,
     immune,
     oxygen,
     exhaustion,
@@ -94,7 +96,9 @@ def cytotoxic_kill(
     ``exposure`` is the local concentration over EC50 at each site (delivery × plasma / EC50).
     A tumour cell dies with ``p_tumor_max · Hill(exposure) · cycling``, where cycling =
     ramp(pO₂) between the proliferation threshold and saturation (quiescent hypoxic cells are
-    spared, as for S-phase and DNA-damaging drugs); a CD8 T cell or Treg dies with
+    spared, as for S-phase and DNA-damaging drugs), times ``resistant_sensitivity`` for a cell of
+    the heritable chemo-resistant subclone (``marker`` bit CHEMO_RESISTANT); a CD8 T cell or
+    Treg dies with
     ``p_lymphocyte · Hill(exposure)``. Returns (tumour cells killed, lymphocytes killed).
     """
     nx, ny = tissue.shape
@@ -108,6 +112,8 @@ def cytotoxic_kill(
             effect = e / (1.0 + e)
             if tissue[x, y] == TUMOR:
                 cycling = ramp(oxygen[x, y], cycling_lo, cycling_hi)
+                if marker[x, y] & CHEMO_RESISTANT:
+                    cycling *= resistant_sensitivity
                 if uniform(rng) < p_tumor_max * effect * cycling:
                     tissue[x, y] = EMPTY
                     n_tumor += 1

@@ -92,7 +92,8 @@ def plot_pattern(pattern_id: str, entry: dict[str, Any], path: Path) -> Path:
         if np.isfinite(est):
             yerr = None
             if np.isfinite(low) and np.isfinite(high):
-                yerr = [[est - low], [high - est]]
+                # a bootstrap percentile interval need not contain the estimate: clip the bars
+                yerr = [[max(0.0, est - low)], [max(0.0, high - est)]]
             ax.errorbar([0], [est], yerr=yerr, fmt="o", color=colour, capsize=4)
         else:
             ax.text(

@@ -93,6 +93,17 @@ class Subclones(_Strict):
     cldn18_2: Annotated[float, Field(ge=0, le=1)] = 0.0
     hrd: Annotated[float, Field(ge=0, le=1)] = 0.0
     dkk1_high: Annotated[float, Field(ge=0, le=1)] = 0.0
+    chemo_resistant: Annotated[
+        float,
+        Field(
+            ge=0,
+            le=1,
+            description="cytotoxic-resistant cells at the start (they die at "
+            "chemo.resistant_sensitivity of the rate of the others); pre-existing resistance, "
+            "Goldie & Coldman 1979; drug-tolerant cells ≈ 0.3 % of a carcinoma cell population, "
+            "Sharma et al., Cell 2010 (M); decision 0018",
+        ),
+    ] = 0.003
 
 
 class Tumor(_Strict):

@@ -4,7 +4,10 @@ Mechanism: tissue concentration sets receptor occupancy, Hill(C, EC50). Occupanc
 fraction of the PD-1/PD-L1 brake on killing and of the PD-1-driven exhaustion per engagement
 (``kill_probability`` and ``_cd8_act`` in ``gcsim.kernels.immune``), and lets exhausted CD8 T cells
 regain part of their kill capacity at ``ici.reinvigoration_rate × occupancy``. Where no cell
-expresses PD-L1 the brake is already zero, so blockade has nothing to release.
+expresses PD-L1 the brake is already zero, so blockade has nothing to release there. In the
+draining lymph node, blockade raises the priming of tumour-specific T cells from the antigen
+that dying tumour cells release (``priming_gain`` = 1 + ``ici.priming_gain`` × occupancy), so
+its systemic arm needs an immunogenic tumour that is being killed.
 """
 
 from __future__ import annotations
@@ -21,7 +24,9 @@ if TYPE_CHECKING:
 
 class CheckpointInhibitorTherapy(DrugTherapy):
     def apply(self, model: ModelView, effects: Effects) -> None:
-        effects.combine("pd1_occupancy", self.occupancy(model))
+        occupancy = self.occupancy(model)
+        effects.combine("pd1_occupancy", occupancy)
+        effects.combine("priming_gain", 1.0 + model.params["ici.priming_gain"] * occupancy)
 
 
 class CheckpointInhibitor(DrugTreatment):
@@ -105,7 +110,7 @@ class CheckpointInhibitor(DrugTreatment):
             lo=1e-6,
         ),
     )
-    channels: ClassVar[tuple[str, ...]] = ("pd1_occupancy",)
+    channels: ClassVar[tuple[str, ...]] = ("pd1_occupancy", "priming_gain")
     exposure: ClassVar[Exposure] = Exposure("pd1_occupancy", "-", "PD-1 occupancy")
     molecules: ClassVar[dict[str, Molecule]] = {
         "pembrolizumab": "antibody",

@@ -44,10 +44,12 @@ class ChemotherapyTherapy(DrugTherapy):
             model.kernel_rng,
             exposure,
             self._kill_p,
+            p["chemo.resistant_sensitivity"],
             self._lymphocyte_kill_p,
             p["tumor.proliferation_po2"],
             p["tumor.proliferation_saturation"],
             s.tissue,
+            s.marker,
             s.immune,
             s.oxygen,
             s.exhaustion,
@@ -169,6 +171,15 @@ class Chemotherapy(DrugTreatment):
             "1/h",
             "death rate of a fully cycling tumour cell at saturating drug exposure",
             "Assumption",
+        ),
+        Param(
+            "chemo.resistant_sensitivity",
+            0.1,
+            "1",
+            "kill rate of a cytotoxic-resistant tumour cell relative to a sensitive one",
+            "Assumption: resistant gastric cancer lines have IC50s about tenfold higher for "
+            "oxaliplatin and 5-FU (M); decision 0018",
+            hi=1,
         ),
         Param(
             "chemo.lymphocyte_kill_rate",

@@ -57,11 +57,13 @@ class HyperbaricOxygen(TreatmentConfig):
     parameters: ClassVar[tuple[Param, ...]] = (
         Param(
             "hbo.vessel_transfer",
-            0.28,
+            0.085,
             "1",
             "fraction of the relative rise in arterial pO₂ that reaches tumour microvessels",
             "Calibrated: median tumour pO₂ 8 → 55 mmHg (6.9×) in rat tumours at 3 ATA O₂ "
-            "(Brizel; sensitisers.md) against PaO₂ 2,183/100 mmHg, (6.9 − 1)/(21.9 − 1)",
+            "(Brizel; sensitisers.md); the fold the model gives with Michaelis–Menten "
+            "consumption (tests/test_hyperbaric.py's tumour: 6.4× at 0.08, 9.2× at 0.12; "
+            "0.28 under first-order uptake, decision 0015)",
             lo=0,
             hi=1,
         ),
