@@ -174,7 +174,7 @@ def test_recruitment_kernel_equals_python(stepped, rng_form):
 def test_oxygen_coefficients_match_numpy(stepped):
     s, r = stepped.state, stepped.secretion_rules
     uptake, supply = np.zeros(s.tissue.shape), np.zeros(s.tissue.shape)
-    oxygen_coefficients(r, s.tissue, s.immune, s.maturity, s.oxygen, uptake, supply)
+    oxygen_coefficients(r, s.tissue, s.immune, s.maturity, s.vegf, s.oxygen, uptake, supply)
     # Michaelis–Menten: the coefficient is V / (K_m + c) at the current pO₂, so that
     # coefficient × c is V·c/(K_m + c)
     v_max = (
@@ -186,6 +186,8 @@ def test_oxygen_coefficients_match_numpy(stepped):
     perfused = (s.tissue == VESSEL) & (s.maturity >= r.perfusion_threshold)
     np.testing.assert_allclose(uptake, expected_uptake)
     flow = (s.maturity - r.perfusion_threshold) / (1 - r.perfusion_threshold)
+    v = s.vegf.astype(float) ** r.leak_hill
+    flow = flow * (1 - r.leak_max * v / (r.leak_half_max**r.leak_hill + v))
     np.testing.assert_allclose(supply, np.where(perfused, r.vessel_exchange * flow, 0.0))
 
 
@@ -233,6 +235,27 @@ def test_vessel_flow_is_the_array_form_of_perfusion():
         expected = perfusion(float(maturity[x, y]), 0.3) if tissue[x, y] == VESSEL else 0.0
         assert value == pytest.approx(expected, abs=1e-6)  # float32 maturity
     assert (flow[tissue == VESSEL] > 0).any() and (flow[tissue == VESSEL] == 0).any()
+
+
+def test_vessel_flow_with_vegf_is_the_array_form_of_the_permeability_rule():
+    from gcsim.kernels.common import perfusion, permeability_factor, vessel_flow
+
+    rng = np.random.default_rng(3)
+    tissue = rng.integers(0, 5, size=(12, 9)).astype(np.int8)
+    maturity = rng.random((12, 9)).astype(np.float32)
+    vegf = (rng.random((12, 9)) * 2).astype(np.float32)
+    leak = (0.6, 0.5, 1.3)
+    flow = vessel_flow(tissue, maturity, 0.3, vegf, leak)
+    for (x, y), value in np.ndenumerate(flow):
+        expected = (
+            perfusion(float(maturity[x, y]), 0.3) * permeability_factor(float(vegf[x, y]), *leak)
+            if tissue[x, y] == VESSEL
+            else 0.0
+        )
+        assert value == pytest.approx(expected, abs=1e-6)
+    # VEGF stalls flow: blocking it can only raise a vessel's flow
+    blocked = vessel_flow(tissue, maturity, 0.3, vegf * 0.2, leak)
+    assert (blocked >= flow - 1e-12).all() and (blocked > flow).any()
 
 
 def test_changing_any_kernel_source_clears_numbas_cache(tmp_path):

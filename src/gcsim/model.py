@@ -327,11 +327,12 @@ class GastricTumorModel(mesa.Model):
     def delivery(self, molecule: str) -> np.ndarray:
         """Local tissue exposure relative to nominal for a drug of class ``molecule``
         (``gcsim.therapies.delivery.DrugDelivery``)."""
-        return self._delivery.field(self.state, molecule, self.steps)
+        # the VEGF blockade of the step before: this step's effects are still being combined
+        return self._delivery.field(self.state, molecule, self.steps, self.effects.vegf_block)
 
     def lesion_delivery(self, molecule: str) -> float:
         """Mean of ``delivery(molecule)`` over viable tumour cells."""
-        return self._delivery.lesion_mean(self.state, molecule, self.steps)
+        return self._delivery.lesion_mean(self.state, molecule, self.steps, self.effects.vegf_block)
 
     def _solve_fields(
         self, max_sweeps: int, effects: Effects, oxygen_passes: int = OXYGEN_PASSES
@@ -345,9 +346,17 @@ class GastricTumorModel(mesa.Model):
         s, p = self.state, self.params
         with self._phase("oxygen"):
             secretion = self.rules.for_step("secretion", effects)
+            vegf_signal = self._vegf_signal(effects)  # the last solved VEGF, after any blockade
             for _ in range(oxygen_passes):
                 oxygen_coefficients(
-                    secretion, s.tissue, s.immune, s.maturity, s.oxygen, self._uptake, self._supply
+                    secretion,
+                    s.tissue,
+                    s.immune,
+                    s.maturity,
+                    vegf_signal,
+                    s.oxygen,
+                    self._uptake,
+                    self._supply,
                 )
                 sweeps = solve_oxygen_sor(
                     s.oxygen,

@@ -180,10 +180,12 @@ CORE: tuple[Param, ...] = (
     ),
     Param(
         "tumor.apoptosis_rate",
-        0.0032,
+        0.0016,
         "1/h",
         "background apoptosis rate",
-        "PhysiCell default 5.32e-5 1/min (recalled, M)",
+        "Calibrated to P5 (decision 0019): half of PhysiCell's default 5.32e-5 1/min (M), "
+        "which is paired there with a fourfold faster cycle; with the in-vivo cycle rate "
+        "(decision 0017) it emptied hypoxic lesions within ten days",
     ),
     Param(
         "tumor.stroma_invasion",
@@ -292,11 +294,41 @@ CORE: tuple[Param, ...] = (
         hi=10,
     ),
     Param(
+        "vessel.vegf_leak_max",
+        0.6,
+        "1",
+        "largest fractional loss of a vessel's flow to VEGF-driven leak (permeability, raised "
+        "interstitial pressure)",
+        "Assumption (magnitude): anti-VEGFR2 lowers interstitial fluid pressure and raises "
+        "perfusion within days, before pericyte coverage changes (Tong et al., Cancer Res 2004; "
+        "Winkler et al., Cancer Cell 2004; Jain, Science 2005); decision 0020",
+        hi=1,
+    ),
+    Param(
+        "vessel.vegf_leak_half_max",
+        0.5,
+        "ng/mL",
+        "VEGF signal at half of that loss",
+        "Assumption: as vessel.sprout_vegf_half_max",
+        lo=1e-9,
+    ),
+    Param(
+        "vessel.vegf_leak_hill",
+        1.0,
+        "1",
+        "Hill power of the VEGF leak",
+        "Assumption: power 1 (hyperbolic)",
+        lo=0.1,
+        hi=10,
+    ),
+    Param(
         "vessel.maturation_time",
-        168.0,
+        336.0,
         "h",
         "time constant of pericyte coverage (maturity) changes",
-        "Assumption: vessels mature over ~1 week",
+        "Pericyte coverage of new vessels develops over weeks (Benjamin, Hemo & Keshet, "
+        "Development 1998; M); was 168 h, at which new sprouts perfused a lesion within ten "
+        "days and no viable cell stayed at ≤ 2.5 mmHg (P5); decision 0019",
         lo=1,
     ),
     Param("vessel.sprout_maturity", 0.1, "1", "maturity of a new sprout", "Assumption", hi=1),
@@ -523,10 +555,12 @@ CORE: tuple[Param, ...] = (
     ),
     Param(
         "cd8.influx_rate",
-        0.02,
+        0.1,
         "1/h",
         "CD8 entry rate per perfused vessel site at full chemokine and priming",
-        "Assumption: calibrated to ~100–1000 CD8/mm² in inflamed tumours",
+        "Calibrated to P9 (CD8 density of the margin band, 100–600 /mm², and of the core): "
+        "0.02 gave 28 /mm² in the margin once new vessels mature over weeks (decision 0019); "
+        "decision 0020",
     ),
     Param(
         "pd1.brake_max",
@@ -597,10 +631,12 @@ CORE: tuple[Param, ...] = (
     # --- suppressive cells ------------------------------------------------------------------
     Param(
         "treg.influx_ratio",
-        0.25,
+        0.1,
         "1",
         "Treg influx relative to CD8 influx",
-        "Assumption: CD8:Treg ≈ 4 in GC infiltrates (M)",
+        "Calibrated to P9 (CD8:Treg 1–5 in the core; was 0.25, which gave 0.6): Tregs do not "
+        "arrest on antigen and reach the core, CD8 T cells stop at the first tumour cells; "
+        "decision 0020",
     ),
     Param("treg.death_rate", 1 / 240, "1/h", "Treg death rate", "Assumption: as CD8"),
     Param(
@@ -652,10 +688,11 @@ CORE: tuple[Param, ...] = (
     ),
     Param(
         "macrophage.vegf_m2",
-        0.5,
+        0.25,
         "1",
         "weight of the VEGF signal pushing macrophages to M2 (at Hill(VEGF) = 1)",
-        "Assumption; VEGF-A skews macrophages to an M2-like state (Linde et al., J Pathol 2012; M)",
+        "VEGF-A skews macrophages to an M2-like state (Linde et al., J Pathol 2012; M); weight "
+        "calibrated to P9 (M1:M2, decision 0020; was 0.5)",
         hi=2,
     ),
     Param(
@@ -693,10 +730,12 @@ CORE: tuple[Param, ...] = (
     ),
     Param(
         "macrophage.tgfb_m2_half_max",
-        0.1,
+        1.0,
         "ng/mL",
         "suppressive cytokine at half of its maximal push of macrophages to M2",
-        "Assumption (was tgfb.half_max)",
+        "Calibrated to P9 (M1:M2 0.05–1): at 0.1 the M2 → TGF-β → M2 loop held every "
+        "macrophage M2 (Hill ≈ 0.7 everywhere); TGF-β polarises macrophages in vitro at "
+        "ng/mL (M); decision 0020",
         lo=1e-9,
     ),
     Param(
@@ -710,10 +749,11 @@ CORE: tuple[Param, ...] = (
     ),
     Param(
         "macrophage.hypoxia_m2",
-        1.0,
+        0.5,
         "1",
         "weight of hypoxia pushing macrophages to M2",
-        "Assumption (Design: hypoxia pushes M2)",
+        "Hypoxic TAMs are MHC-II-low (M2-like), normoxic ones MHC-II-high (Movahedi et al., "
+        "Cancer Res 2010; M); weight calibrated to P9 (M1:M2, decision 0020; was 1)",
     ),
     Param(
         "macrophage.hypoxia_full_po2",

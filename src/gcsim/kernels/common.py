@@ -31,10 +31,43 @@ def perfusion(maturity: float, threshold: float) -> float:
     return min(1.0, (maturity - threshold) / (1.0 - threshold))
 
 
-def vessel_flow(tissue: np.ndarray, maturity: np.ndarray, threshold: float) -> np.ndarray:
-    """``perfusion(maturity, threshold)`` at every vessel site, 0 elsewhere (array form, for
-    observers and drug delivery outside the kernels)."""
+@njit(cache=True)
+def permeability_factor(vegf: float, leak_max: float, half_max: float, power: float) -> float:
+    """Flow of a vessel relative to the same vessel without VEGF signal: 1 − leak_max·Hill(VEGF).
+
+    VEGF is the vascular permeability factor: it makes vessels leak plasma, which raises the
+    interstitial pressure toward the microvascular pressure and stalls flow; neutralising it
+    lowers interstitial pressure and restores flow within days, before pericytes cover the
+    vessels (Tong et al., Cancer Res 2004; Jain, Science 2005). ``vegf`` is the signal after any
+    blockade (ng/mL).
+    """
+    return 1.0 - leak_max * hill(vegf, half_max, power)
+
+
+def leak_parameters(params) -> tuple[float, float, float]:
+    """(leak_max, half_max, power) of ``permeability_factor`` from a parameter set."""
+    return (
+        params["vessel.vegf_leak_max"],
+        params["vessel.vegf_leak_half_max"],
+        params["vessel.vegf_leak_hill"],
+    )
+
+
+def vessel_flow(
+    tissue: np.ndarray,
+    maturity: np.ndarray,
+    threshold: float,
+    vegf: np.ndarray | None = None,
+    leak: tuple[float, float, float] = (0.0, 1.0, 1.0),
+) -> np.ndarray:
+    """Flow at every vessel site, 0 elsewhere (array form, for observers and drug delivery outside
+    the kernels): ``perfusion(maturity, threshold)``, times ``permeability_factor`` of the VEGF
+    signal ``vegf`` with ``leak`` = (leak_max, half_max, power) when it is given."""
     flow = np.clip((maturity - threshold) / (1.0 - threshold), 0.0, 1.0)
+    if vegf is not None:
+        leak_max, half_max, power = leak
+        v = np.maximum(vegf.astype(np.float64), 0.0) ** power
+        flow = (flow * (1.0 - leak_max * v / (half_max**power + v))).astype(flow.dtype)
     return np.where(tissue == VESSEL, flow, 0.0)
 
 

@@ -6,7 +6,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from gcsim.kernels.common import DX, DY, hill, perfusion, ramp
+from gcsim.kernels.common import DX, DY, hill, perfusion, permeability_factor, ramp
 from gcsim.kernels.rng import random_index, uniform
 from gcsim.state import CD8, EMPTY, MACROPHAGE, MDSC, NO_IMMUNE, STROMA, TREG, TUMOR, VESSEL
 
@@ -55,6 +55,9 @@ class ImmuneRules(NamedTuple):
 
 class RecruitmentRules(NamedTuple):
     perfusion_threshold: float
+    leak_max: float
+    leak_half_max: float  # ng/mL
+    leak_hill: float
     cd8_p: float  # per perfused vessel site and step at full perfusion, chemokine and priming
     treg_ratio: float
     mdsc_p: float
@@ -376,7 +379,7 @@ def recruit(
     ``supply`` is the lymphocyte supply from blood, lowered by lymphodepleting therapy);
     MDSCs with ``mdsc_p · flow · Hill(VEGF)`` (hypoxia-driven recruitment);
     monocyte-derived macrophages with ``macrophage_p · flow`` (arriving unpolarised, 0.5), where
-    flow = ``perfusion(maturity)`` (see ``gcsim.kernels.common``).
+    flow = ``perfusion(maturity) × permeability_factor(VEGF)`` (see ``gcsim.kernels.common``).
     ``counts`` accumulates recruits by immune code.
     """
     ny = tissue.shape[1]
@@ -385,7 +388,9 @@ def recruit(
         y = order[k] % ny
         if tissue[x, y] != VESSEL:
             continue
-        flow = perfusion(maturity[x, y], rules.perfusion_threshold)
+        flow = perfusion(maturity[x, y], rules.perfusion_threshold) * permeability_factor(
+            vegf[x, y], rules.leak_max, rules.leak_half_max, rules.leak_hill
+        )
         if flow == 0.0:
             continue  # not perfused
         attraction = hill(chemokine[x, y], rules.chemokine_half_max, rules.chemokine_hill)

@@ -4,7 +4,7 @@ from typing import NamedTuple
 
 from numba import njit
 
-from gcsim.kernels.common import hill, perfusion, ramp
+from gcsim.kernels.common import hill, perfusion, permeability_factor, ramp
 from gcsim.state import CD8, MACROPHAGE, MDSC, NO_IMMUNE, STROMA, TREG, TUMOR, VESSEL
 
 
@@ -16,6 +16,9 @@ class SecretionRules(NamedTuple):
     uptake_background: float  # 1/min, first order
     vessel_exchange: float  # 1/min at maturity 1
     perfusion_threshold: float
+    leak_max: float  # largest fractional loss of flow to VEGF-driven permeability
+    leak_half_max: float  # ng/mL
+    leak_hill: float
     vegf_hypoxic: float  # ng/mL/min
     vegf_basal_fraction: float  # of vegf_hypoxic, secreted by oxygenated tumour cells and M2
     hypoxic_threshold: float  # mmHg
@@ -28,7 +31,7 @@ class SecretionRules(NamedTuple):
 
 
 @njit(cache=True)
-def oxygen_coefficients(rules, tissue, immune, maturity, oxygen, uptake, supply):
+def oxygen_coefficients(rules, tissue, immune, maturity, vegf, oxygen, uptake, supply):
     """Fill ``uptake`` (consumption coefficient, 1/min) and ``supply`` (vessel exchange, 1/min).
 
     Cells consume oxygen at the Michaelis–Menten rate V·c/(K_m + c) (mmHg/min; V the sum of the
@@ -38,8 +41,9 @@ def oxygen_coefficients(rules, tissue, immune, maturity, oxygen, uptake, supply)
     coefficient V/(K_m + c̃) at the current estimate c̃ = ``oxygen`` (mmHg); iterating the solve
     with the coefficient refreshed converges monotonically to the Michaelis–Menten solution
     (GastricTumorModel._solve_fields). The acellular background loss stays first order.
-    A vessel supplies oxygen at ``vessel_exchange × perfusion(maturity)``: immature, leaky
-    vessels deliver less, and none below the perfusion threshold.
+    A vessel supplies oxygen at ``vessel_exchange × perfusion(maturity) ×
+    permeability_factor(VEGF)``: immature vessels deliver less, none below the perfusion
+    threshold, and VEGF-driven leak stalls flow (``vegf`` is the VEGF signal after blockade).
     """
     nx, ny = tissue.shape
     for x in range(nx):
@@ -54,7 +58,9 @@ def oxygen_coefficients(rules, tissue, immune, maturity, oxygen, uptake, supply)
                 v += rules.consumption_immune
             uptake[x, y] = rules.uptake_background + v / (rules.consumption_km + oxygen[x, y])
             if code == VESSEL:
-                flow = perfusion(maturity[x, y], rules.perfusion_threshold)
+                flow = perfusion(maturity[x, y], rules.perfusion_threshold) * permeability_factor(
+                    vegf[x, y], rules.leak_max, rules.leak_half_max, rules.leak_hill
+                )
                 supply[x, y] = rules.vessel_exchange * flow
             else:
                 supply[x, y] = 0.0

@@ -56,12 +56,14 @@ class AntiVEGF(DrugTreatment):
         ),
         Param(
             "drug.bevacizumab.ec50",
-            10.0,
+            1.0,
             "µg/mL",
             "tissue concentration at half-maximal VEGF neutralisation",
-            "Assumption: clinical doses (2.5–15 mg/kg) span partial to near-complete "
-            "neutralisation, as the dose dependence of normalisation with DC101 10 vs 40 mg/kg "
-            "(Huang et al., PNAS 2012)",
+            "Calibrated to P4 (decision 0020): clinical doses (2.5–15 mg/kg) span partial to "
+            "near-complete neutralisation in tissue, as the dose dependence of normalisation "
+            "with DC101 10 vs 40 mg/kg (Huang et al., PNAS 2012). At 10 µg/mL, with the "
+            "antibody tissue ratio of 0.1, even 16 mg/kg blocked only ≈ 2/3 of the signal and "
+            "no dose pruned vessels",
             lo=1e-6,
         ),
         Param(
@@ -82,10 +84,10 @@ class AntiVEGF(DrugTreatment):
         ),
         Param(
             "drug.ramucirumab.ec50",
-            10.0,
+            1.0,
             "µg/mL",
             "tissue concentration at half-maximal VEGFR2 blockade",
-            "Assumption: as bevacizumab",
+            "Calibrated to P4 with bevacizumab's (decision 0020)",
             lo=1e-6,
         ),
         Param(

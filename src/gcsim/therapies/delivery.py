@@ -25,20 +25,31 @@ class DrugDelivery:
         self.work = work
         self._solved: dict[str, tuple[int, np.ndarray, float]] = {}
         # numba-backed helpers load with a model, not with the therapy package (imported once)
-        from gcsim.kernels.common import vessel_flow
+        from gcsim.kernels.common import leak_parameters, vessel_flow
         from gcsim.kernels.fields import solve_uniform_decay
 
         self._vessel_flow = vessel_flow
+        self._leak_parameters = leak_parameters
         self._solve = solve_uniform_decay
 
-    def field(self, state: LatticeState, molecule: str, step: int) -> np.ndarray:
-        """The exposure field (dimensionless, shape of the lattice) at ``step``."""
+    def field(
+        self, state: LatticeState, molecule: str, step: int, vegf_block: float = 0.0
+    ) -> np.ndarray:
+        """The exposure field (dimensionless, shape of the lattice) at ``step``; vessels deliver
+        in proportion to their flow, VEGF-driven leak included (``vegf_block``: the fraction of
+        the VEGF signal blocked)."""
         cached = self._solved.get(molecule)
         if cached is not None and cached[0] == step:
             return cached[1]
         p = self.params
         length = p[f"delivery.{molecule}_length"]
-        source = self._vessel_flow(state.tissue, state.maturity, p["vessel.perfusion_threshold"])
+        source = self._vessel_flow(
+            state.tissue,
+            state.maturity,
+            p["vessel.perfusion_threshold"],
+            state.vegf * (1.0 - vegf_block),
+            self._leak_parameters(p),
+        )
         decay = 1.0 / length**2  # with unit diffusion, the penetration length is `length`
         field = self._solve(source, 1.0, decay, self.site_um, work=self.work)
         field *= decay / p["delivery.reference_vessel_density"]
@@ -51,7 +62,9 @@ class DrugDelivery:
         """Forget the solved fields (a restored model's step numbers may repeat)."""
         self._solved.clear()
 
-    def lesion_mean(self, state: LatticeState, molecule: str, step: int) -> float:
+    def lesion_mean(
+        self, state: LatticeState, molecule: str, step: int, vegf_block: float = 0.0
+    ) -> float:
         """Mean of ``field`` over viable tumour cells."""
-        self.field(state, molecule, step)
+        self.field(state, molecule, step, vegf_block)
         return self._solved[molecule][2]

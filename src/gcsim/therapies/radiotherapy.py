@@ -210,10 +210,11 @@ class Radiotherapy(TreatmentConfig):
         "lymphocytes_killed",
         *(f"rt_{cls}_{what}" for cls in ("hypoxic", "oxic") for what in PROBE_COUNTS),
         "rt_lymphocytes_exposed",
+        "rt_lymphocytes_killed",
     )
     derived_metrics: ClassVar[Mapping[str, Callable[[Mapping[str, float]], float]]] = {
         "rt_sf_lymphocyte": lambda c: (
-            1.0 - _ratio(c["lymphocytes_killed"], c["rt_lymphocytes_exposed"])
+            1.0 - _ratio(c["rt_lymphocytes_killed"], c["rt_lymphocytes_exposed"])
         ),
         "rt_sf_tumor_oxic": lambda c: _ratio(c["rt_oxic_survived"], c["rt_oxic_exposed"]),
         "rt_sf_tumor_hypoxic": lambda c: _ratio(c["rt_hypoxic_survived"], c["rt_hypoxic_exposed"]),
@@ -312,6 +313,7 @@ class RadiotherapyTherapy(Therapy):
             )
             model.counters["radiation_doomed"] += doomed
             model.counters["lymphocytes_killed"] += lymphocytes
+            model.counters["rt_lymphocytes_killed"] += lymphocytes
             self._probe_after(model, before)
             self.adjuvant = max(self.adjuvant, self.adjuvant_per_fraction)
             self.remodelling = max(self.remodelling, self.remodel_per_fraction)
