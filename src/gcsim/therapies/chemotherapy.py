@@ -6,8 +6,9 @@ delivery of a small molecule / EC50; cycling tumour cells die with the per-step 
 ``chemo.max_kill_rate`` × Hill(exposure) × cycling (hypoxic quiescent cells are spared), times
 ``chemo.resistant_sensitivity`` for cells of the heritable chemo-resistant subclone (decision
 0018); CD8 T cells and Tregs die with that of ``chemo.lymphocyte_kill_rate`` × Hill(local
-exposure), and T-cell supply from blood falls by ``chemo.lymphopenia`` × Hill(plasma/EC50); each tumour death releases ``chemo.icd_weight`` of antigen to the
-priming compartment (modest immunogenic death). Drugs combine as independent hazards.
+exposure), and T-cell supply from blood falls by ``chemo.lymphopenia`` × Hill(plasma/EC50);
+each tumour death releases ``chemo.icd_weight`` of antigen to the priming compartment (modest
+immunogenic death). Drugs combine as independent hazards.
 """
 
 from __future__ import annotations
