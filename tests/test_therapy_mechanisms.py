@@ -133,10 +133,13 @@ def test_doomed_cells_die_at_mitosis_not_at_once():
 
 
 # --- checkpoint inhibitors --------------------------------------------------------------------
-def test_checkpoint_blockade_does_nothing_without_pdl1():
+def test_checkpoint_blockade_in_the_tumour_does_nothing_without_pdl1():
     no_pdl1 = {
         "tumor": {**SMALL["tumor"], "pdl1_cps": 0},
-        "parameters": dict.fromkeys(ALIASES["pdl1.ifng_half_max"], 1e6),  # no IFN-γ induction
+        "parameters": {
+            **dict.fromkeys(ALIASES["pdl1.ifng_half_max"], 1e6),  # no IFN-γ induction
+            "ici.priming_gain": 0.0,  # the lymph-node arm off: only the tumour's PD-L1 counts
+        },
     }
     table = run_arms({"none": [], "ici": [pembrolizumab()]}, days=6, **no_pdl1)
     assert final(table, "ici", "pd1_occupancy")[0] > 0.5  # the drug is there ...
@@ -145,6 +148,18 @@ def test_checkpoint_blockade_does_nothing_without_pdl1():
         np.testing.assert_array_equal(
             table.loc[table["arm"] == "none", column], table.loc[table["arm"] == "ici", column]
         )
+
+
+def test_checkpoint_blockade_raises_priming_in_the_lymph_node_even_without_tumour_pdl1():
+    # decision 0017: blockade acts on the priming of the antigen dying tumour cells release
+    no_pdl1 = {
+        "tumor": {**SMALL["tumor"], "pdl1_cps": 0},
+        "parameters": dict.fromkeys(ALIASES["pdl1.ifng_half_max"], 1e6),
+    }
+    table = run_arms({"none": [], "ici": [pembrolizumab()]}, days=10, replicates=2, **no_pdl1)
+    none, ici = final(table, "none", "priming"), final(table, "ici", "priming")
+    assert (ici > none).all(), (none, ici)
+    assert (final(table, "ici", "cum_cd8_recruited") > final(table, "none", "cum_cd8_recruited")).all()
 
 
 def test_checkpoint_blockade_raises_kills_per_engagement_where_pdl1_is_present():
