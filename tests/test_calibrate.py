@@ -219,7 +219,7 @@ def test_good_file_and_shipped_example_load():
     assert [p.name for p in cal.priors] == [
         "tumor.cycle_rate",
         "cd8.kill_probability",
-        "oxygen.uptake_tumor",
+        "oxygen.consumption_tumor",
     ]
     assert cal.priors[1].low == 0.02 and cal.priors[1].distribution == "loguniform"  # sweep's
     hypoxic = next(t for t in cal.targets if t.readout == "hypoxic_fraction")
