@@ -95,6 +95,13 @@ LOCATED = [
         "unknown parameter 'cd8.kill_prob'",
     ),
     (
+        "replaced-parameter",
+        "name: a\nparameters:\n  cd8.speed: 1.0\n  oxygen.uptake_tumor: 10\n",
+        4,
+        "parameters.oxygen.uptake_tumor",
+        "was replaced by 'oxygen.consumption_tumor' (mmHg/min)",
+    ),
+    (
         "parameter-out-of-range",
         "name: a\nparameters:\n  cd8.speed: 1.0\n  cd8.kill_probability: 1.5\n",
         4,
