@@ -117,7 +117,7 @@ def plot_arms(table: pd.DataFrame, scenario: Scenario, path: Path) -> None:
         ("cd8_core_per_mm2", "CD8 in the core (cells/mm²)"),
         ("hypoxic_fraction", "hypoxic fraction of tumour"),
         ("perfused_vessel_fraction", "perfused-vessel fraction"),
-        ("priming", "T-cell priming (0–1)"),
+        ("priming", "T-cell priming (baseline + boost)"),
     )
     for ax, (column, label) in zip(axes.flat, panels, strict=False):
         for i, arm in enumerate(arms):
@@ -137,7 +137,10 @@ def plot_arms(table: pd.DataFrame, scenario: Scenario, path: Path) -> None:
         ax.set_xlabel("day")
         ax.ticklabel_format(axis="y", useOffset=False)  # no "+0.3" offset hiding the values
     axes.flat[0].axhline(1.0, color="grey", linewidth=0.5)
-    axes.flat[4].set_ylim(-0.02, 1.02)  # priming is 0–1; the margin keeps a line at 1 in view
+    # priming is the phenotype's baseline plus up to priming.boost (decision 0017): from 0, with a
+    # margin that keeps a line at its top in view
+    top = float(np.nanmax(table["priming"])) if len(table) else 1.0
+    axes.flat[4].set_ylim(-0.02, max(1.0, top) * 1.02)
     # outside the axes, so that it never covers the curves; one entry per arm
     handles, labels = axes.flat[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside right upper", fontsize=8, ncols=1 + len(arms) // 25)
