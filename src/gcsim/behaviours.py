@@ -56,6 +56,14 @@ BEHAVIOURS: tuple[Behaviour, ...] = (
         "vessel.vegf_survival_hill",
     ),
     Behaviour(
+        "vessel",
+        "VEGF",
+        "down",
+        "blood flow (leak raises interstitial pressure)",
+        "vessel.vegf_leak_half_max",
+        "vessel.vegf_leak_hill",
+    ),
+    Behaviour(
         "cd8",
         "chemokine",
         "up",
