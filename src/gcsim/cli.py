@@ -578,21 +578,14 @@ def sweep(
         _fail(exc.messages)
     target = out_dir if out_dir is not None else _default_out(spec.spec.name)
 
-    from gcsim.sweep.execute import SweepDirectoryError, make_executor, prepare_directory, run_sweep
+    from gcsim.sweep.execute import SweepDirectoryError, prepare_directory, run_sweep
     from gcsim.sweep.report import failure_lines, summary_table, sweep_progress
 
     try:
         done = prepare_directory(target, spec, plan, resume)  # refuse before starting workers
     except SweepDirectoryError as exc:
         _fail([str(exc)])
-    if scheduler:
-        _check_scheduler_address(scheduler)
-    try:
-        executor = make_executor(workers, scheduler)
-    except (OSError, ValueError, TypeError) as exc:  # no scheduler there, or a malformed address
-        _fail([f"--scheduler {scheduler}: cannot connect: {exc}"])
-    for mismatch in getattr(executor, "version_mismatches", list)():  # Dask workers only
-        err.print(f"warning: {mismatch}")
+    executor = _start_executor(workers, scheduler)
     out.print(
         f"{spec.spec.name}: {len(plan.runs)} runs ({len(done)} done) on {executor.description}"
     )
@@ -613,6 +606,23 @@ def sweep(
     if summary.failed:
         err.print(f"{summary.failed} of {summary.total} runs failed")
         raise typer.Exit(RUNS_FAILED)
+
+
+def _start_executor(workers: int | None, scheduler: str | None) -> Any:
+    """The executor of ``--workers`` / ``--scheduler`` (a local pool or a Dask cluster), or a
+    one-line error and exit 2 if the address is malformed or nothing answers there; warns of
+    package versions on Dask workers that differ from this process's."""
+    from gcsim.sweep.execute import make_executor
+
+    if scheduler:
+        _check_scheduler_address(scheduler)
+    try:
+        executor = make_executor(workers, scheduler)
+    except (OSError, ValueError, TypeError) as exc:  # no scheduler there, or a malformed address
+        _fail([f"--scheduler {scheduler}: cannot connect: {exc}"])
+    for mismatch in getattr(executor, "version_mismatches", list)():  # Dask workers only
+        err.print(f"warning: {mismatch}")
+    return executor
 
 
 def _check_scheduler_address(address: str) -> None:
@@ -869,19 +879,13 @@ def patterns(
         run_patterns,
         score_patterns,
     )
-    from gcsim.sweep.execute import make_executor
     from gcsim.sweep.report import sweep_progress
 
     try:
         prepare_directory(out_dir, resume)  # refuse before starting workers
     except PatternsDirectoryError as exc:
         _fail([str(exc)])
-    if scheduler:
-        _check_scheduler_address(scheduler)
-    try:
-        executor = make_executor(workers, scheduler)
-    except (OSError, ValueError, TypeError) as exc:
-        _fail([f"--scheduler {scheduler}: cannot connect: {exc}"])
+    executor = _start_executor(workers, scheduler)
     total = len(plan_tasks(suite))
     mode = "quick" if quick else "full"
     out.print(f"{len(suite)} patterns, {total} replicates ({mode} mode) on {executor.description}")

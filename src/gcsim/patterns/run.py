@@ -45,6 +45,7 @@ from gcsim.patterns.readouts import MissingColumnError, read
 from gcsim.patterns.scoring import CheckResult
 from gcsim.patterns.spec import BEST_OF, Check, Pattern
 from gcsim.scenario import Scenario, scenario_hash
+from gcsim.sweep.execute import run_all
 
 FORMAT = 1
 
@@ -227,23 +228,21 @@ def run_patterns(
     tasks = plan_tasks(patterns)
     pending = [t for t in tasks if not finished(out, t)]
     failed: list[dict[str, Any]] = []
-    aborted = True
-    try:
-        futures = {executor.submit(simulate_replicate, task): task for task in pending}
-        for future in executor.as_completed(futures):
-            task = futures[future]
-            try:
-                outcome = future.result()
-            except Exception as exc:  # the worker died, or the result could not be sent back
-                outcome = ReplicateOutcome(task.run_id, False, error=f"{type(exc).__name__}: {exc}")
-            record = _write_outcome(out, task, outcome)
-            if not outcome.ok:
-                failed.append(record)
-            if on_result is not None:
-                on_result(record)
-        aborted = False
-    finally:
-        executor.close(abort=aborted)
+
+    def record(task: ReplicateTask, outcome: ReplicateOutcome) -> None:
+        written = _write_outcome(out, task, outcome)
+        if not outcome.ok:
+            failed.append(written)
+        if on_result is not None:
+            on_result(written)
+
+    run_all(
+        executor,
+        simulate_replicate,
+        [(task, task) for task in pending],
+        lambda task, error: ReplicateOutcome(task.run_id, False, error=error),
+        record,
+    )
     return SuiteRun(
         out,
         len(tasks),

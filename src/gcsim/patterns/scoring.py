@@ -204,16 +204,17 @@ def proportion(
     (x,), note = _finite(values)
     if x.size == 0:
         return error(check_id, _join(note, "no run to count"), expect.text())
+    return _judge_fraction(check_id, x, expect, "", note, effect)
+
+
+def _judge_fraction(
+    check_id: str, x: np.ndarray, expect: Expect, of: str, note: str, effect: float | None
+) -> CheckResult:
+    """Judge the fraction of the binary readouts ``x`` (non-empty) that are 1, Wilson interval;
+    ``of`` says which runs were counted, in the detail."""
     k = int((x > 0.5).sum())
-    return judge(
-        check_id,
-        k / x.size,
-        wilson_interval(k, x.size),
-        expect,
-        x.size,
-        _join(f"{k}/{x.size}", note),
-        effect,
-    )
+    detail = _join(f"{k}/{x.size}{of}", note)
+    return judge(check_id, k / x.size, wilson_interval(k, x.size), expect, x.size, detail, effect)
 
 
 def conditional_proportion(
@@ -231,15 +232,8 @@ def conditional_proportion(
             n=0,
             detail=_join("NA: no run meets the condition", note),
         )
-    k = int((among > 0.5).sum())
-    return judge(
-        check_id,
-        k / among.size,
-        wilson_interval(k, among.size),
-        expect,
-        among.size,
-        _join(f"{k}/{among.size} of the runs meeting the condition", note),
-        effect,
+    return _judge_fraction(
+        check_id, among, expect, " of the runs meeting the condition", note, effect
     )
 
 

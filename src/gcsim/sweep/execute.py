@@ -374,6 +374,32 @@ def metrics_table(records: Iterable[dict[str, Any]], metrics: Iterable[str]) -> 
     return table
 
 
+def run_all(
+    executor: Executor,
+    fn: Callable[[Any], Any],
+    jobs: Iterable[tuple[Any, Any]],
+    crashed: Callable[[Any, str], Any],
+    record: Callable[[Any, Any], None],
+) -> None:
+    """Submit ``fn(task)`` for every ``(job, task)`` of ``jobs`` and ``record(job, outcome)`` in
+    the driver as each finishes; a worker that died or whose result could not be sent back gives
+    ``crashed(job, "Type: message")`` instead. The executor is shut down at the end, and aborted
+    (pending work cancelled) if an interrupt or error leaves early: finished records stay."""
+    aborted = True
+    try:
+        futures = {executor.submit(fn, task): job for job, task in jobs}
+        for future in executor.as_completed(futures):
+            job = futures[future]
+            try:
+                outcome = future.result()
+            except Exception as exc:  # the worker died, or the result could not be sent back
+                outcome = crashed(job, f"{type(exc).__name__}: {exc}")
+            record(job, outcome)
+        aborted = False
+    finally:
+        executor.close(abort=aborted)
+
+
 def run_sweep(
     sweep: Sweep,
     plan: Plan,
@@ -399,28 +425,21 @@ def run_sweep(
         write_parquet(out / "design.parquet", design_table(plan, sweep))
         write_marker(out, "sweep", None)
         write_json(out / "sweep.json", _provenance(sweep, plan, executor))  # last: marks the dir
-    pending = {run.run_id: run for run in plan.runs if run.run_id not in done}
-    aborted = True
-    try:
-        futures = {
-            executor.submit(
-                simulate_fn,
-                RunTask(run.run_id, run.arm, run.replicate, run.scenario, sweep.spec.metric_names),
-            ): run
-            for run in pending.values()
-        }
-        for future in executor.as_completed(futures):
-            run = futures[future]
-            try:
-                outcome = future.result()
-            except Exception as exc:  # the worker died, or the result could not be sent back
-                outcome = RunOutcome(run.run_id, False, error=f"{type(exc).__name__}: {exc}")
-            record = _write_outcome(out, run, outcome)
-            if on_result is not None:
-                on_result(record)
-        aborted = False
-    finally:
-        executor.close(abort=aborted)
+    pending = [run for run in plan.runs if run.run_id not in done]
+    names = sweep.spec.metric_names
+
+    def record(run: Run, outcome: RunOutcome) -> None:
+        written = _write_outcome(out, run, outcome)
+        if on_result is not None:
+            on_result(written)
+
+    run_all(
+        executor,
+        simulate_fn,
+        [(r, RunTask(r.run_id, r.arm, r.replicate, r.scenario, names)) for r in pending],
+        lambda run, error: RunOutcome(run.run_id, False, error=error),
+        record,
+    )
     records = read_results(out)
     write_parquet(out / "metrics.parquet", metrics_table(records.values(), sweep.spec.metric_names))
     from gcsim.sweep.plots import plot_metrics_vs_factors
