@@ -257,6 +257,44 @@ def test_irecist_new_lesion_confirmed_by_its_growth_or_reset_by_its_resolution()
     ]
 
 
+def test_irecist_confirms_by_the_category_that_progressed_or_by_a_new_one():
+    # iUPD by the targets (40 → 50); day 84: targets 52 (+2 from the bar, still PD against the
+    # 40 mm nadir) and the non-target grows 20 → 22 mm: a non-target increase confirms only
+    # when the non-targets were the reason for iUPD: remains iUPD
+    target = lesion("A", [40, 50, 52])
+    nontarget = lesion("B", [20, 20, 22], site="lung", target=False)
+    assert recist.score_patient(patient(target, nontarget), irecist=True).categories == [
+        "iUPD",
+        "iUPD",
+    ]
+    # iUPD by the non-target (20 → 36: +80 %, +16 mm, unequivocal) with stable targets; day 84:
+    # 36 → 38 mm, any increase (≥ 1 mm) confirms, no need to be unequivocal again (iRECIST FAQ)
+    stable = lesion("A", [40, 40, 40])
+    grows = lesion("B", [20, 36, 38], site="lung", target=False)
+    response = recist.score_patient(patient(stable, grows), irecist=True)
+    assert response.categories == ["iUPD", "iCPD"]
+    assert (response.pfs_days, response.pfs_event) == (42.0, True)
+    # …while 36 → 36 (no change, still unequivocal against the 20 mm nadir): remains iUPD
+    same = lesion("B", [20, 36, 36], site="lung", target=False)
+    assert recist.score_patient(patient(stable, same), irecist=True).categories == [
+        "iUPD",
+        "iUPD",
+    ]
+
+
+def test_irecist_scans_within_4_weeks_of_iupd_neither_confirm_nor_reset():
+    # every 14 days: 40 → 50 (iUPD, day 14) → 56 on day 28 (14 days on: too soon, iUPD) → 56 on
+    # day 42 (28 days on, +6 mm from the bar): iCPD, progression dated day 14
+    series = lesion("A", [40, 50, 56, 56], days=[0, 14, 28, 42])
+    response = recist.score_patient(series, scan_every_days=14, irecist=True)
+    assert response.categories == ["iUPD", "iUPD", "iCPD"]
+    assert (response.pfs_days, response.pfs_event) == (14.0, True)
+    # shrinkage 14 days after the iUPD does not reset it either: 40 → 50 → 38 → 38
+    shrinks = lesion("A", [40, 50, 38, 38], days=[0, 14, 28, 42])
+    response = recist.score_patient(shrinks, scan_every_days=14, irecist=True)
+    assert response.categories == ["iUPD", "iUPD", "iSD"]
+
+
 # --- non-target lesions -----------------------------------------------------------------------
 
 
@@ -416,23 +454,32 @@ def test_bad_input_is_a_one_line_error(table, message):
 
 
 def test_the_documented_worked_example():
+    # the table of docs/patient-scale-recist.md, worked there scan by scan
     lesions = patient(
-        lesion("liver-1", [32, 24, 18, 16, 19, 22], site="liver"),
-        lesion("liver-2", [14, 10, 6, 4, 6, 9], site="liver"),
-        lesion("node-1", [18, 12, 9, 8, 9, 10], site="nodes", node=True),
-        lesion("peritoneum", [12, 12, 10, 9, 9, 10], site="peritoneum", target=False),
+        lesion("liver-1", [32, 24, 18, 16, 19.8, 22, 26], site="liver"),
+        lesion("liver-2", [14, 10, 6, 4, 4, 6, 9], site="liver"),
+        lesion("node-1", [18, 12, 9, 8, 9, 10, 11], site="nodes", node=True),
+        lesion("peritoneum", [12, 12, 10, 9, 9, 10, 11], site="peritoneum", target=False),
     )
     response = recist.score_patient(lesions)
-    assert response.sld_mm.tolist() == [64, 46, 33, 24, 34, 41]
-    assert response.categories == ["SD", "PR", "PR", "PD", "PD"]
+    assert response.sld_mm == pytest.approx([64, 46, 33, 24, 28.8, 38, 46])
+    assert recist.progression_threshold_mm(response.sld_mm) == pytest.approx(
+        [76.8, 55.2, 39.6, 29, 29, 29]
+    )
+    assert response.categories == ["SD", "PR", "PR", "PR", "PD", "PD"]
     assert response.best_response == "PR"
-    assert (response.pfs_days, response.pfs_event) == (168.0, True)
-    assert (response.dor_days, response.dor_event) == (84.0, True)
+    assert (response.pfs_days, response.pfs_event) == (210.0, True)
+    assert (response.dor_days, response.dor_event) == (126.0, True)
     confirmed = recist.score_patient(lesions, confirm=True)
-    assert confirmed.best_response == "PR" and confirmed.dor_days == 84.0
+    assert confirmed.best_response == "PR" and confirmed.dor_days == 126.0
     irecist = recist.score_patient(lesions, irecist=True)
-    assert irecist.categories == ["iSD", "iPR", "iPR", "iUPD", "iCPD"]
-    assert (irecist.pfs_days, irecist.pfs_event) == (168.0, True)
+    assert irecist.categories == ["iSD", "iPR", "iPR", "iPR", "iUPD", "iCPD"]
+    assert irecist.best_response == "iPR"
+    assert (irecist.pfs_days, irecist.pfs_event) == (210.0, True)
+    # stopped at day 210, the iUPD is unconfirmed: progression censored, best still iPR
+    short = recist.score_patient(lesions, irecist=True, follow_up_days=210)
+    assert short.categories[-1] == "iUPD" and short.best_response == "iPR"
+    assert (short.pfs_days, short.pfs_event) == (210.0, False)
 
 
 # --- plots: what is drawn ---------------------------------------------------------------------

@@ -7,25 +7,40 @@ running nadir makes every noisy series "progress" within days and inflates respo
 
 The chain, each step a function:
 
-1. :func:`scan_days` — when the lesion is imaged (baseline at day 0, then every 6 weeks).
+1. :func:`scan_days` — when the lesion is imaged (baseline at day 0, then every 6 weeks;
+   optionally less often after the first year).
 2. :func:`sample_at_scans` — a recorded series (diameters, cell counts) as seen at the scans.
 3. :func:`circle_diameter_mm`, :func:`sum_of_diameters` — the measurement: one lesion's
    diameter (a section's lesion is the circle with its area), summed over target lesions.
 4. :func:`progression_at_scans` — PD: ≥ 20 % over the nadir of previous scans *and* ≥ 5 mm
-   absolute increase (or a new lesion, or reappearance after a complete response).
+   absolute increase (:func:`progression_threshold_mm`), or a new lesion, or disease seen again
+   after a complete response.
 5. :func:`scan_responses` — the category of each follow-up scan: CR, PR, SD or PD.
 6. :func:`best_overall_response` — the best category before progression, with optional
    confirmation of CR/PR by a later scan.
 7. :func:`time_to_progression` and :func:`duration_of_response` — times from the scan days,
    censored at the last scan.
 
-Several target lesions and new lesions (the patient scale) enter through the measurement
-(:func:`sum_of_diameters`) and the ``new_lesions`` argument of :func:`progression_at_scans` and
-:func:`scan_responses`; the rules themselves do not change.
+The patient (several lesions, lymph nodes, non-target and new lesions) is scored by
+:func:`score_patient` (one run's tidy lesion table) and :func:`score_patients` (one row per
+run, for ``runs.parquet``). They only build the inputs of the chain above —
+:func:`lesions_at_scans` reads every lesion at the scans; the target sum counts nodes by short
+axis and other lesions as 0 below a detection diameter; CR flags (every lesion gone, nodes
+< 10 mm, which still add to the sum), new-lesion and non-target flags enter
+:func:`scan_responses` through ``complete_response`` and ``new_lesions`` — so the rules
+themselves are written once. Unequivocal non-target progression, which RECIST leaves to the
+reader, is operationalised as the non-target sum ≥ 73 % and ≥ 10 mm over its nadir
+(parameters). :func:`irecist_responses` turns the RECIST 1.1 categories into iRECIST's
+(unconfirmed progression iUPD, confirmed iCPD).
 
-Reference: Eisenhauer et al., "New response evaluation criteria in solid tumours: revised
+References: Eisenhauer et al., "New response evaluation criteria in solid tumours: revised
 RECIST guideline (version 1.1)", Eur J Cancer 2009;45:228–247 (response criteria, section 4.3;
-confirmation, section 4.6; best overall response, table 3).
+confirmation, section 4.6; best overall response, table 3; lymph nodes and the limits of 5
+targets, 2 per organ, section 4.2). Seymour et al., "iRECIST: guidelines for response criteria
+for use in trials testing immunotherapeutics", Lancet Oncol 2017;18:e143–e152 (table 2), with
+the EORTC RECIST working group's FAQ (nodes reappearing at 10 mm; iCPD by cumulative growth,
+not before 4 weeks). The rules and every decision taken where RECIST is silent are in
+``docs/patient-scale-recist.md``.
 """
 
 from __future__ import annotations
@@ -706,13 +721,17 @@ def lesions_at_scans(
 
 def irecist_responses(
     categories: Sequence[str] | NDArray[np.str_],
+    scan_days: ArrayLike,
     sld_mm: ArrayLike,
     *,
+    target_progression: ArrayLike,
     nontarget_mm: ArrayLike,
+    nontarget_progression: ArrayLike,
     new_lesion_mm: ArrayLike,
     new_lesion_count: ArrayLike,
     min_increase_mm: float = PROGRESSION_MIN_INCREASE_MM,
     resolution_mm: float = RESOLUTION_MM,
+    confirm_min_days: float = CONFIRMATION_DAYS,
 ) -> list[str]:
     """iRECIST time-point responses from the RECIST 1.1 ones (Seymour et al. 2017, table 2).
 
@@ -720,28 +739,39 @@ def irecist_responses(
     ----------
     categories : sequence of str, length m - 1
         RECIST 1.1 category of each follow-up scan (:func:`scan_responses`).
+    scan_days : array_like of float, shape (m,)
+        Day of every scan, baseline first.
     sld_mm, nontarget_mm, new_lesion_mm : array_like of float, shape (m,)
         At each scan (baseline first): target sum, non-target sum and sum of the new lesions
         seen, in mm.
+    target_progression, nontarget_progression : array_like of bool, shape (m,)
+        Which scans meet RECIST 1.1 PD by the targets (size rule or reappearance after CR) and
+        by unequivocal non-target growth.
     new_lesion_count : array_like of int, shape (m,)
         Number of new lesions seen at each scan.
     min_increase_mm : float, optional
         Further growth of the target sum, or of the new lesions' sum, that confirms (5 mm).
     resolution_mm : float, optional
-        "Any increase" of non-target disease that confirms (1 mm: whole-mm measurements).
+        iRECIST's "any increase" of non-target disease that confirms (1 mm: whole-mm
+        measurements).
+    confirm_min_days : float, optional
+        A scan earlier than this after the iUPD can neither confirm nor reset it (28: the iRECIST
+        FAQ's 4 weeks); it stays iUPD.
 
     Returns
     -------
     categories : list of str, length m - 1
-        A RECIST PD opens unconfirmed progression, ``"iUPD"``, at that scan (the bar). Each
-        later scan is then, in order: ``"iCPD"`` if, compared with the bar, the target sum grew
-        ≥ ``min_increase_mm``, the non-target sum ≥ ``resolution_mm``, the new lesions' sum
-        ≥ ``min_increase_mm``, or more new lesions are seen (increases are cumulative from the
-        bar, as the iRECIST FAQ says); ``"iUPD"`` again if RECIST 1.1 still calls it PD
-        (against the nadir, or new lesions still seen); otherwise the bar is reset and the scan
-        takes its RECIST category (``"iCR"``, ``"iPR"``, ``"iSD"``), and a later PD opens a new
-        iUPD. Once ``"iCPD"``, every later scan is ``"iCPD"`` (confirmed progression ends
-        assessment).
+        A RECIST PD opens unconfirmed progression, ``"iUPD"``, at that scan (the bar), which
+        records why: targets, non-targets, new lesions. A later scan (≥ ``confirm_min_days``
+        after the bar) is ``"iCPD"`` if any category confirms: one that progressed at the bar
+        grew further from the bar — target sum ≥ ``min_increase_mm``, non-target sum
+        ≥ ``resolution_mm``, new lesions' sum ≥ ``min_increase_mm`` or more new lesions
+        (increases add up from the bar, as the iRECIST FAQ says) — or one that did not now
+        meets RECIST 1.1 PD (a first new lesion, targets or non-targets progressing). Otherwise
+        it is ``"iUPD"`` again if RECIST 1.1 still calls it PD (against the nadir, or new
+        lesions still seen), or else the bar is reset and the scan takes its RECIST category
+        (``"iCR"``, ``"iPR"``, ``"iSD"``); a later PD opens a new iUPD. After ``"iCPD"`` every
+        scan is ``"iCPD"`` (confirmed progression ends assessment).
 
     Notes
     -----
@@ -750,24 +780,37 @@ def irecist_responses(
     resolve (fall below detection) for the bar to reset.
     """
     cats = [str(c) for c in categories]
+    days = np.asarray(scan_days, dtype=float)
     sld = _checked_sld(sld_mm)
+    n = len(sld)
+    target_pd = _scan_flags(target_progression, n, "target_progression")
+    nontarget_pd = _scan_flags(nontarget_progression, n, "nontarget_progression")
     nontarget = np.asarray(nontarget_mm, dtype=float)
     new_mm = np.asarray(new_lesion_mm, dtype=float)
     count = np.asarray(new_lesion_count)
-    if not (len(sld) == len(nontarget) == len(new_mm) == len(count) == len(cats) + 1):
+    if not (len(days) == len(nontarget) == len(new_mm) == len(count) == len(cats) + 1 == n):
         raise ValueError("irecist_responses needs the baseline and one value per category")
 
     def grew(series: NDArray, bar: int, scan: int, by: float) -> bool:
         # the size rule with no relative part, from the bar: the same rule, not a copy of it
-        pair = series[[bar, scan]]
         return bool(
             progression_at_scans(
-                pair,
+                series[[bar, scan]],
                 min_increase_fraction=0.0,
                 min_increase_mm=by,
                 complete_response=np.zeros(2, dtype=bool),
             )[1]
         )
+
+    def confirms(bar: int, scan: int) -> bool:
+        by_target = grew(sld, bar, scan, min_increase_mm) if target_pd[bar] else target_pd[scan]
+        by_nontarget = (
+            grew(nontarget, bar, scan, resolution_mm) if nontarget_pd[bar] else nontarget_pd[scan]
+        )
+        by_new = count[scan] > count[bar] or (
+            count[bar] > 0 and grew(new_mm, bar, scan, min_increase_mm)
+        )
+        return bool(by_target or by_nontarget or by_new)
 
     labels: list[str] = []
     bar: int | None = None
@@ -775,28 +818,18 @@ def irecist_responses(
         scan = i + 1
         if labels and labels[-1] == "iCPD":
             labels.append("iCPD")
-            continue
-        if bar is None:
-            if category == "PD":
-                bar = scan
-                labels.append("iUPD")
-            else:
-                labels.append("i" + category)
-            continue
-        confirmed = (
-            grew(sld, bar, scan, min_increase_mm)
-            or grew(nontarget, bar, scan, resolution_mm)
-            or grew(new_mm, bar, scan, min_increase_mm)
-            or count[scan] > count[bar]
-        )
-        if confirmed:
+        elif bar is None:
+            bar = scan if category == "PD" else None
+            labels.append("iUPD" if category == "PD" else "i" + category)
+        elif days[scan] - days[bar] < confirm_min_days * (1 - _RTOL):
+            labels.append("iUPD")  # too soon to confirm or reset
+        elif confirms(bar, scan):
             labels.append("iCPD")
-            continue
-        if category == "PD":  # still progression by RECIST 1.1, not further: remains iUPD
+        elif category == "PD":  # still progression by RECIST 1.1, not further: remains iUPD
             labels.append("iUPD")
-            continue
-        bar = None  # not progression any more: the bar is reset
-        labels.append("i" + category)
+        else:  # not progression any more: the bar is reset
+            bar = None
+            labels.append("i" + category)
     return labels
 
 
@@ -898,8 +931,11 @@ def score_patient(
     if irecist:
         categories = irecist_responses(
             categories,
+            scans.scan_days,
             sld,
+            target_progression=progression_at_scans(sld, complete_response=complete),
             nontarget_mm=nontarget,
+            nontarget_progression=nontarget_pd,
             new_lesion_mm=new_mm,
             new_lesion_count=new_count,
         )
