@@ -357,6 +357,23 @@ def test_pfs_and_duration_of_response():
     assert (censored.dor_days, censored.dor_event) == (84.0, False)
 
 
+def test_stable_disease_can_need_a_minimum_duration():
+    # scans every 21 days; 40 → 40 (SD, day 21) → 50 (+25 %, +10 mm: PD, day 42)
+    early = lesion("A", [40, 40, 50], days=[0, 21, 42])
+    assert recist.score_patient(early, scan_every_days=21).best_response == "SD"
+    # SD must hold at a scan ≥ 42 days from baseline: day 21 is too early, PD followed: PD
+    strict = recist.score_patient(early, scan_every_days=21, sd_min_days=42)
+    assert strict.best_response == "PD" and not strict.disease_control
+    # day 42 still SD: SD stands; follow-up ending on day 21: not evaluable
+    held = lesion("A", [40, 40, 40], days=[0, 21, 42])
+    assert recist.score_patient(held, scan_every_days=21, sd_min_days=42).best_response == "SD"
+    short = recist.score_patient(held, scan_every_days=21, sd_min_days=42, follow_up_days=21)
+    assert short.best_response == "NE"
+    # a PR needs no minimum duration
+    response = lesion("A", [40, 26, 50], days=[0, 21, 42])
+    assert recist.score_patient(response, scan_every_days=21, sd_min_days=42).best_response == "PR"
+
+
 def test_a_later_scan_interval_after_the_first_year():
     # every 6 weeks to day 336 (the last scan within a year), then every 12 weeks from there
     assert recist.scan_days(600, 42, later_every_days=84).tolist() == [

@@ -375,6 +375,7 @@ def best_overall_response(
     scan_days: ArrayLike,
     *,
     confirm_min_days: float = 0.0,
+    sd_min_days: float = 0.0,
 ) -> BestResponse:
     """Best response recorded from baseline until progression (RECIST 1.1, table 3).
 
@@ -390,6 +391,11 @@ def best_overall_response(
         at least this many days after it (28 in RECIST 1.1 for non-randomised trials), every
         scan from it to the confirming one being CR or PR; the confirmed level is CR if all
         those scans are CR, else PR. An unconfirmed response counts as SD.
+    sd_min_days : float, optional
+        0 (default): any scan before progression makes SD. > 0: SD (including an unconfirmed
+        response) needs a scan before progression at least this many days after baseline (the
+        protocol's minimum duration of SD, RECIST 1.1: "in general not less than 6–8 weeks");
+        without one the best response is PD if progression followed, else NE.
 
     Returns
     -------
@@ -425,6 +431,9 @@ def best_overall_response(
             onset = float(follow[i])
         if _rank(level) < _rank(best):
             best = level
+    if best == "SD" and sd_min_days > 0:
+        if not np.any(follow - days[0] >= sd_min_days * (1 - _RTOL)):
+            return BestResponse("PD" if stop < len(cats) else "NE", math.nan)
     return BestResponse(best, onset)
 
 
@@ -860,6 +869,7 @@ def score_patient(
     later_from_day: float = LATER_FROM_DAY,
     nontarget_increase_fraction: float = NONTARGET_INCREASE,
     nontarget_min_increase_mm: float = NONTARGET_MIN_INCREASE_MM,
+    sd_min_days: float = 0.0,
 ) -> PatientResponse:
     """RECIST 1.1 (optionally iRECIST) response of one run's lesions, read at scheduled scans.
 
@@ -883,6 +893,8 @@ def score_patient(
         Unequivocal non-target progression, an operationalisation (RECIST 1.1 leaves it to the
         reader): the sum of the baseline non-target lesions (measured as targets are) at least
         this fraction above its nadir *and* this many mm above it (defaults 0.73 and 10 mm).
+    sd_min_days : float, optional
+        Minimum duration of SD from baseline (0: none), see :func:`best_overall_response`.
 
     Returns
     -------
@@ -941,7 +953,9 @@ def score_patient(
         )
         ranked = _as_recist(categories)
     confirm_days = CONFIRMATION_DAYS if confirm else 0.0
-    best = best_overall_response(ranked, scans.scan_days, confirm_min_days=confirm_days).category
+    best = best_overall_response(
+        ranked, scans.scan_days, confirm_min_days=confirm_days, sd_min_days=sd_min_days
+    ).category
     pfs, progressed = time_to_progression(ranked, scans.scan_days)
     dor, ended = duration_of_response(ranked, scans.scan_days, confirm_min_days=confirm_days)
     if irecist and best != "NE":
