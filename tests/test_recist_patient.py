@@ -420,6 +420,9 @@ def test_score_patients_gives_one_row_per_run():
         recist.score_patients(bad)
     with pytest.raises(ValueError, match="run_id"):
         recist.score_patients(lesion("A", [30, 30]))
+    mixed = lesion("A", [30, 30]).assign(run_id=3, arm=["x", "y"])
+    with pytest.raises(ValueError, match="run 3: arm must be one value per run"):
+        recist.score_patients(mixed)
 
 
 # --- bad input --------------------------------------------------------------------------------
@@ -459,6 +462,7 @@ def test_score_patients_gives_one_row_per_run():
             "lesion 'A': site changes between rows",
         ),
         (lesion("A", [30, math.nan]), "lesion 'A': diameter_mm must be finite"),
+        (lesion("A", [30, 30]).assign(node="False"), "lesion 'A': node must be True or False"),
     ],
 )
 def test_bad_input_is_a_one_line_error(table, message):

@@ -245,9 +245,19 @@ def progression_threshold_mm(
         in mm, the nadir being the smallest sum of the scans before it (baseline included): the
         20 % rule and the 5 mm rule together, relative to the running nadir.
     """
-    sld = _checked_sld(sld_mm)
+    nadir, needed = _nadir_and_needed_increase(
+        _checked_sld(sld_mm), min_increase_fraction, min_increase_mm
+    )
+    return nadir + needed
+
+
+def _nadir_and_needed_increase(
+    sld: NDArray[np.float64], fraction: float, mm: float
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """For each follow-up scan: the nadir of the scans before it, and the increase over it that
+    progresses by size — max(fraction · nadir, mm), the 20 % and 5 mm rules together."""
     nadir = np.minimum.accumulate(sld)[:-1]
-    return nadir + np.maximum(min_increase_fraction * nadir, min_increase_mm)
+    return nadir, np.maximum(fraction * nadir, mm)
 
 
 def progression_at_scans(
@@ -289,11 +299,9 @@ def progression_at_scans(
         overall CR is progression, whatever its size; a node reappears when it reaches 10 mm).
     """
     sld = _checked_sld(sld_mm)
-    nadir = np.minimum.accumulate(sld)[:-1]  # nadir of the scans before each follow-up scan
+    nadir, needed = _nadir_and_needed_increase(sld, min_increase_fraction, min_increase_mm)
     later = sld[1:]
-    grown = later - nadir
-    # ≥ max(f · nadir, mm): the 20 % rule and the 5 mm rule together (progression_threshold_mm)
-    sized = grown >= np.maximum(min_increase_fraction * nadir, min_increase_mm) * (1 - _RTOL)
+    sized = later - nadir >= needed * (1 - _RTOL)
     if complete_response is None:
         complete = sld == 0
     else:
@@ -596,6 +604,11 @@ def _per_lesion(lesions: pd.DataFrame) -> pd.DataFrame:
         if not np.all(np.isfinite(values)):
             row = lesions.iloc[int(np.argmin(np.isfinite(values)))]
             raise ValueError(f"lesion {row['lesion']!r}: {column} must be finite")
+    for column in ("target", "node"):
+        flags = lesions[column]
+        if not flags.map(lambda x: isinstance(x, bool | np.bool_)).all():
+            row = lesions[~flags.map(lambda x: isinstance(x, bool | np.bool_))].iloc[0]
+            raise ValueError(f"lesion {row['lesion']!r}: {column} must be True or False")
     negative = lesions[lesions["diameter_mm"] < 0]
     if len(negative):
         row = negative.iloc[0]
