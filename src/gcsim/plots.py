@@ -246,7 +246,7 @@ def plot_spider(
     ax.set_ylabel("sum of target diameters, % change from baseline")
     ax.set_title("spider plot (RECIST 1.1: PD +20 % dashed, PR −30 % dotted)")
     if arms != [None]:
-        ax.legend(fontsize=8, loc="best")
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return ax
 
 
@@ -283,14 +283,14 @@ def plot_diameter_panel(
         style = "-" if first["target"] else (":" if first["appeared_day"] > 0 else "--")
         kind = (
             "target" if first["target"] else ("new" if first["appeared_day"] > 0 else "non-target")
-        )
+        ) + (" node" if first["node"] else "")
         ax.plot(
             lesion["time_days"],
             lesion["diameter_mm"],
             style,
             color=colour,
             linewidth=1,
-            label=f"{name} ({first['site']}, {kind}{', node' if first['node'] else ''})",
+            label=f"{name} ({first['site']}; {kind})",
             gid=f"lesion {name}",
         )
     ax.plot(scans, sld, "ko-", markersize=4, linewidth=1.5, label="sum of targets", gid="sld")
@@ -324,5 +324,6 @@ def plot_diameter_panel(
     ax.set_xlabel("day")
     ax.set_ylabel("diameter (mm; nodes: short axis)")
     ax.set_title(f"lesions and RECIST 1.1 at the scans: best response {response.best_response}")
-    ax.legend(fontsize=7, loc="best")
+    # outside the axes, so that it never covers the curves or the scans' categories
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return ax
