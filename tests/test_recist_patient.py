@@ -338,10 +338,9 @@ def test_without_a_follow_up_scan_response_is_not_evaluable():
     assert not response.objective_response and not response.disease_control
     assert (response.pfs_days, response.pfs_event) == (0.0, False)
     assert response.dor_days is None
-    # a longer follow-up than the observations: the last observation is carried to the scan
-    assert recist.score_patient(
-        lesion("A", [30, 20], days=[0, 30]), follow_up_days=42
-    ).categories == ["PR"]
+    # follow-up is the observed time: scans cannot go beyond it
+    with pytest.raises(ValueError, match=r"follow_up_days 42 is after the last observation"):
+        recist.score_patient(lesion("A", [30, 25], days=[0, 30]), follow_up_days=42)
 
 
 def test_pfs_and_duration_of_response():

@@ -673,7 +673,7 @@ def lesions_at_scans(
     scan_every_days, later_scan_every_days, later_from_day
         The scan schedule, see :func:`scan_days`.
     follow_up_days : float, optional
-        Last day of follow-up; default the last observation.
+        Last day of follow-up, at most the last observation (default); shorter truncates.
     detection_mm : float, optional
         A non-nodal lesion below this diameter at a scan is not seen (measured 0).
     node_normal_mm : float, optional
@@ -690,7 +690,7 @@ def lesions_at_scans(
         lesion attribute that changes between rows, no target lesion, more than 5 targets or
         more than 2 in one organ, a new lesion marked as target, a target not measurable at
         baseline (< 10 mm, nodes < 15 mm short axis), a baseline lesion not observed at day 0,
-        or rows of several runs.
+        follow-up beyond the last observation, or rows of several runs.
     """
     if "run_id" in lesions_of_one_run.columns and lesions_of_one_run["run_id"].nunique() > 1:
         raise ValueError(
@@ -700,6 +700,11 @@ def lesions_at_scans(
     table = _per_lesion(lesions_of_one_run)
     last = float(lesions_of_one_run["time_days"].max())
     follow_up = last if follow_up_days is None else follow_up_days
+    if follow_up > last * (1 + _RTOL):
+        raise ValueError(
+            f"follow_up_days {follow_up:g} is after the last observation (day {last:g}): a scan "
+            "there would see nothing new"
+        )
     scans = scan_days(
         follow_up,
         scan_every_days,
