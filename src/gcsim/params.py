@@ -19,6 +19,7 @@ from collections.abc import Mapping
 
 from gcsim.behaviours import behaviour_table
 from gcsim.parameter import Param, per_step
+from gcsim.patient.parameters import PATIENT_PARAMETERS
 from gcsim.therapies import registry
 
 __all__ = [
@@ -854,7 +855,7 @@ def _therapy_parameters() -> tuple[Param, ...]:
     return tuple(rows.values())[len(CORE) :]
 
 
-DEFAULTS: tuple[Param, ...] = CORE + _therapy_parameters()
+DEFAULTS: tuple[Param, ...] = CORE + _therapy_parameters() + PATIENT_PARAMETERS
 DEFAULTS_BY_NAME: Mapping[str, Param] = {p.name: p for p in DEFAULTS}
 
 # Deprecated names (docs/decisions/0009-channels-and-rules-as-data.md): each old name drove

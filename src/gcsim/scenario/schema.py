@@ -8,7 +8,7 @@ days are asked). ``extra="forbid"`` everywhere: an unknown key is an error, neve
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
@@ -16,6 +16,9 @@ from gcsim.params import ALIASES, DEFAULTS_BY_NAME, REPLACED, is_known, resolve_
 from gcsim.therapies import treatment_type
 from gcsim.validation import FieldError
 from gcsim.validation import Strict as _Strict
+
+if TYPE_CHECKING:  # defined on top of this module's sections; it completes Scenario on import
+    from gcsim.patient.schema import Patient
 
 SCHEMA_VERSION = 1
 ARM_NAME = r"^[A-Za-z0-9_.+\- ]+$"
@@ -300,8 +303,43 @@ class Scenario(_Strict):
         description="overrides of the default parameter table (gcsim params lists the names), "
         "each in the unit the table gives",
     )
+    patient: Annotated[
+        Patient | None,
+        Field(
+            description="patient mode: whole lesions carried by compartment models whose rates "
+            "come from lattice windows, sharing one lymph node (docs/patient-scale.md); "
+            "None = one section, as without it"
+        ),
+    ] = None
 
     _known_parameters = field_validator("parameters")(_check_parameters)
+
+    @model_validator(mode="after")
+    def _lesions_named(self) -> Scenario:
+        """Windows of a lesion do not overlap; a treatment names only lesions that exist."""
+        if self.patient is not None:
+            try:
+                self.patient.check_windows(self.domain.site_size_um)
+            except FieldError as error:
+                raise FieldError(("patient", *error.loc), str(error)) from None
+        known = [] if self.patient is None else [lesion.name for lesion in self.patient.lesions]
+        for name, arm in self.arms.items():
+            for i, treatment in enumerate(arm.treatments):
+                named = getattr(treatment, "lesions", None)
+                if named is None:
+                    continue
+                where = ("arms", name, "treatments", i, "lesions")
+                if self.patient is None:
+                    raise FieldError(
+                        where, "names lesions, but the scenario has no `patient:` section"
+                    )
+                for j, lesion in enumerate(named):
+                    if lesion not in known:
+                        raise FieldError(
+                            (*where, j),
+                            f"no lesion {lesion!r}; the patient's lesions: {', '.join(known)}",
+                        )
+        return self
 
     @model_validator(mode="after")
     def _tumour_fits_domain(self) -> Scenario:
