@@ -97,7 +97,6 @@ class LesionModel:
     rates: dict[str, RegionRates] = field(default_factory=dict)
     reseeds: int = 0
     last_events: Any = None
-    cd8: float = 0.0
     antigen: float = 0.0  # released in the last interval, scaled for the lymph node
     retired: list[pd.DataFrame] = field(default_factory=list)  # re-seeded windows' series
 
@@ -357,7 +356,6 @@ class PatientModel:
         )
         lesion.antigen = released * p["patient.node_antigen_scale"]
         lesion.last_events = events
-        lesion.cd8 = sum(weights[r] * rates[r].cd8_per_cell for r in REGIONS) * s.viable
 
     def _chemo(
         self,
@@ -456,7 +454,7 @@ class PatientModel:
                 "tumor_cells_hypoxic": s.viable
                 * sum(weights[r] * rates[r].hypoxic for r in REGIONS),
                 "margin_fraction": lesion.margin_fraction(),
-                "cd8": lesion.cd8,
+                "cd8": s.viable * sum(weights[r] * rates[r].cd8_per_cell for r in REGIONS),
                 "birth_rate_per_day": 24.0
                 * rates["margin"].birth
                 * dividing_share(weights["margin"], s),

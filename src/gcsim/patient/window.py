@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import mesa
 import numpy as np
 
 from gcsim.checkpoint import _set_clock
@@ -93,6 +94,10 @@ class LatticeWindow:
         self.model = GastricTumorModel(scenario, rng=seed, arm=arm)
         if steps:
             _set_clock(self.model, steps, float(steps), float(steps) + 1.0)
+            # its first observation again, now at the patient's time
+            reporters = dict(self.model.datacollector.model_reporters)
+            self.model.datacollector = mesa.DataCollector(model_reporters=reporters)
+            self.model._record()
         self._margin_um = self.model.params["observe.margin_half_width"]
 
     # -- measurements on the lattice ------------------------------------------------------------

@@ -322,6 +322,20 @@ class Scenario(_Strict):
                 self.patient.check_windows(self.domain.site_size_um)
             except FieldError as error:
                 raise FieldError(("patient", *error.loc), str(error)) from None
+            exchange = self.patient.bridge.exchange_hours
+            if not _whole(exchange / self.time.dt_hours):
+                raise FieldError(
+                    ("patient", "bridge", "exchange_hours"),
+                    f"{exchange:g} h is not a whole number of time steps "
+                    f"(time.dt_hours = {self.time.dt_hours:g} h)",
+                )
+            if not _whole(self.time.record_every_hours / exchange):
+                raise FieldError(
+                    ("time", "record_every_hours"),
+                    f"{self.time.record_every_hours:g} h is not a whole number of exchange "
+                    f"intervals (patient.bridge.exchange_hours = {exchange:g} h): lesions are "
+                    "recorded at exchanges",
+                )
         known = [] if self.patient is None else [lesion.name for lesion in self.patient.lesions]
         for name, arm in self.arms.items():
             for i, treatment in enumerate(arm.treatments):
@@ -385,6 +399,10 @@ class Scenario(_Strict):
                 "arms": {name: Arm(treatments=arm.treatments)},
             }
         )
+
+
+def _whole(ratio: float) -> bool:
+    return ratio >= 1 - 1e-9 and abs(ratio - round(ratio)) <= 1e-9
 
 
 def _check_tumour_fits(tumor: Tumor, domain: Domain, where: tuple[str, ...]) -> None:
