@@ -65,7 +65,8 @@ class LesionGeometry:
 @dataclass
 class RegionRates:
     """Per-cell rates measured in the windows of one region over the last exchange (1/h):
-    ``birth`` per viable cell of the margin, the others per viable cell; ``hypoxic``,
+    ``birth`` per viable cell of the margin (margin windows) or per viable cell (core windows),
+    the others per viable cell; ``inert``: a core no window samples; ``hypoxic``,
     ``cycling``, ``perfused``: fractions; ``cd8_per_cell``: CD8 T cells per viable tumour cell;
     ``delivery``: small-molecule delivery over nominal; ``pO2``: the viable cells' pO₂ (mmHg)."""
 
@@ -80,6 +81,7 @@ class RegionRates:
     cd8_per_cell: float = 0.0
     delivery: dict[str, float] = field(default_factory=dict)
     po2: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    inert: bool = False
 
 
 def fill_regions(rates: dict[str, RegionRates]) -> dict[str, RegionRates]:
@@ -104,6 +106,7 @@ def fill_regions(rates: dict[str, RegionRates]) -> dict[str, RegionRates]:
         perfused=m.perfused,
         delivery=dict(m.delivery),
         po2=m.po2,
+        inert=True,
     )
     return {"margin": m, "core": inert}
 
@@ -180,12 +183,19 @@ class Events:
     chemo: float = 0.0
 
 
-def dividing_share(margin_fraction: float, state: LesionState) -> float:
-    """Share of a lesion's viable cells with room to divide: those of the margin shell, and in
-    the core those next to a doomed cell, whose room they take when it dies (the core's share
-    of doomed cells; after ablative radiotherapy nearly every survivor has room)."""
-    doomed = state.doomed / state.total if state.total > 0 else 0.0
-    return margin_fraction + (1.0 - margin_fraction) * doomed
+def birth_rate(
+    rates: dict[str, RegionRates], weights: dict[str, float], state: LesionState
+) -> float:
+    """Births per viable cell of the lesion (1/h): the margin windows' births per margin cell
+    × the margin's share, plus the core's: its windows' births per cell (into room freed
+    inside the core), or for an inert core (no core window) the margin rate × the core's
+    share of doomed cells (a survivor next to a doomed cell takes its room when it dies:
+    after ablative radiotherapy nearly every survivor can divide)."""
+    core = rates["core"]
+    if core.inert:
+        doomed = state.doomed / state.total if state.total > 0 else 0.0
+        return rates["margin"].birth * (weights["margin"] + weights["core"] * doomed)
+    return weights["margin"] * rates["margin"].birth + weights["core"] * core.birth
 
 
 def advance(
@@ -200,15 +210,14 @@ def advance(
     """Advance ``state`` by ``hours`` with the windows' per-cell ``rates`` (1/h), in place.
 
     ``weights``: the share of the lesion's cells in each region (margin shell, core). Viable
-    cells: births at the margin windows' rate per margin cell × the lesion's cells with room to
-    divide (``dividing_share``);
+    cells: births at ``birth_rate``;
     deaths (natural) and T-cell kills at each region's rate per cell × its cells.
     Doomed cells die at their next mitosis, at ``cycle_rate`` × the cycling fraction (1/h), and
     are killed and die naturally at the same rates as viable cells. Every outflow is a competing
     hazard, taken as expected counts (or drawn below ``stochastic_below`` cells). Returns the
     events (for antigen release and output).
     """
-    birth = rates["margin"].birth * dividing_share(weights["margin"], state)
+    birth = birth_rate(rates, weights, state)
     death = sum(weights[r] * rates[r].death for r in REGIONS)
     necrotic = sum(weights[r] * rates[r].necrotic for r in REGIONS)
     kill = sum(weights[r] * rates[r].kill for r in REGIONS)

@@ -160,20 +160,18 @@ class Lesion(_Strict):
 
 
 def _auto_centres(windows: list[Window], radius_mm: float, edge_mm: float) -> list[tuple]:
-    """Centres of windows without ``center_mm``: margin windows evenly round the boundary,
-    core windows side by side along x from the centre."""
-    margins = [w for w in windows if w.region == "margin" and w.center_mm is None]
-    cores = [w for w in windows if w.region == "core" and w.center_mm is None]
-    out = []
+    """Centres of windows: their ``center_mm``, or for windows without one a place apart from
+    every other: margin windows start at the lesion's boundary (x = radius), core windows at
+    its centre, and each further one is one window width further along y."""
+    out: list[tuple] = []
+    placed = 0
     for w in windows:
         if w.center_mm is not None:
             out.append(w.center_mm)
-        elif w.region == "margin":
-            angle = 2 * math.pi * margins.index(w) / len(margins)
-            out.append((radius_mm * math.cos(angle), radius_mm * math.sin(angle)))
-        else:
-            i = cores.index(w)
-            out.append(((i - (len(cores) - 1) / 2) * edge_mm * 1.01, 0.0))
+            continue
+        x = radius_mm if w.region == "margin" else 0.0
+        out.append((x, placed * edge_mm * 1.01))
+        placed += 1
     return out
 
 

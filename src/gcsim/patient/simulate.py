@@ -38,8 +38,8 @@ from gcsim.patient.lesion import (
     LesionState,
     RegionRates,
     advance,
+    birth_rate,
     cytotoxic_survival,
-    dividing_share,
     fill_regions,
     lq_survival_by_class,
 )
@@ -455,9 +455,7 @@ class PatientModel:
                 * sum(weights[r] * rates[r].hypoxic for r in REGIONS),
                 "margin_fraction": lesion.margin_fraction(),
                 "cd8": s.viable * sum(weights[r] * rates[r].cd8_per_cell for r in REGIONS),
-                "birth_rate_per_day": 24.0
-                * rates["margin"].birth
-                * dividing_share(weights["margin"], s),
+                "birth_rate_per_day": 24.0 * birth_rate(rates, weights, s),
                 "death_rate_per_day": 24.0 * sum(weights[r] * rates[r].death for r in REGIONS),
                 "kill_rate_per_day": 24.0 * sum(weights[r] * rates[r].kill for r in REGIONS),
                 "cd8_recruited_per_day": 24.0

@@ -17,7 +17,10 @@ from gcsim.scenario.schema import Arm, Scenario, _merged
 from gcsim.state import CD8, TUMOR
 from gcsim.therapies.radiotherapy import Radiotherapy
 
-CORE_TUMOR_FRACTION = 0.45  # a core window's tumour disc: radius 0.45 × its width (fills it)
+# A core window's tumour disc reaches past the window's corners (radius > width/√2): the
+# window is all tumour, a sample of the lesion's inside (model_copy: a disc this large would
+# not pass the single-section check that the tumour fits its domain).
+CORE_TUMOR_RADIUS = 0.75
 # Counters read for the scaled rates. Radiation (mitotic) and drug kills are left out: the
 # lesion applies those itself, at its own scale (decision 0021).
 COUNTED = ("tumor_divisions", "necrotic_deaths", "apoptoses", "kills", "cd8_recruited")
@@ -58,12 +61,10 @@ def window_scenario(
     (when re-seeded) the lesion's fraction of chemo-resistant cells."""
     sites = patient.bridge.window_sites
     site_um = scenario.domain.site_size_um
-    fraction = (
-        CORE_TUMOR_FRACTION * 2
-        if window.region == "core"
-        else (patient.bridge.window_tumor_fraction)
-    )
-    radius_um = fraction * sites / 2 * site_um
+    if window.region == "core":  # tumour to the window's edges: T cells enter by its vessels
+        radius_um = CORE_TUMOR_RADIUS * sites * site_um
+    else:
+        radius_um = patient.bridge.window_tumor_fraction * sites / 2 * site_um
     tumor = scenario.tumor.model_copy(update={"initial_radius_um": radius_um})
     if resistant_fraction is not None:
         subclones = tumor.subclones.model_copy(update={"chemo_resistant": resistant_fraction})
@@ -158,8 +159,11 @@ class LatticeWindow:
         cycling = np.clip((po2 - lo) / (hi - lo), 0.0, 1.0) if po2.size else np.zeros(0)
         n = max(int(po2.size), 1)
         per_cell = measured.tumour_mean * h
+        # a margin window's births happen at its lesion's edge; a core window's into room
+        # freed inside it
+        births_per = measured.margin_mean if self.region == "margin" else measured.viable_mean
         return RegionRates(
-            birth=c["tumor_divisions"] / max(measured.margin_mean, 1.0) / h,
+            birth=c["tumor_divisions"] / max(births_per, 1.0) / h,
             death=(c["necrotic_deaths"] + c["apoptoses"]) / per_cell,
             necrotic=c["necrotic_deaths"] / per_cell,
             kill=c["kills"] / per_cell,
