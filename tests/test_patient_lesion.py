@@ -92,9 +92,12 @@ def test_without_a_core_window_the_core_is_inert():
     assert rates["core"].cycling == 0.6  # oxygen and cycling taken from the margin
     state = LesionState(1e6, 0.0)
     weights = {"margin": 0.1, "core": 0.9}
-    assert birth_rate(rates, weights, state) == pytest.approx(0.001)
-    state.doomed = 9e6  # after ablative RT the survivors have room
-    assert birth_rate(rates, weights, state) == pytest.approx(0.01 * (0.1 + 0.9 * 0.9))
+    cycle = 1 / 96
+    assert birth_rate(rates, weights, state, cycle) == pytest.approx(0.001)
+    state.doomed = 9e6  # after ablative RT the survivors have room: they cycle freely
+    assert birth_rate(rates, weights, state, cycle) == pytest.approx(
+        0.001 + 0.9 * 0.9 * cycle * 0.6
+    )
 
 
 def test_advance_grows_shrinks_and_dies_out():

@@ -184,18 +184,26 @@ class Events:
 
 
 def birth_rate(
-    rates: dict[str, RegionRates], weights: dict[str, float], state: LesionState
+    rates: dict[str, RegionRates],
+    weights: dict[str, float],
+    state: LesionState,
+    cycle_rate: float,
 ) -> float:
-    """Births per viable cell of the lesion (1/h): the margin windows' births per margin cell
-    × the margin's share, plus the core's: its windows' births per cell (into room freed
-    inside the core), or for an inert core (no core window) the margin rate × the core's
-    share of doomed cells (a survivor next to a doomed cell takes its room when it dies:
-    after ablative radiotherapy nearly every survivor can divide)."""
-    core = rates["core"]
-    if core.inert:
-        doomed = state.doomed / state.total if state.total > 0 else 0.0
-        return rates["margin"].birth * (weights["margin"] + weights["core"] * doomed)
-    return weights["margin"] * rates["margin"].birth + weights["core"] * core.birth
+    """Births per viable cell of the lesion (1/h).
+
+    Margin: the margin windows' births per margin cell × the margin's share. Core: its
+    windows' births per cell (into room freed inside the core; none for an inert core), except
+    that a survivor next to a doomed cell takes its room when that cell dies and divides at the
+    lattice's rate for a cell with room, ``cycle_rate`` (tumor.cycle_rate, 1/h) × the core's
+    cycling fraction; the share of such survivors is the lesion's share of doomed cells (after
+    ablative radiotherapy nearly every survivor)."""
+    margin, core = rates["margin"], rates["core"]
+    doomed = state.doomed / state.total if state.total > 0 else 0.0
+    packed = 0.0 if core.inert else core.birth
+    room = cycle_rate * core.cycling
+    return weights["margin"] * margin.birth + weights["core"] * (
+        (1.0 - doomed) * packed + doomed * room
+    )
 
 
 def advance(
@@ -217,7 +225,7 @@ def advance(
     hazard, taken as expected counts (or drawn below ``stochastic_below`` cells). Returns the
     events (for antigen release and output).
     """
-    birth = birth_rate(rates, weights, state)
+    birth = birth_rate(rates, weights, state, cycle_rate)
     death = sum(weights[r] * rates[r].death for r in REGIONS)
     necrotic = sum(weights[r] * rates[r].necrotic for r in REGIONS)
     kill = sum(weights[r] * rates[r].kill for r in REGIONS)

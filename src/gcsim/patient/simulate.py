@@ -209,7 +209,12 @@ class PatientModel:
         lesion.retired.append(_window_series(old, j, lesion.reseeds))
         lesion.reseeds += 1
         resistant = lesion.state.resistant / lesion.state.viable if lesion.state.viable else 0.0
-        lesion.windows[j] = self._window(lesion, j, old.region, resistant)
+        new = self._window(lesion, j, old.region, resistant)
+        # what the treatments carry over time (radiotherapy's adjuvant and remodelling signals:
+        # a re-seeded window has missed the fractions) continues, as a checkpoint restores it
+        for before, after in zip(old.model.therapies, new.model.therapies, strict=True):
+            after.set_state(before.get_state())
+        lesion.windows[j] = new
         self.events.append(
             {
                 "event": "window_reseeded",
@@ -455,7 +460,8 @@ class PatientModel:
                 * sum(weights[r] * rates[r].hypoxic for r in REGIONS),
                 "margin_fraction": lesion.margin_fraction(),
                 "cd8": s.viable * sum(weights[r] * rates[r].cd8_per_cell for r in REGIONS),
-                "birth_rate_per_day": 24.0 * birth_rate(rates, weights, s),
+                "birth_rate_per_day": 24.0
+                * birth_rate(rates, weights, s, lesion.params["tumor.cycle_rate"]),
                 "death_rate_per_day": 24.0 * sum(weights[r] * rates[r].death for r in REGIONS),
                 "kill_rate_per_day": 24.0 * sum(weights[r] * rates[r].kill for r in REGIONS),
                 "cd8_recruited_per_day": 24.0
