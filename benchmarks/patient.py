@@ -1,0 +1,153 @@
+"""Patient mode: time a 3-lesion patient for 24 weeks, and (``--checks``) the bridge's figures.
+
+    PYTHONPATH=src .venv/bin/python benchmarks/patient.py             # timing, one core
+    PYTHONPATH=src .venv/bin/python benchmarks/patient.py --checks    # + bridge checks (~3 min)
+
+Timing: ``scenarios/patient/chemo_ici.yaml`` (a 30 mm primary with a margin and a core window,
+two liver metastases with one margin window each: four 80 × 80 windows), arm
+``xelox_nivolumab``, replicate 0, 24 weeks, in this process. Reported: wall seconds, seconds per
+simulated patient-week, and the share spent stepping windows vs in the lesion models (the rest
+is start-up: building the windows' models).
+
+Checks: (1) the bridge against a fully resolved lesion — a 2.5 mm disc through the bridge vs on
+a 300 × 300 lattice, day-60 diameter, untreated and under nivolumab; (2) the exchange interval
+— the same patient with 6 h and 3 h exchanges, week-24 sum of the target lesions' diameters.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SCENARIO = REPO / "scenarios" / "patient" / "chemo_ici.yaml"
+ARM = "xelox_nivolumab"
+
+
+def timing() -> dict[str, float]:
+    """Wall time of one 24-week patient and its split."""
+    from gcsim.patient.simulate import PatientModel
+    from gcsim.runner import replicate_seed
+    from gcsim.scenario import load_scenario
+
+    scenario = load_scenario(SCENARIO)
+    started = time.perf_counter()
+    model = PatientModel(scenario, ARM, replicate_seed(scenario.seed, 0))
+    model.run()
+    wall = time.perf_counter() - started
+    weeks = scenario.time.days / 7.0
+    return {
+        "wall_s": wall,
+        "weeks": weeks,
+        "s_per_patient_week": wall / weeks,
+        "windows_share": model.seconds["windows"] / wall,
+        "lesions_share": model.seconds["lesions"] / wall,
+        "windows": sum(len(lesion.windows) for lesion in model.lesions),
+    }
+
+
+def bridge_vs_full(days: float = 60.0) -> list[tuple[str, float, float]]:
+    """(arm, bridged day-``days`` diameter, fully resolved one) for untreated and nivolumab."""
+    from gcsim.model import GastricTumorModel
+    from gcsim.patient.lesion import LesionGeometry
+    from gcsim.patient.simulate import PatientModel
+    from gcsim.scenario.schema import Scenario
+
+    nivolumab = {
+        "type": "checkpoint_inhibitor",
+        "drug": "nivolumab",
+        "dose": {"value": 240, "unit": "mg"},
+        "schedule": {"start_day": 0, "interval_days": 14, "doses": 5},
+    }
+    out = []
+    for arm, treatments in (("untreated", []), ("nivolumab", [nivolumab])):
+        full = GastricTumorModel(
+            Scenario.model_validate(
+                {
+                    "name": "full",
+                    "domain": {"width": 300, "height": 300},
+                    "tumor": {"initial_radius_um": 1250.0},
+                    "time": {"days": days},
+                    "arms": {arm: treatments},
+                }
+            ),
+            rng=1,
+        )
+        geometry = LesionGeometry(2, 1.0 / (full.site_um / 1000.0) ** 2)
+        start = full.metrics["tumor_cells"]
+        full.run()
+        lesion = {
+            "name": "L",
+            "site": "x",
+            "target": False,
+            "diameter_mm": geometry.diameter_mm(start),
+            "windows": [{"region": "margin"}, {"region": "core"}],
+        }
+        scenario = Scenario.model_validate(
+            {
+                "name": "bridge",
+                "time": {"days": days},
+                "arms": {arm: treatments},
+                "parameters": {"patient.node_antigen_scale": 1.0},
+                "patient": {"bridge": {"window_sites": 60}, "lesions": [lesion]},
+            }
+        )
+        bridged = PatientModel(scenario, arm, 1, geometry=geometry)
+        bridged.run()
+        d_bridge = float(bridged.lesions_table("x", 0)["diameter_mm"].iloc[-1])
+        out.append((arm, d_bridge, geometry.diameter_mm(full.metrics["tumor_cells"])))
+    return out
+
+
+def exchange_sensitivity() -> tuple[float, float]:
+    """Week-24 sum of target diameters of the timed patient at 6 h and at 3 h exchanges."""
+    from gcsim.patient.simulate import PatientModel
+    from gcsim.runner import replicate_seed
+    from gcsim.scenario import load_scenario
+
+    results = []
+    for hours in ("6", "3"):
+        scenario = load_scenario(SCENARIO, [f"patient.bridge.exchange_hours={hours}"])
+        model = PatientModel(scenario, ARM, replicate_seed(scenario.seed, 0))
+        model.run()
+        table = model.lesions_table("x", 0)
+        last = table[(table["time_days"] == table["time_days"].max()) & table["target"]]
+        results.append(float(last["diameter_mm"].sum()))
+    return results[0], results[1]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checks", action="store_true", help="also run the bridge checks")
+    args = parser.parse_args(argv)
+    import gcsim
+
+    print(f"gcsim from {Path(gcsim.__file__).parent}")
+    t = timing()
+    print(
+        f"3-lesion patient ({t['windows']:.0f} windows), {t['weeks']:.0f} weeks: "
+        f"{t['wall_s']:.1f} s = {t['s_per_patient_week']:.2f} s per patient-week; "
+        f"windows {100 * t['windows_share']:.1f} %, lesion models {100 * t['lesions_share']:.2f} %"
+    )
+    if args.checks:
+        for arm, bridged, full in bridge_vs_full():
+            error = 100 * (bridged - full) / full
+            print(
+                f"bridge vs full, {arm}, day 60: {bridged:.3f} mm vs {full:.3f} mm ({error:+.1f} %)"
+            )
+        six, three = exchange_sensitivity()
+        change = 100 * (three - six) / six
+        print(
+            f"exchange 6 h vs 3 h, week-24 sum of target diameters: {six:.2f} mm vs "
+            f"{three:.2f} mm ({change:+.2f} %)"
+        )
+        if not math.isfinite(change):
+            return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
