@@ -138,3 +138,28 @@ def test_exchange_interval_is_whole_steps(tmp_path):
 
 def test_a_scenario_without_lesions_has_no_patient():
     assert Scenario(name="single").patient is None
+
+
+PATIENT_EXAMPLES = sorted((Path(__file__).parent.parent / "scenarios" / "patient").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", PATIENT_EXAMPLES, ids=lambda p: p.stem)
+def test_patient_examples_load_and_run_every_arm(path):
+    """Each shipped patient scenario, every arm, for one day on small windows."""
+    from gcsim.patient.simulate import PatientModel
+
+    scenario = load_scenario(path)
+    assert len(scenario.patient.lesions) >= 3
+    bridge = scenario.patient.bridge.model_copy(update={"window_sites": 30})
+    scenario = scenario.model_copy(
+        update={
+            "time": scenario.time.model_copy(update={"days": 1.0}),
+            "patient": scenario.patient.model_copy(update={"bridge": bridge}),
+        }
+    )
+    for arm in scenario.arms:
+        model = PatientModel(scenario, arm, 1)
+        model.run()
+        table = model.lesions_table(f"{arm}/r0", 0)
+        assert set(table["lesion"]) == {lesion.name for lesion in scenario.patient.lesions}
+        assert (table["diameter_mm"] > 0).all()
