@@ -18,6 +18,7 @@ from gcsim.patient.lesion import (
     birth_rate,
     cytotoxic_survival,
     fill_regions,
+    lesion_survival,
     lq_survival_by_class,
 )
 
@@ -112,3 +113,19 @@ def test_advance_grows_shrinks_and_dies_out():
     for _ in range(20):
         advance(small, kill, {"margin": 1.0, "core": 0.0}, 6.0, 1 / 96, rng, 1e4)
     assert small.viable == 0.0  # below patient.stochastic_below: drawn, and gone
+
+
+def test_lesion_survival_weights_regions_and_classes():
+    oxic = lq_survival_by_class(
+        np.full(9, 40.0), 8.0, P["rt.alpha_tumor"], P["rt.beta_tumor"], P["rt.oer"], OER_K
+    )
+    anoxic = lq_survival_by_class(
+        np.zeros(3), 8.0, P["rt.alpha_tumor"], P["rt.beta_tumor"], P["rt.oer"], OER_K
+    )
+    total, classes = lesion_survival({"margin": oxic, "core": anoxic}, {"margin": 0.9, "core": 0.1})
+    assert classes["anoxic"][0] == pytest.approx(0.1) and classes["oxic"][0] == pytest.approx(0.9)
+    assert total == pytest.approx(0.9 * oxic["oxic"][1] + 0.1 * anoxic["anoxic"][1])
+    empty = lq_survival_by_class(np.zeros(0), 8.0, 0.3, 0.03, 3.0, 3.0)
+    alone, _ = lesion_survival({"margin": oxic, "core": empty}, {"margin": 0.2, "core": 0.8})
+    assert alone == pytest.approx(oxic["oxic"][1])  # the unsampled core takes the margin's
+    assert lesion_survival({"margin": empty, "core": empty}, {"margin": 0.5, "core": 0.5})[0] == 1.0

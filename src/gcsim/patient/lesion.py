@@ -132,6 +132,29 @@ def lq_survival_by_class(
     return out
 
 
+def lesion_survival(
+    by_region: dict[str, dict[str, tuple[float, float]]], weights: dict[str, float]
+) -> tuple[float, dict[str, tuple[float, float]]]:
+    """A lesion's surviving fraction of one radiation fraction, Σ over regions and oxygen classes
+    of weight × share × survival (``lq_survival_by_class`` per region, ``weights`` the regions'
+    shares of the lesion), and per class its share of the lesion and mean survival. A region
+    without pO₂ samples takes the others' distribution; a lesion with none at all (no window
+    ever held a cell) is not hit: survival 1."""
+    # a region without pO₂ samples gives its weight to those with
+    sampled = {r: w for r, w in weights.items() if sum(s for s, _ in by_region[r].values()) > 0}
+    norm = sum(sampled.values())
+    if norm <= 0:
+        return 1.0, {name: (0.0, 1.0) for name in OXYGEN_CLASSES}
+    total = 0.0
+    classes: dict[str, tuple[float, float]] = {}
+    for name in OXYGEN_CLASSES:
+        share = sum(w * by_region[r][name][0] for r, w in sampled.items()) / norm
+        hit = sum(w * by_region[r][name][0] * by_region[r][name][1] for r, w in sampled.items())
+        total += hit / norm
+        classes[name] = (share, hit / norm / share if share > 0 else 1.0)
+    return total, classes
+
+
 def cytotoxic_survival(
     relative: float, delivery: float, cycling: float, kill_p: float, sensitivity: float
 ) -> float:

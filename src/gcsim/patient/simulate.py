@@ -41,6 +41,7 @@ from gcsim.patient.lesion import (
     birth_rate,
     cytotoxic_survival,
     fill_regions,
+    lesion_survival,
     lq_survival_by_class,
 )
 from gcsim.patient.schema import Lesion, Patient
@@ -294,10 +295,8 @@ class PatientModel:
             for day in treatment.schedule.dose_days():
                 if not t0_h <= day * 24.0 < t1_h:
                     continue
-                survival = 0.0
-                classes: dict[str, float] = {}
-                for region in REGIONS:
-                    by_class = lq_survival_by_class(
+                by_region = {
+                    region: lq_survival_by_class(
                         rates[region].po2,
                         dose,
                         p["rt.alpha_tumor"],
@@ -305,14 +304,14 @@ class PatientModel:
                         p["rt.oer"],
                         p["rt.oer_k"],
                     )
-                    for name, (share, sf) in by_class.items():
-                        survival += weights[region] * share * sf
-                        classes[f"fraction_{name}"] = classes.get(f"fraction_{name}", 0.0) + (
-                            weights[region] * share
-                        )
-                        classes[f"sf_{name}"] = sf
-                if not any(rates[r].po2.size for r in REGIONS):
-                    survival = 1.0  # no window has measured a pO₂ yet: cannot happen at t > 0
+                    for region in REGIONS
+                }
+                survival, by_class = lesion_survival(by_region, weights)
+                classes = {
+                    f"{what}_{name}": value
+                    for name, pair in by_class.items()
+                    for what, value in zip(("fraction", "sf"), pair, strict=True)
+                }
                 s = lesion.state
                 before = s.viable
                 s.doomed += before * (1.0 - survival)
