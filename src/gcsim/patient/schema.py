@@ -13,8 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-import gcsim.scenario.schema as _scenario_schema
-from gcsim.scenario.schema import Immune, Tumor, _check_parameters
+from gcsim.scenario.sections import Immune, Tumor, _check_parameters
 from gcsim.validation import FieldError
 from gcsim.validation import Strict as _Strict
 
@@ -251,9 +250,3 @@ class Patient(_Strict):
         return _auto_centres(
             self.windows_of(lesion), lesion.diameter_mm / 2, self.window_edge_mm(site_um)
         )
-
-
-# Scenario's ``patient`` field names this module's Patient (it builds on the scenario's
-# sections, so it cannot be defined before them); complete Scenario now.
-_scenario_schema.Patient = Patient  # type: ignore[attr-defined]
-_scenario_schema.Scenario.model_rebuild()

@@ -4,7 +4,6 @@
 :class:`ScenarioError`, whose messages read ``FILE:LINE:COL: field.path: message``.
 """
 
-import gcsim.patient.schema  # noqa: F401  (completes Scenario's ``patient`` field)
 from gcsim.scenario.loader import (
     Issue,
     ScenarioError,
