@@ -29,13 +29,17 @@ SCENARIO = REPO / "scenarios" / "patient" / "chemo_ici.yaml"
 ARM = "xelox_nivolumab"
 
 
-def timing() -> dict[str, float]:
-    """Wall time of one 24-week patient and its split."""
+def timing(days: float | None = None) -> dict[str, float]:
+    """Wall time of one patient (24 weeks, or ``days``) and its split."""
     from gcsim.patient.simulate import PatientModel
     from gcsim.runner import replicate_seed
     from gcsim.scenario import load_scenario
 
     scenario = load_scenario(SCENARIO)
+    if days is not None:  # model_copy: the scenario's later doses simply never come
+        scenario = scenario.model_copy(
+            update={"time": scenario.time.model_copy(update={"days": days})}
+        )
     started = time.perf_counter()
     model = PatientModel(scenario, ARM, replicate_seed(scenario.seed, 0))
     model.run()
@@ -142,13 +146,14 @@ def _mean_se(values: list[float]) -> tuple[float, float]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checks", action="store_true", help="also run the bridge checks")
+    parser.add_argument("--days", type=float, default=None, help="timing horizon (default 168)")
     parser.add_argument("--replicates", type=int, default=4, help="for the exchange check")
     parser.add_argument("--workers", type=int, default=2, help="processes for the checks")
     args = parser.parse_args(argv)
     import gcsim
 
     print(f"gcsim from {Path(gcsim.__file__).parent}")
-    t = timing()
+    t = timing(args.days)
     print(
         f"3-lesion patient ({t['windows']:.0f} windows), {t['weeks']:.0f} weeks: "
         f"{t['wall_s']:.1f} s = {t['s_per_patient_week']:.2f} s per patient-week; "

@@ -238,3 +238,17 @@ def test_bridge_matches_a_fully_resolved_lesion_untreated():
     d_bridge = float(bridged["diameter_mm"].iloc[-1])
     assert abs(d_bridge - d_full) / d_full < 0.10, (d_bridge, d_full)
     assert math.isclose(bridged["diameter_mm"].iloc[0], geometry.diameter_mm(start))
+
+
+def test_the_patient_benchmark_runs_and_splits_its_time():
+    """benchmarks/patient.py at a tiny horizon: a well-formed result (speed is not a test)."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    import patient as bench
+
+    result = bench.timing(days=0.5)
+    assert result["windows"] == 4
+    assert 0 < result["windows_share"] < 1 and 0 < result["lesions_share"] < 1
+    assert result["s_per_patient_week"] > 0
