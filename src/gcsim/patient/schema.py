@@ -119,7 +119,9 @@ class Lesion(_Strict):
     ] = Field(default_factory=dict)
     windows: Annotated[
         list[Window] | None,
-        Field(max_length=8, description="this lesion's windows; None = bridge.windows"),
+        Field(
+            min_length=1, max_length=8, description="this lesion's windows; None = bridge.windows"
+        ),
     ] = None
 
     _known_parameters = field_validator("parameters")(_check_parameters)
