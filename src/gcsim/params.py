@@ -631,12 +631,13 @@ CORE: tuple[Param, ...] = (
     # --- suppressive cells ------------------------------------------------------------------
     Param(
         "treg.influx_ratio",
-        0.1,
+        0.05,
         "1",
         "Treg influx relative to CD8 influx",
-        "Calibrated to P9 (CD8:Treg 1–5 in the core; was 0.25, which gave 0.6): Tregs do not "
-        "arrest on antigen and reach the core, CD8 T cells stop at the first tumour cells; "
-        "decision 0020",
+        "Calibrated to P9's CD8:Treg ratio in the core (1–5; CD8/FOXP3 2.0–3.8 in the GI proxy): "
+        "0.25 gave 0.6, 0.1 gave 0.93, 0.05 gives 1.9 (8 replicates): Tregs do not arrest on "
+        "antigen and reach the core, CD8 T cells stop at the first tumour cells; decisions "
+        "0020, 0022",
     ),
     Param("treg.death_rate", 1 / 240, "1/h", "Treg death rate", "Assumption: as CD8"),
     Param(

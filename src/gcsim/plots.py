@@ -1,9 +1,10 @@
-"""Figures of a run: dynamics over time and a snapshot of the lattice."""
+"""Figures of a run: dynamics over time, a snapshot of the lattice, and a patient's lesions
+(RECIST spider plot and diameter panel)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 
@@ -13,7 +14,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.patches import Patch
 
-from gcsim import cells
+from gcsim import cells, recist
 from gcsim.therapies import exposure_styles
 
 if TYPE_CHECKING:
@@ -196,3 +197,133 @@ def _plot_exposure(ax, table: pd.DataFrame, scenario: Scenario, colours: list) -
     ax.set_title("exposure (lines) and doses (marks)")
     ax.set_xlabel("day")
     ax.set_xlim(0, scenario.time.days)
+
+
+def plot_spider(
+    lesions: pd.DataFrame,
+    *,
+    scan_every_days: float = recist.SCAN_EVERY_DAYS,
+    ax: matplotlib.axes.Axes | None = None,
+    **scoring: Any,
+) -> matplotlib.axes.Axes:
+    """Spider plot: percent change of the target sum of diameters from baseline at each scan.
+
+    One line per run (``run_id``; a table without it is one run), coloured by ``arm`` (one
+    legend entry per arm), with RECIST 1.1's thresholds drawn: +20 % (progression, before the
+    5 mm rule and the nadir, which the diameter panel shows) and −30 % (partial response). The
+    sums are the ones :func:`gcsim.recist.score_patient` scores (``scoring`` is passed to it).
+    Lines carry ``gid`` ``"run <run_id>"``; the thresholds ``"pd_threshold"`` and
+    ``"pr_threshold"``. Returns the Axes.
+    """
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 4.5), layout="constrained")
+    runs = lesions.groupby("run_id", sort=False) if "run_id" in lesions else [(None, lesions)]
+    arms = list(dict.fromkeys(lesions["arm"])) if "arm" in lesions else [None]
+    colours = dict(zip(arms, arm_colours(len(arms)), strict=True))
+    labelled: set = set()
+    for run_id, run in runs:
+        response = recist.score_patient(run, scan_every_days=scan_every_days, **scoring)
+        change = 100.0 * (response.sld_mm / response.sld_mm[0] - 1.0)
+        arm = run["arm"].iloc[0] if "arm" in run else None
+        label = str(arm) if arm is not None and arm not in labelled else "_nolegend_"
+        labelled.add(arm)
+        ax.plot(
+            response.scan_days,
+            change,
+            "o-",
+            color=colours[arm],
+            markersize=3,
+            linewidth=1,
+            label=label,
+            gid=f"run {run_id}",
+        )
+    pd_line = ax.axhline(100 * recist.PROGRESSION_INCREASE, color="grey", linestyle="--")
+    pr_line = ax.axhline(-100 * recist.PARTIAL_RESPONSE_DECREASE, color="grey", linestyle=":")
+    pd_line.set_gid("pd_threshold")
+    pr_line.set_gid("pr_threshold")
+    ax.axhline(0.0, color="grey", linewidth=0.5)
+    ax.set_xlabel("day")
+    ax.set_ylabel("sum of target diameters, % change from baseline")
+    ax.set_title("spider plot (RECIST 1.1: PD +20 % dashed, PR −30 % dotted)")
+    if arms != [None]:
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return ax
+
+
+def plot_diameter_panel(
+    lesions_of_one_run: pd.DataFrame,
+    *,
+    scan_every_days: float = recist.SCAN_EVERY_DAYS,
+    ax: matplotlib.axes.Axes | None = None,
+    **scoring: Any,
+) -> matplotlib.axes.Axes:
+    """One run's lesions: each diameter over time, the scans, the sum and its RECIST thresholds.
+
+    Each lesion's recorded diameter (short axis for a node) is a continuous line (solid for
+    targets, dashed for non-targets, dotted for new lesions; ``gid`` ``"lesion <name>"``); the
+    scan days are vertical marks (``gid`` ``"scan"``); the target sum at the scans, as
+    :func:`gcsim.recist.score_patient` scores it (``scoring`` is passed to it), is a line with
+    markers (``"sld"``); the PR threshold, 70 % of the baseline sum, is a horizontal line
+    (``"pr_threshold"``); the PD threshold is a step line (``"pd_threshold"``): the sum at
+    which each follow-up scan progresses, ``nadir + max(20 % · nadir, 5 mm)`` from the nadir of
+    the scans before it (:func:`gcsim.recist.progression_threshold_mm`). Returns the Axes.
+    """
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 4.5), layout="constrained")
+    response = recist.score_patient(lesions_of_one_run, scan_every_days=scan_every_days, **scoring)
+    scans, sld = response.scan_days, response.sld_mm
+    for day in scans:
+        ax.axvline(day, color="0.85", linewidth=0.8, zorder=0, gid="scan")
+    colours = arm_colours(lesions_of_one_run["lesion"].nunique())
+    for colour, (name, lesion) in zip(
+        colours, lesions_of_one_run.groupby("lesion", sort=False), strict=True
+    ):
+        lesion = lesion.sort_values("time_days", kind="stable")
+        first = lesion.iloc[0]
+        style = "-" if first["target"] else (":" if first["appeared_day"] > 0 else "--")
+        kind = (
+            "target" if first["target"] else ("new" if first["appeared_day"] > 0 else "non-target")
+        ) + (" node" if first["node"] else "")
+        ax.plot(
+            lesion["time_days"],
+            lesion["diameter_mm"],
+            style,
+            color=colour,
+            linewidth=1,
+            label=f"{name} ({first['site']}; {kind})",
+            gid=f"lesion {name}",
+        )
+    ax.plot(scans, sld, "ko-", markersize=4, linewidth=1.5, label="sum of targets", gid="sld")
+    ax.axhline(
+        (1 - recist.PARTIAL_RESPONSE_DECREASE) * sld[0],
+        color="tab:green",
+        linestyle=":",
+        label="PR: −30 % of baseline sum",
+        gid="pr_threshold",
+    )
+    if len(scans) > 1:
+        threshold = recist.progression_threshold_mm(sld)
+        ax.plot(
+            scans,
+            np.concatenate([threshold[:1], threshold]),
+            color="tab:red",
+            linestyle="--",
+            drawstyle="steps-pre",
+            label="PD: nadir + max(20 %, 5 mm)",
+            gid="pd_threshold",
+        )
+    for day, category in zip(scans[1:], response.categories, strict=True):
+        ax.annotate(
+            category,
+            (day, 0.98),
+            xycoords=("data", "axes fraction"),
+            fontsize=7,
+            ha="center",
+            va="top",
+        )
+    ax.set_xlabel("day")
+    ax.set_ylabel("diameter (mm; nodes: short axis)")
+    ax.set_title(f"lesions and RECIST 1.1 at the scans: best response {response.best_response}")
+    # outside the axes, so that it never covers the curves or the scans' categories
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return ax
