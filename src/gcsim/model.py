@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
@@ -126,6 +126,10 @@ class GastricTumorModel(mesa.Model):
         self.oxygen_sweeps = 0
         self._lymph_node = [0.0, 0.0]  # antigen in transit, antigen presented (dead-cell units)
         self.priming_level = self.baseline_priming
+        # None: the model's own lymph node (``_update_priming``). Otherwise a callable
+        # ``(model, antigen released this step, effects) -> priming level`` that replaces it:
+        # how gcsim.patient connects a window to the lymph node its patient's lesions share.
+        self.priming_source: PrimingSource | None = None
         self.antigen_released = 0.0  # cumulative input to the priming compartment (kill units)
         self._views: dict[tuple[str, tuple[int, int]], mesa.Agent] = {}
         self._vegf_blocked = np.zeros((width, height), np.float32)
@@ -200,7 +204,11 @@ class GastricTumorModel(mesa.Model):
             self._recruitment(effects, vegf_signal)
         with self._phase("immune"):
             kills = self._immune(effects, vegf_signal)
-        self._update_priming(self._antigen_released(kills, necrotic, mitotic, effects), effects)
+        released = self._antigen_released(kills, necrotic, mitotic, effects)
+        if self.priming_source is None:
+            self._update_priming(released, effects)
+        else:  # patient mode: a lymph node shared by the lesions sets priming (gcsim.patient)
+            self.priming_level = self.priming_source(self, released, effects)
         if self.steps % self.record_every == 0:
             with self._phase("observe"):
                 self._record()
@@ -299,11 +307,13 @@ class GastricTumorModel(mesa.Model):
         """Antigen sent to the lymph node this step (kill units): CTL kills, necrotic deaths
         at ``priming.necrosis_weight``, radiation deaths at the ``radiation_death_weight``
         channel, and the ``antigen`` channel (treatment-induced immunogenic deaths)."""
-        released = (
-            kills
-            + self.params["priming.necrosis_weight"] * necrotic
-            + effects.radiation_death_weight * mitotic
-            + effects.antigen
+        released = antigen_release(
+            kills,
+            necrotic,
+            mitotic,
+            self.params["priming.necrosis_weight"],
+            effects.radiation_death_weight,
+            effects.antigen,
         )
         self.antigen_released += released
         return released
@@ -406,13 +416,12 @@ class GastricTumorModel(mesa.Model):
         baseline by up to ``priming.boost`` as a Hill function of presented antigen, scaled by
         the ``priming_gain`` channel (PD-1 blockade in the draining lymph node raises it).
         """
-        transfer = per_step(2.0 / self.params["priming.delay"], self.dt_h)
-        transit, presented = self._lymph_node
-        moved = transit * transfer
-        self._lymph_node = [transit - moved + released, presented - presented * transfer + moved]
-        half = self.params["priming.half_max"]
-        presented = self._lymph_node[1] * effects.priming_gain
-        drive = presented / (half + presented)
+        self._lymph_node = lymph_node_step(
+            self._lymph_node, released, self.params["priming.delay"], self.dt_h
+        )
+        drive = priming_drive(
+            self._lymph_node[1], self.params["priming.half_max"], effects.priming_gain
+        )
         self.priming_level = self.baseline_priming + self.params["priming.boost"] * drive
 
     def _record(self) -> None:
@@ -492,6 +501,43 @@ class GastricTumorModel(mesa.Model):
         from gcsim.agents import build_grid
 
         return build_grid(self)
+
+
+PrimingSource = Callable[["GastricTumorModel", float, Effects], float]
+
+
+def antigen_release(
+    kills: float,
+    necrotic: float,
+    mitotic: float,
+    necrosis_weight: float,
+    radiation_death_weight: float,
+    antigen: float,
+) -> float:
+    """Antigen sent to the lymph node (kill units, one CTL kill = 1): ``kills`` + necrotic
+    deaths × ``necrosis_weight`` + mitotic (post-radiation) deaths × ``radiation_death_weight``
+    + ``antigen`` (treatment-induced immunogenic deaths, already in kill units). Counts may be
+    fractional (a lesion's expected events, gcsim.patient)."""
+    return kills + necrosis_weight * necrotic + radiation_death_weight * mitotic + antigen
+
+
+def lymph_node_step(node: list[float], released: float, delay_h: float, dt_h: float) -> list[float]:
+    """One interval ``dt_h`` (h) of the two-stage lymph-node compartment ``node`` = [antigen in
+    transit, antigen presented] (kill units): each stage is left at the per-interval probability
+    of a rate 2 / ``delay_h`` (1/h), so presentation follows release with a gamma-distributed
+    delay of mean ``delay_h``; ``released`` enters transit. Returns the new [transit, presented].
+    """
+    transfer = per_step(2.0 / delay_h, dt_h)
+    transit, presented = node
+    moved = transit * transfer
+    return [transit - moved + released, presented - presented * transfer + moved]
+
+
+def priming_drive(presented: float, half_max: float, gain: float) -> float:
+    """Hill drive (0–1) of ``presented`` antigen (kill units) × ``gain`` (the ``priming_gain``
+    channel: PD-1 blockade in the draining node) with half-maximum ``half_max``."""
+    presented = presented * gain
+    return presented / (half_max + presented)
 
 
 def _reporter(name: str):

@@ -115,6 +115,8 @@ class Simulation:
     steps: int
     phase_seconds: dict[str, float]  # a branched job's include its trunk's
     reached_edge_day: float | None
+    lesions: pd.DataFrame | None = None  # patient mode: the tidy lesions table of this run
+    events: list[dict[str, Any]] | None = None  # patient mode: re-seedings, fractions, ...
 
 
 @dataclass
@@ -183,7 +185,9 @@ def branch_groups(scenario: Scenario) -> list[tuple[tuple[str, ...], int | None]
         groups.setdefault(key, []).append(arm)
     out = []
     for arms in groups.values():
-        step = first_treatment_step(scenario, arms) if len(arms) > 1 else None
+        # patient mode runs every arm from t = 0: its lesions and windows have no trunk
+        branched = len(arms) > 1 and scenario.patient is None
+        step = first_treatment_step(scenario, arms) if branched else None
         out.append((tuple(arms), step))
     return out
 
@@ -267,6 +271,8 @@ def simulate(
     """Run one job; draw its final lattice to ``lattice_png`` if given; with ``snapshots``
     ``(path, every_hours)``, save the lattice codes every ``every_hours`` to ``path``.
     A branched job continues from ``trunk`` (its group's, for its replicate)."""
+    if scenario.patient is not None:
+        return _simulate_patient(scenario, job)
     started = time.perf_counter()
     if job.branch_step is None:
         model = GastricTumorModel(scenario, rng=job.seed, arm=job.arm)
@@ -305,6 +311,47 @@ def simulate(
         phase_seconds={k: round(v, 4) for k, v in model.timings.items()},
         reached_edge_day=None if touching.empty else float(touching.iloc[0]) / 24.0,
     )
+
+
+def _simulate_patient(scenario: Scenario, job: Job) -> Simulation:
+    """One patient run (gcsim.patient): its windows' time series as the run's table."""
+    from gcsim.patient.simulate import simulate_patient
+
+    started = time.perf_counter()
+    run = simulate_patient(scenario, job.arm, job.seed, job.run_id, job.replicate)
+    return Simulation(
+        job=job,
+        table=run.windows,
+        wall_time_s=time.perf_counter() - started,
+        steps=run.steps,
+        phase_seconds=run.seconds,
+        reached_edge_day=None,  # margin windows are re-seeded when their front reaches the edge
+        lesions=run.lesions,
+        events=run.events,
+    )
+
+
+def _primary_window(table: pd.DataFrame) -> pd.DataFrame:
+    """A patient run's first lesion's first window (all its seedings; where a re-seeded window
+    starts at the time its predecessor last recorded, the new one's row): its section metrics."""
+    if "lesion" not in table:
+        return table
+    first = table["lesion"].iloc[0]
+    rows = table[(table["lesion"] == first) & (table["window"] == 0)]
+    rows = rows.drop_duplicates(["run_id", "time_h"], keep="last")
+    return rows.reset_index(drop=True)
+
+
+def _run_row(scenario: Scenario, s: Simulation) -> dict[str, Any]:
+    """One row of runs.parquet: the section's summary metrics; a patient's response columns
+    come from RECIST 1.1 on its lesions (gcsim.patient.response)."""
+    row = {"arm": s.job.arm, "replicate": s.job.replicate, "seed": s.job.seed}
+    row |= summarize(_primary_window(s.table), response=scenario.response)
+    if s.lesions is not None:
+        from gcsim.patient.response import patient_burden, patient_response
+
+        row |= patient_burden(s.lesions) | patient_response(s.lesions, scenario.response)
+    return row
 
 
 def default_workers(n_jobs: int) -> int:
@@ -426,9 +473,20 @@ def run_scenario(
     workers = default_workers(len(jobs)) if workers is None else workers
     for line in clean_stale(Path(out).parent):  # what a SIGKILL of an earlier run left
         warnings.warn(line, StaleDirectoryWarning, stacklevel=2)
+    if scenario.patient is not None and snapshots_every_hours is not None:
+        warnings.warn(
+            "patient mode records no lattice snapshots (its windows are re-seeded): "
+            "--snapshots-every is ignored",
+            stacklevel=2,
+        )
+        snapshots_every_hours = None
     with atomic_directory(Path(out), overwrite, kind="run") as tmp:
         started = time.perf_counter()
-        lattice_pngs = {job: tmp / _lattice_name(job.arm) for job in jobs if job.replicate == 0}
+        lattice_pngs = {
+            job: tmp / _lattice_name(job.arm)
+            for job in jobs
+            if job.replicate == 0 and scenario.patient is None
+        }
         snapshots = {}
         if snapshots_every_hours is not None:
             steps_between(snapshots_every_hours, scenario.time.dt_hours)  # fail before running
@@ -440,13 +498,8 @@ def run_scenario(
         )
         wall = time.perf_counter() - started
         timeseries = pd.concat([s.table for s in simulations], ignore_index=True)
-        runs = pd.DataFrame(
-            [
-                {"arm": s.job.arm, "replicate": s.job.replicate, "seed": s.job.seed}
-                | summarize(s.table, response=scenario.response)
-                for s in simulations
-            ]
-        )
+        runs = pd.DataFrame([_run_row(scenario, s) for s in simulations])
+        patient = scenario.patient is not None
         arms = arm_summary(runs)
         edge = [s for s in simulations if s.reached_edge_day is not None]
         if edge:
@@ -466,6 +519,7 @@ def run_scenario(
             "dynamics.png",
             *sorted(p.name for p in lattice_pngs.values()),
             *sorted(path.name for path, _ in snapshots.values()),
+            *(["lesions.parquet"] if patient else []),
         ]
         manifest = {
             "scenario": scenario.model_dump(mode="json"),
@@ -508,10 +562,18 @@ def run_scenario(
         }
         if snapshots_every_hours is not None:
             manifest["snapshots_every_hours"] = snapshots_every_hours
+        if patient:
+            manifest["patient_events"] = [e for s in simulations for e in s.events or []]
+            lesions = pd.concat([s.lesions for s in simulations], ignore_index=True)
+            write_parquet(tmp / "lesions.parquet", lesions)
         write_parquet(tmp / "timeseries.parquet", timeseries)
         write_parquet(tmp / "runs.parquet", runs)
         arms.to_csv(tmp / "arms.csv", index=False)
-        plot_arms(timeseries, scenario, tmp / "dynamics.png")
+        plot_arms(
+            pd.concat([_primary_window(s.table) for s in simulations], ignore_index=True),
+            scenario,
+            tmp / "dynamics.png",
+        )
         write_json(tmp / "run.json", manifest)
         write_marker(tmp, "run", files)
     return RunResult(out=Path(out), timeseries=timeseries, runs=runs, arms=arms, manifest=manifest)

@@ -7,12 +7,19 @@ days are asked). ``extra="forbid"`` everywhere: an unknown key is an error, neve
 
 from __future__ import annotations
 
-import math
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
-from gcsim.params import ALIASES, DEFAULTS_BY_NAME, REPLACED, is_known, resolve_aliases
+from gcsim.patient.schema import Patient
+from gcsim.scenario.sections import (  # noqa: F401  (part of this module's API)
+    Antigenicity,
+    Immune,
+    Phenotype,
+    Subclones,
+    Tumor,
+    _check_parameters,
+)
 from gcsim.therapies import treatment_type
 from gcsim.validation import FieldError
 from gcsim.validation import Strict as _Strict
@@ -78,50 +85,6 @@ class Time(_Strict):
         return self
 
 
-class Antigenicity(_Strict):
-    """Per-cell antigenicity (0 = invisible to T cells, 1 = reference neoantigen load)."""
-
-    mean: Annotated[float, Field(ge=0, le=1)] = 0.6
-    sd: Annotated[float, Field(ge=0, le=0.5)] = 0.15
-
-
-class Subclones(_Strict):
-    """Fraction of tumour cells carrying each marker at the start (heritable on division)."""
-
-    her2: Annotated[float, Field(ge=0, le=1)] = 0.0
-    fgfr2b: Annotated[float, Field(ge=0, le=1)] = 0.0
-    cldn18_2: Annotated[float, Field(ge=0, le=1)] = 0.0
-    hrd: Annotated[float, Field(ge=0, le=1)] = 0.0
-    dkk1_high: Annotated[float, Field(ge=0, le=1)] = 0.0
-    chemo_resistant: Annotated[
-        float,
-        Field(
-            ge=0,
-            le=1,
-            description="cytotoxic-resistant cells at the start (they die at "
-            "chemo.resistant_sensitivity of the rate of the others); pre-existing resistance, "
-            "Goldie & Coldman 1979; drug-tolerant cells ≈ 0.3 % of a carcinoma cell population, "
-            "Sharma et al., Cell 2010 (M); decision 0018",
-        ),
-    ] = 0.003
-
-
-class Tumor(_Strict):
-    initial_radius_um: Annotated[
-        float, Field(gt=0, le=20000, description="radius of the initial disc of tumour cells, µm")
-    ] = 600.0
-    pdl1_cps: Annotated[
-        float,
-        Field(
-            ge=0,
-            le=100,
-            description="target baseline PD-L1 combined positive score (0–100), met at t = 0",
-        ),
-    ] = 5.0
-    antigenicity: Antigenicity = Antigenicity()
-    subclones: Subclones = Subclones()
-
-
 class Stroma(_Strict):
     fraction: Annotated[
         float,
@@ -147,34 +110,6 @@ class Vessels(_Strict):
         float,
         Field(ge=0, le=0.2, description="fraction of tumour sites that are vessel at t = 0"),
     ] = 0.01
-
-
-Phenotype = Literal["inflamed", "excluded", "desert"]
-
-
-class Immune(_Strict):
-    phenotype: Annotated[
-        Phenotype,
-        Field(description="immune phenotype preset: sets priming, seeding and stroma barrier"),
-    ] = "inflamed"
-    cd8_per_mm2: Annotated[
-        float | None,
-        Field(
-            ge=0,
-            le=5000,
-            description="initial CD8 density in the tumour, cells/mm²; "
-            "None = the phenotype's default",
-        ),
-    ] = None
-    priming: Annotated[
-        float | None,
-        Field(
-            ge=0,
-            le=1,
-            description="baseline systemic priming of tumour-specific T cells "
-            "(0–1); None = the phenotype's default",
-        ),
-    ] = None
 
 
 class Response(_Strict):
@@ -210,25 +145,6 @@ class Response(_Strict):
             "a lattice section is a few mm across, where a 5 mm rule would hide all growth",
         ),
     ] = 0.0
-
-
-def _check_parameters(value: dict[str, float]) -> dict[str, float]:
-    """Check every parameter's range; deprecated aliases become the names they set (the loader
-    warns about them where they are written)."""
-    for key, number in value.items():
-        if key in REPLACED:
-            raise ValueError(REPLACED[key])
-        if not is_known(key):
-            raise ValueError(f"unknown parameter {key!r} (see `gcsim params`)")
-        for name in ALIASES.get(key, (key,)):
-            param = DEFAULTS_BY_NAME[name]
-            if math.isnan(number):
-                raise ValueError(f"{key} = NaN: NaN is not a number allowed here")
-            if not (param.lo <= number <= param.hi):
-                high = "∞" if math.isinf(param.hi) else f"{param.hi:g}"
-                unit = "(dimensionless)" if param.unit in ("", "1") else param.unit
-                raise ValueError(f"{key} = {number:g} is outside [{param.lo:g}, {high}] {unit}")
-    return resolve_aliases(value)
 
 
 class Arm(_Strict):
@@ -300,8 +216,57 @@ class Scenario(_Strict):
         description="overrides of the default parameter table (gcsim params lists the names), "
         "each in the unit the table gives",
     )
+    patient: Annotated[
+        Patient | None,
+        Field(
+            description="patient mode: whole lesions carried by compartment models whose rates "
+            "come from lattice windows, sharing one lymph node (docs/patient-scale.md); "
+            "None = one section, as without it"
+        ),
+    ] = None
 
     _known_parameters = field_validator("parameters")(_check_parameters)
+
+    @model_validator(mode="after")
+    def _lesions_named(self) -> Scenario:
+        """Windows of a lesion do not overlap; a treatment names only lesions that exist."""
+        if self.patient is not None:
+            try:
+                self.patient.check_windows(self.domain.site_size_um)
+            except FieldError as error:
+                raise FieldError(("patient", *error.loc), str(error)) from None
+            exchange = self.patient.bridge.exchange_hours
+            if not _whole(exchange / self.time.dt_hours):
+                raise FieldError(
+                    ("patient", "bridge", "exchange_hours"),
+                    f"{exchange:g} h is not a whole number of time steps "
+                    f"(time.dt_hours = {self.time.dt_hours:g} h)",
+                )
+            if not _whole(self.time.record_every_hours / exchange):
+                raise FieldError(
+                    ("time", "record_every_hours"),
+                    f"{self.time.record_every_hours:g} h is not a whole number of exchange "
+                    f"intervals (patient.bridge.exchange_hours = {exchange:g} h): lesions are "
+                    "recorded at exchanges",
+                )
+        known = [] if self.patient is None else [lesion.name for lesion in self.patient.lesions]
+        for name, arm in self.arms.items():
+            for i, treatment in enumerate(arm.treatments):
+                named = getattr(treatment, "lesions", None)
+                if named is None:
+                    continue
+                where = ("arms", name, "treatments", i, "lesions")
+                if self.patient is None:
+                    raise FieldError(
+                        where, "names lesions, but the scenario has no `patient:` section"
+                    )
+                for j, lesion in enumerate(named):
+                    if lesion not in known:
+                        raise FieldError(
+                            (*where, j),
+                            f"no lesion {lesion!r}; the patient's lesions: {', '.join(known)}",
+                        )
+        return self
 
     @model_validator(mode="after")
     def _tumour_fits_domain(self) -> Scenario:
@@ -347,6 +312,10 @@ class Scenario(_Strict):
                 "arms": {name: Arm(treatments=arm.treatments)},
             }
         )
+
+
+def _whole(ratio: float) -> bool:
+    return ratio >= 1 - 1e-9 and abs(ratio - round(ratio)) <= 1e-9
 
 
 def _check_tumour_fits(tumor: Tumor, domain: Domain, where: tuple[str, ...]) -> None:

@@ -232,6 +232,14 @@ class Radiotherapy(TreatmentConfig):
     field: Annotated[
         Literal["whole"] | Region, Field(description="'whole' section or a disc region")
     ] = "whole"
+    lesions: Annotated[
+        tuple[str, ...] | None,
+        Field(
+            min_length=1,
+            description="patient mode: the lesions this course irradiates (names from "
+            "patient.lesions); None = the lesions marked `irradiated`",
+        ),
+    ] = None
 
     @model_validator(mode="after")
     def _gray_and_gaps(self) -> Radiotherapy:

@@ -1,0 +1,90 @@
+"""RECIST 1.1 on a patient's lesions, for ``runs.parquet``: the patient-level scoring of
+``gcsim.recist.score_patient`` read into the response columns of one run."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any
+
+import pandas as pd
+
+from gcsim.scenario.schema import Response
+
+# The response columns of runs.parquet that the patient's RECIST scoring fills.
+PATIENT_RESPONSE_COLUMNS = (
+    "best_response",
+    "objective_response",
+    "disease_control",
+    "time_to_progression_days",
+    "pfs_days",
+    "pfs_event",
+    "duration_of_response_days",
+    "last_scan_day",
+)
+
+
+class PatientScoringUnavailable(UserWarning):
+    """``gcsim.recist.score_patient`` is not installed: the response columns are left empty."""
+
+
+def patient_response(lesions: pd.DataFrame, response: Response) -> dict[str, Any]:
+    """The response columns of one run from its ``lesions`` rows (the tidy lesions table),
+    scored at the scenario's scan schedule (``response.scan_every_days``; confirmation of
+    CR/PR when ``response.confirm_after_days`` > 0)."""
+    try:
+        from gcsim.recist import score_patient
+    except ImportError:
+        warnings.warn(
+            "gcsim.recist.score_patient is not available: the patient's response columns of "
+            "runs.parquet are left empty (NE/NaN)",
+            PatientScoringUnavailable,
+            stacklevel=2,
+        )
+        return _unscored(lesions, response)
+    result = score_patient(
+        lesions,
+        scan_every_days=response.scan_every_days,
+        confirm=response.confirm_after_days > 0,
+    )
+    scans = list(result.scan_days)
+    return {
+        "best_response": result.best_response,
+        "objective_response": bool(result.objective_response),
+        "disease_control": bool(result.disease_control),
+        "time_to_progression_days": float(result.pfs_days) if result.pfs_event else math.nan,
+        "pfs_days": float(result.pfs_days),
+        "pfs_event": bool(result.pfs_event),
+        "duration_of_response_days": math.nan
+        if result.dor_days is None
+        else float(result.dor_days),
+        "last_scan_day": float(scans[-1]) if scans else 0.0,
+    }
+
+
+def _unscored(lesions: pd.DataFrame, response: Response) -> dict[str, Any]:
+    """No response read: NE, censored at the last scan of the schedule."""
+    from gcsim.recist import scan_days
+
+    days = lesions["time_days"].to_numpy(dtype=float)
+    last = float(scan_days(days.max() - days.min(), response.scan_every_days)[-1])
+    return {
+        "best_response": "NE",
+        "objective_response": False,
+        "disease_control": False,
+        "time_to_progression_days": math.nan,
+        "pfs_days": math.nan,
+        "pfs_event": False,
+        "duration_of_response_days": math.nan,
+        "last_scan_day": last,
+    }
+
+
+def patient_burden(lesions: pd.DataFrame) -> dict[str, float]:
+    """``final_burden_ratio`` and ``burden_auc`` (gcsim.summary) of the patient's viable tumour
+    cells summed over its lesions (baseline and new), in place of one section's."""
+    from gcsim.summary import burden_auc, final_burden_ratio
+
+    total = lesions.groupby("time_days", sort=True)["tumor_cells"].sum()
+    table = pd.DataFrame({"time_h": total.index.to_numpy() * 24.0, "tumor_cells": total.values})
+    return {"final_burden_ratio": final_burden_ratio(table), "burden_auc": burden_auc(table)}

@@ -1,0 +1,104 @@
+"""The scenario sections that a patient's lesions override (``tumor``, ``immune``,
+``parameters``): defined here so that gcsim.scenario.schema and gcsim.patient.schema both build
+on them without importing each other."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from gcsim.params import ALIASES, DEFAULTS_BY_NAME, REPLACED, is_known, resolve_aliases
+from gcsim.validation import Strict as _Strict
+
+
+class Antigenicity(_Strict):
+    """Per-cell antigenicity (0 = invisible to T cells, 1 = reference neoantigen load)."""
+
+    mean: Annotated[float, Field(ge=0, le=1)] = 0.6
+    sd: Annotated[float, Field(ge=0, le=0.5)] = 0.15
+
+
+class Subclones(_Strict):
+    """Fraction of tumour cells carrying each marker at the start (heritable on division)."""
+
+    her2: Annotated[float, Field(ge=0, le=1)] = 0.0
+    fgfr2b: Annotated[float, Field(ge=0, le=1)] = 0.0
+    cldn18_2: Annotated[float, Field(ge=0, le=1)] = 0.0
+    hrd: Annotated[float, Field(ge=0, le=1)] = 0.0
+    dkk1_high: Annotated[float, Field(ge=0, le=1)] = 0.0
+    chemo_resistant: Annotated[
+        float,
+        Field(
+            ge=0,
+            le=1,
+            description="cytotoxic-resistant cells at the start (they die at "
+            "chemo.resistant_sensitivity of the rate of the others); pre-existing resistance, "
+            "Goldie & Coldman 1979; drug-tolerant cells ≈ 0.3 % of a carcinoma cell population, "
+            "Sharma et al., Cell 2010 (M); decision 0018",
+        ),
+    ] = 0.003
+
+
+class Tumor(_Strict):
+    initial_radius_um: Annotated[
+        float, Field(gt=0, le=20000, description="radius of the initial disc of tumour cells, µm")
+    ] = 600.0
+    pdl1_cps: Annotated[
+        float,
+        Field(
+            ge=0,
+            le=100,
+            description="target baseline PD-L1 combined positive score (0–100), met at t = 0",
+        ),
+    ] = 5.0
+    antigenicity: Antigenicity = Antigenicity()
+    subclones: Subclones = Subclones()
+
+
+Phenotype = Literal["inflamed", "excluded", "desert"]
+
+
+class Immune(_Strict):
+    phenotype: Annotated[
+        Phenotype,
+        Field(description="immune phenotype preset: sets priming, seeding and stroma barrier"),
+    ] = "inflamed"
+    cd8_per_mm2: Annotated[
+        float | None,
+        Field(
+            ge=0,
+            le=5000,
+            description="initial CD8 density in the tumour, cells/mm²; "
+            "None = the phenotype's default",
+        ),
+    ] = None
+    priming: Annotated[
+        float | None,
+        Field(
+            ge=0,
+            le=1,
+            description="baseline systemic priming of tumour-specific T cells "
+            "(0–1); None = the phenotype's default",
+        ),
+    ] = None
+
+
+def _check_parameters(value: dict[str, float]) -> dict[str, float]:
+    """Check every parameter's range; deprecated aliases become the names they set (the loader
+    warns about them where they are written)."""
+    for key, number in value.items():
+        if key in REPLACED:
+            raise ValueError(REPLACED[key])
+        if not is_known(key):
+            raise ValueError(f"unknown parameter {key!r} (see `gcsim params`)")
+        for name in ALIASES.get(key, (key,)):
+            param = DEFAULTS_BY_NAME[name]
+            if math.isnan(number):
+                raise ValueError(f"{key} = NaN: NaN is not a number allowed here")
+            if not (param.lo <= number <= param.hi):
+                high = "∞" if math.isinf(param.hi) else f"{param.hi:g}"
+                unit = "(dimensionless)" if param.unit in ("", "1") else param.unit
+                raise ValueError(f"{key} = {number:g} is outside [{param.lo:g}, {high}] {unit}")
+    return resolve_aliases(value)
