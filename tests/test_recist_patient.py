@@ -470,11 +470,11 @@ def test_bad_input_is_a_one_line_error(table, message):
     assert "\n" not in str(caught.value)
 
 
-# --- the worked example of docs/patient-scale-recist.md ---------------------------------------
+# --- the worked example of docs/patient-scale.md (RECIST section) ------------------------
 
 
 def test_the_documented_worked_example():
-    # the table of docs/patient-scale-recist.md, worked there scan by scan
+    # the table of docs/patient-scale.md (RECIST section), worked there scan by scan
     lesions = patient(
         lesion("liver-1", [32, 24, 18, 16, 19.8, 22, 26], site="liver"),
         lesion("liver-2", [14, 10, 6, 4, 4, 6, 9], site="liver"),

@@ -40,7 +40,7 @@ targets, 2 per organ, section 4.2). Seymour et al., "iRECIST: guidelines for res
 for use in trials testing immunotherapeutics", Lancet Oncol 2017;18:e143–e152 (table 2), with
 the EORTC RECIST working group's FAQ (nodes reappearing at 10 mm; iCPD by cumulative growth,
 not before 4 weeks). The rules and every decision taken where RECIST is silent are in
-``docs/patient-scale-recist.md``.
+``docs/patient-scale.md`` (section "RECIST 1.1 at patient scale").
 """
 
 from __future__ import annotations
