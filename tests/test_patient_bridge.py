@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,6 +15,7 @@ import pytest
 from gcsim.model import GastricTumorModel
 from gcsim.patient.lesion import LesionGeometry
 from gcsim.patient.simulate import PatientModel
+from gcsim.plots import patient_figure
 from gcsim.runner import run_scenario
 from gcsim.scenario.schema import Scenario
 
@@ -188,7 +190,18 @@ def test_same_seed_same_lesions_on_one_and_two_workers(tmp_path):
         assert column in a
     assert (a["appeared_day"] == 0.0).all()
     assert one.manifest["patient_events"] == two.manifest["patient_events"]
-    assert "lesions.parquet" in one.manifest["files"]
+    assert {"lesions.parquet", "patient.png"} <= set(one.manifest["files"])
+    assert (tmp_path / "one" / "patient.png").is_file()
+    # the patient figure: per arm, a spider line per replicate over a diameter panel of r0
+    figure = patient_figure(a, scenario)
+    spiders, panels = figure.axes[:2], figure.axes[2:4]
+    assert len(figure.axes) == 4
+    for ax in spiders:
+        assert len([line for line in ax.lines if (line.get_gid() or "").startswith("run ")]) == 2
+    for ax in panels:
+        drawn = {line.get_gid() for line in ax.lines}
+        assert {"lesion p", "lesion m", "sld"} <= drawn
+    plt.close(figure)
     r0 = a[a["run_id"] == "rt/r0"].set_index(["lesion", "time_days"])["tumor_cells"]
     r1 = a[a["run_id"] == "rt/r1"].set_index(["lesion", "time_days"])["tumor_cells"]
     assert not r0.equals(r1), "replicates differ"

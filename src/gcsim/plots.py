@@ -327,3 +327,33 @@ def plot_diameter_panel(
     # outside the axes, so that it never covers the curves or the scans' categories
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return ax
+
+
+def patient_figure(lesions: pd.DataFrame, scenario: Scenario) -> matplotlib.figure.Figure:
+    """A patient run's lesions per arm: the spider plot of every replicate (top row) and the
+    diameter panel of replicate 0 (bottom row), scored at the scenario's scan schedule as
+    ``runs.parquet`` scores them (confirmation when ``response.confirm_after_days`` > 0)."""
+    arms = [arm for arm in scenario.arms if (lesions["arm"] == arm).any()]
+    scoring = {
+        "scan_every_days": scenario.response.scan_every_days,
+        "confirm": scenario.response.confirm_after_days > 0,
+    }
+    fig, axes = plt.subplots(
+        2, len(arms), figsize=(5.5 * len(arms), 8), layout="constrained", squeeze=False
+    )
+    for column, arm in enumerate(arms):
+        runs = lesions[lesions["arm"] == arm]
+        plot_spider(runs, ax=axes[0, column], **scoring)
+        axes[0, column].set_title(f"{arm}: % change of the target sum")
+        first = runs[runs["replicate"] == runs["replicate"].min()]
+        plot_diameter_panel(first, ax=axes[1, column], **scoring)
+        axes[1, column].set_title(f"{arm}, replicate {int(first['replicate'].iloc[0])}")
+    fig.suptitle(f"{scenario.name}: RECIST 1.1 on the patient's lesions")
+    return fig
+
+
+def plot_patient(lesions: pd.DataFrame, scenario: Scenario, path: Path) -> None:
+    """:func:`patient_figure`, saved to ``path`` (``patient.png`` of a patient run)."""
+    fig = patient_figure(lesions, scenario)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -37,7 +37,7 @@ from gcsim.io import (
 )
 from gcsim.model import GastricTumorModel
 from gcsim.params import Parameters
-from gcsim.plots import plot_arms, plot_lattice
+from gcsim.plots import plot_arms, plot_lattice, plot_patient
 from gcsim.pool import LocalPool, available_cores
 from gcsim.scenario.loader import scenario_hash
 from gcsim.scenario.schema import Arm, Scenario, arm_file_stem
@@ -519,7 +519,7 @@ def run_scenario(
             "dynamics.png",
             *sorted(p.name for p in lattice_pngs.values()),
             *sorted(path.name for path, _ in snapshots.values()),
-            *(["lesions.parquet"] if patient else []),
+            *(["lesions.parquet", "patient.png"] if patient else []),
         ]
         manifest = {
             "scenario": scenario.model_dump(mode="json"),
@@ -566,6 +566,7 @@ def run_scenario(
             manifest["patient_events"] = [e for s in simulations for e in s.events or []]
             lesions = pd.concat([s.lesions for s in simulations], ignore_index=True)
             write_parquet(tmp / "lesions.parquet", lesions)
+            plot_patient(lesions, scenario, tmp / "patient.png")
         write_parquet(tmp / "timeseries.parquet", timeseries)
         write_parquet(tmp / "runs.parquet", runs)
         arms.to_csv(tmp / "arms.csv", index=False)

@@ -4,11 +4,11 @@
 from __future__ import annotations
 
 import math
-import warnings
 from typing import Any
 
 import pandas as pd
 
+from gcsim.recist import score_patient
 from gcsim.scenario.schema import Response
 
 # The response columns of runs.parquet that the patient's RECIST scoring fills.
@@ -24,24 +24,10 @@ PATIENT_RESPONSE_COLUMNS = (
 )
 
 
-class PatientScoringUnavailable(UserWarning):
-    """``gcsim.recist.score_patient`` is not installed: the response columns are left empty."""
-
-
 def patient_response(lesions: pd.DataFrame, response: Response) -> dict[str, Any]:
     """The response columns of one run from its ``lesions`` rows (the tidy lesions table),
     scored at the scenario's scan schedule (``response.scan_every_days``; confirmation of
     CR/PR when ``response.confirm_after_days`` > 0)."""
-    try:
-        from gcsim.recist import score_patient
-    except ImportError:
-        warnings.warn(
-            "gcsim.recist.score_patient is not available: the patient's response columns of "
-            "runs.parquet are left empty (NE/NaN)",
-            PatientScoringUnavailable,
-            stacklevel=2,
-        )
-        return _unscored(lesions, response)
     result = score_patient(
         lesions,
         scan_every_days=response.scan_every_days,
@@ -59,24 +45,6 @@ def patient_response(lesions: pd.DataFrame, response: Response) -> dict[str, Any
         if result.dor_days is None
         else float(result.dor_days),
         "last_scan_day": float(scans[-1]) if scans else 0.0,
-    }
-
-
-def _unscored(lesions: pd.DataFrame, response: Response) -> dict[str, Any]:
-    """No response read: NE, censored at the last scan of the schedule."""
-    from gcsim.recist import scan_days
-
-    days = lesions["time_days"].to_numpy(dtype=float)
-    last = float(scan_days(days.max() - days.min(), response.scan_every_days)[-1])
-    return {
-        "best_response": "NE",
-        "objective_response": False,
-        "disease_control": False,
-        "time_to_progression_days": math.nan,
-        "pfs_days": math.nan,
-        "pfs_event": False,
-        "duration_of_response_days": math.nan,
-        "last_scan_day": last,
     }
 
 
