@@ -80,6 +80,16 @@ def test_a_good_patient_scenario_loads(tmp_path):
             "arms.rt[0].lesions[0]",
             "no lesion 'primry'",
         ),
+        (
+            "lesions: [primary]",
+            "lesions: [primary, primary]",
+            17,
+            "arms.rt[0].lesions[1]",
+            "named twice",
+        ),
+        # radiotherapy that names no lesion while none is marked irradiated would silently be
+        # an untreated arm
+        ("      lesions: [primary]\n", "", 14, "arms.rt[0]", "reaches no lesion"),
     ],
 )
 def test_bad_lesion_is_a_located_error(tmp_path, old, new, line, field, fragment):
@@ -123,6 +133,15 @@ def test_recist_target_limits():
     six = [{"name": f"l{i}", "site": f"s{i}", "diameter_mm": 20} for i in range(6)]
     with pytest.raises(ValueError, match="at most 5 target lesions"):
         Scenario.model_validate({"name": "x", "patient": {"lesions": six}})
+    nodes = [
+        {"name": f"n{i}", "site": f"node{i}", "node": True, "diameter_mm": 20} for i in range(3)
+    ]
+    with pytest.raises(ValueError, match="site 'lymph nodes' has 3"):  # nodes are one organ
+        Scenario.model_validate({"name": "x", "patient": {"lesions": nodes}})
+    with pytest.raises(ValueError, match="no target lesion"):
+        Scenario.model_validate(
+            {"name": "x", "patient": {"lesions": [{**three[0], "target": False}]}}
+        )
     six[5]["target"] = False
     three[2]["target"] = False
     assert Scenario.model_validate({"name": "x", "patient": {"lesions": six}}).patient

@@ -456,6 +456,10 @@ def test_score_patients_gives_one_row_per_run():
             patient(lesion("A", [30, 30]).assign(run_id=1), lesion("B", [30, 30]).assign(run_id=2)),
             "2 runs in one table",
         ),
+        (  # two runs without run_id: one lesion seen twice on the same day
+            patient(lesion("A", [30, 30]), lesion("A", [30, 20])),
+            "lesion 'A' is observed twice at day 0",
+        ),
         (
             lesion("A", [30, 30]).assign(site=["liver", "lung"]),
             "lesion 'A': site changes between rows",

@@ -545,7 +545,8 @@ LESION_COLUMNS = ("lesion", "site", "target", "node", "appeared_day", "time_days
 """Columns of a tidy lesion table (one row per lesion and observation); others are ignored."""
 IRECIST_RESPONSES = ("iCR", "iPR", "iSD", "iUPD", "iCPD", "NE")
 """iRECIST categories, best first (Seymour et al. 2017)."""
-_NODES_ORGAN = "lymph nodes"
+NODES_ORGAN = "lymph nodes"
+"""The organ of every lymph node, for the per-organ limit of target lesions."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -641,7 +642,7 @@ def _per_lesion(lesions: pd.DataFrame) -> pd.DataFrame:
         raise ValueError("no target lesion: RECIST 1.1 needs at least one measurable target")
     if len(targets) > MAX_TARGETS:
         raise ValueError(f"{len(targets)} target lesions: RECIST 1.1 allows at most {MAX_TARGETS}")
-    organ = targets["site"].astype(str).where(~targets["node"], _NODES_ORGAN)
+    organ = targets["site"].astype(str).where(~targets["node"], NODES_ORGAN)
     per_organ = organ.value_counts()
     if per_organ.max() > MAX_TARGETS_PER_ORGAN:
         raise ValueError(
@@ -696,6 +697,13 @@ def lesions_at_scans(
         raise ValueError(
             f"lesions: {lesions_of_one_run['run_id'].nunique()} runs in one table "
             "(score_patient scores one run; use score_patients)"
+        )
+    repeated = lesions_of_one_run.duplicated(["lesion", "time_days"])
+    if repeated.any():  # without run_id, several runs show as one lesion observed twice
+        row = lesions_of_one_run[repeated].iloc[0]
+        raise ValueError(
+            f"lesions: lesion {row['lesion']!r} is observed twice at day {row['time_days']:g} "
+            "(rows of several runs? score_patient scores one run; use score_patients)"
         )
     table = _per_lesion(lesions_of_one_run)
     last = float(lesions_of_one_run["time_days"].max())

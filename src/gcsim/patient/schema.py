@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from gcsim.recist import MAX_TARGETS, MAX_TARGETS_PER_ORGAN, NODES_ORGAN
 from gcsim.scenario.sections import Immune, Tumor, _check_parameters
 from gcsim.validation import FieldError
 from gcsim.validation import Strict as _Strict
@@ -21,8 +22,6 @@ LESION_NAME = r"^[A-Za-z0-9_.\-]+$"
 MEASURABLE_MM = 10.0  # RECIST 1.1: longest diameter of a measurable non-nodal lesion on CT
 NODE_MEASURABLE_MM = 15.0  # short axis of a measurable (target) lymph node
 NODE_NORMAL_MM = 10.0  # short axis below which a node is normal
-MAX_TARGETS = 5
-MAX_TARGETS_PER_SITE = 2
 MAX_DIAMETER_MM = 250.0  # no lesion is larger: a larger number is in the wrong unit
 
 
@@ -201,6 +200,12 @@ class Patient(_Strict):
                 )
             names[lesion.name] = i
         targets = [i for i, lesion in enumerate(self.lesions) if lesion.target]
+        if not targets:
+            raise FieldError(
+                ("lesions",),
+                "no target lesion: RECIST 1.1 needs at least one measurable target "
+                "(`target: true`)",
+            )
         if len(targets) > MAX_TARGETS:
             raise FieldError(
                 ("lesions", targets[MAX_TARGETS], "target"),
@@ -208,16 +213,22 @@ class Patient(_Strict):
                 f"{len(targets[: MAX_TARGETS + 1])}th (make it `target: false`)",
             )
         per_site: dict[str, list[int]] = {}
-        for i in targets:
-            per_site.setdefault(self.lesions[i].site.casefold(), []).append(i)
+        for i in targets:  # all lymph nodes are one organ (RECIST 1.1 FAQ), whatever their site
+            lesion = self.lesions[i]
+            organ = NODES_ORGAN if lesion.node else lesion.site.casefold()
+            per_site.setdefault(organ, []).append(i)
         for site, members in per_site.items():
-            if len(members) > MAX_TARGETS_PER_SITE:
+            if len(members) > MAX_TARGETS_PER_ORGAN:
                 raise FieldError(
-                    ("lesions", members[MAX_TARGETS_PER_SITE], "target"),
-                    f"RECIST 1.1 allows at most {MAX_TARGETS_PER_SITE} target lesions per "
+                    ("lesions", members[MAX_TARGETS_PER_ORGAN], "target"),
+                    f"RECIST 1.1 allows at most {MAX_TARGETS_PER_ORGAN} target lesions per "
                     f"organ; site {site!r} has {len(members)} (make one `target: false`)",
                 )
         return self
+
+    def irradiated_names(self) -> list[str]:
+        """Names of the lesions marked ``irradiated``: a field treatment's default target."""
+        return [lesion.name for lesion in self.lesions if lesion.irradiated]
 
     def check_windows(self, site_um: float) -> None:
         """FieldError (located below ``patient``) if two windows of a lesion overlap, for

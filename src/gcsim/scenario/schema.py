@@ -250,12 +250,21 @@ class Scenario(_Strict):
                     "recorded at exchanges",
                 )
         known = [] if self.patient is None else [lesion.name for lesion in self.patient.lesions]
+        irradiated = [] if self.patient is None else self.patient.irradiated_names()
         for name, arm in self.arms.items():
             for i, treatment in enumerate(arm.treatments):
-                named = getattr(treatment, "lesions", None)
-                if named is None:
-                    continue
+                if "lesions" not in type(treatment).model_fields:
+                    continue  # not a treatment given to a field of chosen lesions
+                named = treatment.lesions
                 where = ("arms", name, "treatments", i, "lesions")
+                if named is None:
+                    if self.patient is not None and not irradiated:
+                        raise FieldError(
+                            ("arms", name, "treatments", i),
+                            "reaches no lesion: no lesion is `irradiated: true` and this "
+                            "entry names none in `lesions:`",
+                        )
+                    continue
                 if self.patient is None:
                     raise FieldError(
                         where, "names lesions, but the scenario has no `patient:` section"
@@ -266,6 +275,8 @@ class Scenario(_Strict):
                             (*where, j),
                             f"no lesion {lesion!r}; the patient's lesions: {', '.join(known)}",
                         )
+                    if lesion in named[:j]:
+                        raise FieldError((*where, j), f"lesion {lesion!r} is named twice")
         return self
 
     @model_validator(mode="after")
