@@ -852,8 +852,8 @@ PATIENT_PARAMETERS: tuple[Param, ...] = (
         "cells/mL",
         "tumour cells per mL of lesion volume: converts a lesion's cells into its volume and "
         "equivalent-sphere diameter",
-        "spQSP-IO's tumour cell density (reference/patient-scale.md, V); 10⁸–10⁹ cells/mL in "
-        "the literature (M)",
+        "spQSP-IO's tumour cell density (Gong et al., J R Soc Interface 2021; popellab/SPQSP_IO "
+        "source, V); 10⁸–10⁹ cells/mL in the literature (M)",
         lo=1e6,
         hi=1e10,
     ),
@@ -876,7 +876,7 @@ PATIENT_PARAMETERS: tuple[Param, ...] = (
         "a lesion with fewer viable tumour cells no longer steps its windows, and an emptied "
         "window is re-seeded only while its lesion holds at least this many",
         "spQSP-IO steps its window only while the tumour holds > 100 cells "
-        "(reference/patient-scale.md, V)",
+        "(popellab/SPQSP_IO source, V)",
         lo=1.0,
         hi=1e6,
     ),
