@@ -16,6 +16,7 @@ from gcsim.model import GastricTumorModel
 from gcsim.patient.lesion import LesionGeometry
 from gcsim.patient.simulate import PatientModel
 from gcsim.plots import patient_figure
+from gcsim.report import summary_table
 from gcsim.runner import run_scenario
 from gcsim.scenario.schema import Scenario
 
@@ -265,3 +266,15 @@ def test_the_patient_benchmark_runs_and_splits_its_time():
     assert result["windows"] == 4
     assert 0 < result["windows_share"] < 1 and 0 < result["lesions_share"] < 1
     assert result["s_per_patient_week"] > 0
+
+
+def test_a_single_patient_run_is_summarised_from_its_lesions(tmp_path):
+    lesions = [{"name": "p", "site": "stomach", "diameter_mm": 20}]
+    scenario = patient(lesions, {"none": []}, days=2, sites=30)
+    result = run_scenario(scenario, tmp_path / "run", workers=1)
+    assert len(result.runs) == 1
+    # the CLI's table reads RECIST on the lesions, not the start and end of one window
+    assert [column.header for column in summary_table(result).columns][:2] == [
+        "arm",
+        "best response",
+    ]

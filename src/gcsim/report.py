@@ -59,8 +59,10 @@ def _fmt(value: float) -> str:
 
 
 def summary_table(result: RunResult) -> Table:
-    """The arms compared, or for a single run the start and end of its main metrics."""
-    if len(result.runs) > 1:
+    """The arms compared, or for a single section run the start and end of its main metrics
+    (a patient run's time series are its windows', not the patient's: it gets the arms table,
+    read from its lesions)."""
+    if len(result.runs) > 1 or result.manifest["scenario"].get("patient") is not None:
         return arms_table(result)
     table = result.timeseries
     first, last = table.iloc[0], table.iloc[-1]
