@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from gcsim.kernels.therapy import oxygen_modification
@@ -129,3 +130,26 @@ def test_lesion_survival_weights_regions_and_classes():
     alone, _ = lesion_survival({"margin": oxic, "core": empty}, {"margin": 0.2, "core": 0.8})
     assert alone == pytest.approx(oxic["oxic"][1])  # the unsampled core takes the margin's
     assert lesion_survival({"margin": empty, "core": empty}, {"margin": 0.5, "core": 0.5})[0] == 1.0
+
+
+def test_a_patient_without_a_target_lesion_is_not_evaluable():
+    """No measurable disease: NE, no PFS; with a target the same rows are scored (RECIST)."""
+    from gcsim.patient.response import patient_response
+    from gcsim.scenario.schema import Response
+
+    days = [0.0, 42.0, 84.0]
+    lesions = pd.DataFrame(
+        {
+            "lesion": "A",
+            "site": "liver",
+            "target": False,
+            "node": False,
+            "appeared_day": 0.0,
+            "time_days": days,
+            "diameter_mm": [20.0, 12.0, 10.0],
+        }
+    )
+    unscored = patient_response(lesions, Response())
+    assert unscored["best_response"] == "NE" and math.isnan(unscored["pfs_days"])
+    scored = patient_response(lesions.assign(target=True), Response())
+    assert scored["best_response"] == "PR" and scored["objective_response"]

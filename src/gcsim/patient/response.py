@@ -27,7 +27,19 @@ PATIENT_RESPONSE_COLUMNS = (
 def patient_response(lesions: pd.DataFrame, response: Response) -> dict[str, Any]:
     """The response columns of one run from its ``lesions`` rows (the tidy lesions table),
     scored at the scenario's scan schedule (``response.scan_every_days``; confirmation of
-    CR/PR when ``response.confirm_after_days`` > 0)."""
+    CR/PR when ``response.confirm_after_days`` > 0). A patient without a target lesion has no
+    measurable disease: not evaluable (NE) for objective response, PFS not read."""
+    if not lesions["target"].astype(bool).any():
+        return {
+            "best_response": "NE",
+            "objective_response": False,
+            "disease_control": False,
+            "time_to_progression_days": math.nan,
+            "pfs_days": math.nan,
+            "pfs_event": False,
+            "duration_of_response_days": math.nan,
+            "last_scan_day": math.nan,
+        }
     result = score_patient(
         lesions,
         scan_every_days=response.scan_every_days,

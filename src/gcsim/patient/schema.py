@@ -200,12 +200,6 @@ class Patient(_Strict):
                 )
             names[lesion.name] = i
         targets = [i for i, lesion in enumerate(self.lesions) if lesion.target]
-        if not targets:
-            raise FieldError(
-                ("lesions",),
-                "no target lesion: RECIST 1.1 needs at least one measurable target "
-                "(`target: true`)",
-            )
         if len(targets) > MAX_TARGETS:
             raise FieldError(
                 ("lesions", targets[MAX_TARGETS], "target"),
