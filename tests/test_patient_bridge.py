@@ -5,6 +5,7 @@ gives the full-size figures, from benchmarks/patient.py)."""
 
 from __future__ import annotations
 
+import functools
 import math
 
 import matplotlib.pyplot as plt
@@ -278,3 +279,72 @@ def test_a_single_patient_run_is_summarised_from_its_lesions(tmp_path):
         "arm",
         "best response",
     ]
+
+
+@functools.cache
+def _reseeded_under_nivolumab() -> tuple[PatientModel, pd.DataFrame]:
+    """A 10⁹-cell lesion under 8 Gy × 3 and nivolumab from day 0: both windows empty (days
+    2.25 and 3.25, off the 24 h record grid) and are re-seeded while the drug is in plasma."""
+    lesion = {
+        "name": "A",
+        "site": "liver",
+        "diameter_mm": LesionGeometry(3, 2.0e5).diameter_mm(1e9),
+        "irradiated": True,
+        "windows": [{"region": "margin"}, {"region": "core"}],
+    }
+    one_dose = {**NIVOLUMAB, "schedule": {"start_day": 0, "interval_days": 14, "doses": 1}}
+    model = run(patient([lesion], {"rt": [RT_8X3, one_dose]}, days=5), "rt")
+    return model, model.windows_table("rt/r0", 0)
+
+
+def test_a_reseeded_window_records_on_the_grid_with_the_therapies_state():
+    """A re-seeded window's series has no row at the re-seed time (off the record grid) and
+    none with the untreated state of a fresh model (PD-1 occupancy 0 with nivolumab in plasma,
+    baseline priming)."""
+    model, series = _reseeded_under_nivolumab()
+    reseeds = [e for e in model.events if e["event"] == "window_reseeded"]
+    assert {e["window"] for e in reseeds} == {0, 1}
+    assert all((e["day"] * 24) % 24 != 0 for e in reseeds), "the re-seeds are off the grid"
+    assert (series["time_h"] % 24 == 0).all(), sorted(set(series["time_h"]))
+    treated = series[series["time_h"] > 0]
+    assert (treated["pd1_occupancy"] > 0.1).all()
+    assert (treated["priming"] > 1.0).all(), "the shared node's priming, not the baseline"
+    for _, rows in series.groupby("window"):
+        assert rows["time_h"].is_unique, rows["time_h"].tolist()
+        assert rows["time_h"].is_monotonic_increasing
+
+
+def test_every_window_starts_at_seeding_0_and_counts_its_own_reseedings():
+    """docs/patient-scale.md: ``seeding`` 0 = the window's first model, 1… after each of its
+    re-seedings (not its lesion's: a window never re-seeded stays 0)."""
+    model, series = _reseeded_under_nivolumab()
+    reseeds = [e for e in model.events if e["event"] == "window_reseeded"]
+    for j, rows in series.groupby("window"):
+        first = rows.iloc[0]
+        assert first["time_h"] == 0 and first["seeding"] == 0
+        own = sum(e["window"] == j for e in reseeds)
+        assert sorted(set(rows["seeding"])) == list(range(own + 1))
+
+
+def test_patient_runs_parquet_has_run_id_and_dor_event(tmp_path):
+    """runs.parquet of a patient run: ``run_id`` as in lesions.parquet (one row per run), and
+    ``dor_event`` (score_patient's) next to ``duration_of_response_days``; a section run's
+    runs.parquet keeps its columns."""
+    lesions = [{"name": "p", "site": "stomach", "diameter_mm": 20}]
+    scenario = patient(lesions, {"none": []}, days=2, sites=30)
+    scenario = scenario.model_copy(update={"replicates": 2})
+    run_scenario(scenario, tmp_path / "run", workers=1)
+    runs = pd.read_parquet(tmp_path / "run" / "runs.parquet")
+    table = pd.read_parquet(tmp_path / "run" / "lesions.parquet")
+    assert runs.columns[0] == "run_id"
+    assert runs["run_id"].tolist() == list(dict.fromkeys(table["run_id"]))
+    columns = list(runs.columns)
+    assert columns[columns.index("duration_of_response_days") + 1] == "dor_event"
+    assert runs["dor_event"].dtype == bool and not runs["dor_event"].any()  # no response
+    section = Scenario.model_validate(
+        {"name": "s", "time": {"days": 1}, "domain": {"width": 80, "height": 80}}
+    )
+    run_scenario(section, tmp_path / "section", workers=1)
+    plain = pd.read_parquet(tmp_path / "section" / "runs.parquet")
+    assert "run_id" not in plain and "dor_event" not in plain
+    assert list(plain.columns[:3]) == ["arm", "replicate", "seed"]

@@ -178,3 +178,33 @@ def test_patient_examples_load_and_run_every_arm(path):
         table = model.lesions_table(f"{arm}/r0", 0)
         assert set(table["lesion"]) == {lesion.name for lesion in scenario.patient.lesions}
         assert (table["diameter_mm"] > 0).all()
+
+
+def _load_message(tmp_path: Path, text: str, overrides: tuple[str, ...] = ()) -> str:
+    path = tmp_path / "p.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(path, list(overrides))
+    return str(caught.value)
+
+
+def test_an_override_past_the_lesions_says_lesions(tmp_path):
+    message = _load_message(tmp_path, GOOD, ("patient.lesions[7].diameter_mm=20",))
+    assert "has 2 lesion(s); index 7 is out of range" in message, message
+    assert "treatment" not in message, message
+
+
+def test_lesions_given_as_one_name_asks_for_a_list(tmp_path):
+    message = _load_message(tmp_path, GOOD.replace("lesions: [primary]", "lesions: primary"))
+    assert "arms.rt[0].lesions" in message and "should be a list" in message, message
+    assert "tuple" not in message, message
+
+
+@pytest.mark.parametrize(
+    ("diameter", "hint"), [(251, False), (999, False), (30000, True), (1000, True)]
+)
+def test_the_micrometre_hint_only_where_the_diameter_reads_as_micrometres(tmp_path, diameter, hint):
+    text = GOOD.replace("diameter_mm: 30", f"diameter_mm: {diameter}")
+    message = _load_message(tmp_path, text)
+    assert "larger than any lesion" in message and "in mm" in message, message
+    assert ("µm is" in message) == hint, message

@@ -562,3 +562,64 @@ def test_diameter_panel_draws_lesions_scans_sum_and_thresholds():
     small = plots.plot_diameter_panel(lesion("A", [12, 12]))
     assert np.allclose(_line(small, "pd_threshold").get_ydata(), [17, 17])
     plt.close("all")
+
+
+def _inside(inner, outer) -> bool:
+    return (
+        inner.x0 >= outer.x0 - 0.5
+        and inner.x1 <= outer.x1 + 0.5
+        and inner.y0 >= outer.y0 - 0.5
+        and inner.y1 <= outer.y1 + 0.5
+    )
+
+
+@pytest.mark.parametrize("which", ["spider", "panel"])
+def test_a_legend_in_a_grid_of_panels_stays_on_its_own_panel(which):
+    """With ``ax=`` in a caller's grid (as ``patient_figure`` builds), the legend covers no
+    other panel and is not clipped by the figure; alone, it stays right of the axes."""
+    runs = pd.concat(
+        [
+            lesion("A", [50, 34, 30, 36]).assign(run_id=0, arm="ici"),
+            lesion("A", [40, 40, 44, 48]).assign(run_id=1, arm="control"),
+        ]
+    )
+    draw = plots.plot_spider if which == "spider" else plots.plot_diameter_panel
+    data = runs if which == "spider" else runs[runs["run_id"] == 0]
+    fig, axes = plt.subplots(2, 2, figsize=(11, 8), layout="constrained")
+    for ax in axes.flat:
+        draw(data, ax=ax)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    whole = fig.bbox
+    for ax in axes.flat:
+        legend = ax.get_legend().get_window_extent(renderer)
+        assert _inside(legend, whole), "clipped by the figure"
+        assert _inside(legend, ax.get_window_extent(renderer)), "outside its panel"
+        for other in axes.flat:
+            if other is not ax:
+                assert not legend.overlaps(other.get_window_extent(renderer))
+    alone = draw(data)
+    alone.figure.canvas.draw()
+    renderer = alone.figure.canvas.get_renderer()
+    assert alone.get_legend().get_window_extent(renderer).x0 >= alone.get_window_extent(renderer).x1
+    plt.close("all")
+
+
+def test_plots_scored_by_irecist_say_so():
+    runs = lesion("A", [50, 34, 30, 36]).assign(run_id=0, arm="ici")
+    spider = plots.plot_spider(runs, irecist=True)
+    panel = plots.plot_diameter_panel(runs, irecist=True)
+    for ax in (spider, panel):
+        assert "iRECIST" in ax.get_title() and "RECIST 1.1" not in ax.get_title()
+    assert "RECIST 1.1" in plots.plot_spider(runs).get_title()
+    assert "RECIST 1.1" in plots.plot_diameter_panel(runs).get_title()
+    plt.close("all")
+
+
+@pytest.mark.parametrize("name", ["scan_every_days", "later_scan_every_days"])
+def test_a_bad_scan_interval_names_the_argument_given(name):
+    runs = lesion("A", [50, 34, 30, 36]).assign(run_id=0, arm="ici")
+    for call in (plots.plot_spider, recist.score_patient):
+        with pytest.raises(ValueError, match=rf"^{name} must be positive, got 0"):
+            call(runs, **{name: 0})
+    plt.close("all")

@@ -199,6 +199,21 @@ def _plot_exposure(ax, table: pd.DataFrame, scenario: Scenario, colours: list) -
     ax.set_xlim(0, scenario.time.days)
 
 
+def _criteria(scoring: dict[str, Any]) -> str:
+    """The response criteria a plot's ``scoring`` applies (its title's name for them)."""
+    return "iRECIST" if scoring.get("irecist") else "RECIST 1.1"
+
+
+def _legend(ax: matplotlib.axes.Axes, own_figure: bool, fontsize: float) -> None:
+    """In a figure of its own, the legend goes right of the axes (never over the curves); in a
+    caller's figure (``ax=``, e.g. a grid of panels) inside the axes in a small font, so that it
+    covers no other panel and is not clipped."""
+    if own_figure:
+        ax.legend(fontsize=fontsize, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    else:
+        ax.legend(fontsize=6, loc="best", framealpha=0.7)
+
+
 def plot_spider(
     lesions: pd.DataFrame,
     *,
@@ -215,6 +230,7 @@ def plot_spider(
     Lines carry ``gid`` ``"run <run_id>"``; the thresholds ``"pd_threshold"`` and
     ``"pr_threshold"``. Returns the Axes.
     """
+    own_figure = ax is None
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 4.5), layout="constrained")
     runs = lesions.groupby("run_id", sort=False) if "run_id" in lesions else [(None, lesions)]
@@ -244,9 +260,9 @@ def plot_spider(
     ax.axhline(0.0, color="grey", linewidth=0.5)
     ax.set_xlabel("day")
     ax.set_ylabel("sum of target diameters, % change from baseline")
-    ax.set_title("spider plot (RECIST 1.1: PD +20 % dashed, PR −30 % dotted)")
+    ax.set_title(f"spider plot ({_criteria(scoring)}: PD +20 % dashed, PR −30 % dotted)")
     if arms != [None]:
-        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        _legend(ax, own_figure, 8)
     return ax
 
 
@@ -268,6 +284,7 @@ def plot_diameter_panel(
     which each follow-up scan progresses, ``nadir + max(20 % · nadir, 5 mm)`` from the nadir of
     the scans before it (:func:`gcsim.recist.progression_threshold_mm`). Returns the Axes.
     """
+    own_figure = ax is None
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 4.5), layout="constrained")
     response = recist.score_patient(lesions_of_one_run, scan_every_days=scan_every_days, **scoring)
@@ -323,9 +340,10 @@ def plot_diameter_panel(
         )
     ax.set_xlabel("day")
     ax.set_ylabel("diameter (mm; nodes: short axis)")
-    ax.set_title(f"lesions and RECIST 1.1 at the scans: best response {response.best_response}")
-    # outside the axes, so that it never covers the curves or the scans' categories
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.set_title(
+        f"lesions and {_criteria(scoring)} at the scans: best response {response.best_response}"
+    )
+    _legend(ax, own_figure, 7)
     return ax
 
 

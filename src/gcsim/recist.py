@@ -713,6 +713,13 @@ def lesions_at_scans(
             f"follow_up_days {follow_up:g} is after the last observation (day {last:g}): a scan "
             "there would see nothing new"
         )
+    # named as the caller passed them (scan_days calls them every_days, later_every_days)
+    for name, every in (
+        ("scan_every_days", scan_every_days),
+        ("later_scan_every_days", later_scan_every_days),
+    ):
+        if every is not None and not every > 0:
+            raise ValueError(f"{name} must be positive, got {every}")
     scans = scan_days(
         follow_up,
         scan_every_days,

@@ -332,8 +332,8 @@ def _simulate_patient(scenario: Scenario, job: Job) -> Simulation:
 
 
 def _primary_window(table: pd.DataFrame) -> pd.DataFrame:
-    """A patient run's first lesion's first window (all its seedings; where a re-seeded window
-    starts at the time its predecessor last recorded, the new one's row): its section metrics."""
+    """A patient run's first lesion's first window (all its seedings, one row per record
+    time): its section metrics."""
     if "lesion" not in table:
         return table
     first = table["lesion"].iloc[0]
@@ -344,14 +344,24 @@ def _primary_window(table: pd.DataFrame) -> pd.DataFrame:
 
 def _run_row(scenario: Scenario, s: Simulation) -> dict[str, Any]:
     """One row of runs.parquet: the section's summary metrics; a patient's response columns
-    come from RECIST 1.1 on its lesions (gcsim.patient.response)."""
+    come from RECIST 1.1 on its lesions (gcsim.patient.response), and its row starts with the
+    ``run_id`` of its rows in lesions.parquet."""
     row = {"arm": s.job.arm, "replicate": s.job.replicate, "seed": s.job.seed}
     row |= summarize(_primary_window(s.table), response=scenario.response)
-    if s.lesions is not None:
-        from gcsim.patient.response import patient_burden, patient_response
+    if s.lesions is None:
+        return row
+    from gcsim.patient.response import patient_burden, patient_response
 
-        row |= patient_burden(s.lesions) | patient_response(s.lesions, scenario.response)
-    return row
+    response = patient_response(s.lesions, scenario.response)
+    row |= patient_burden(s.lesions) | response
+    ordered: dict[str, Any] = {"run_id": s.job.run_id}
+    for key, value in row.items():  # dor_event next to duration_of_response_days
+        if key != "dor_event":
+            ordered[key] = value
+        if key == "duration_of_response_days":
+            ordered["dor_event"] = response["dor_event"]
+    ordered.setdefault("dor_event", response["dor_event"])
+    return ordered
 
 
 def default_workers(n_jobs: int) -> int:

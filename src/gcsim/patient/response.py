@@ -20,6 +20,7 @@ PATIENT_RESPONSE_COLUMNS = (
     "pfs_days",
     "pfs_event",
     "duration_of_response_days",
+    "dor_event",
     "last_scan_day",
 )
 
@@ -56,6 +57,9 @@ def patient_response(lesions: pd.DataFrame, response: Response) -> dict[str, Any
         "duration_of_response_days": math.nan
         if result.dor_days is None
         else float(result.dor_days),
+        # the response ended in progression (True) or is censored at the last scan (False);
+        # False without a response
+        "dor_event": bool(result.dor_event),
         "last_scan_day": float(scans[-1]) if scans else 0.0,
     }
 

@@ -23,6 +23,7 @@ MEASURABLE_MM = 10.0  # RECIST 1.1: longest diameter of a measurable non-nodal l
 NODE_MEASURABLE_MM = 15.0  # short axis of a measurable (target) lymph node
 NODE_NORMAL_MM = 10.0  # short axis below which a node is normal
 MAX_DIAMETER_MM = 250.0  # no lesion is larger: a larger number is in the wrong unit
+UM_HINT_FROM = 1000.0  # a diameter_mm this large reads as µm: the error says so
 
 
 class Window(_Strict):
@@ -131,10 +132,12 @@ class Lesion(_Strict):
         if not math.isfinite(d) or d <= 0:
             raise FieldError(("diameter_mm",), f"{d:g} mm is not a diameter")
         if d > MAX_DIAMETER_MM:
+            # the µm hint only where the number reads as micrometres (≥ 1 mm in µm)
+            hint = f" ({d:g} µm is {d / 1000:g} mm)" if d >= UM_HINT_FROM else ""
             raise FieldError(
                 ("diameter_mm",),
                 f"{d:g} mm is larger than any lesion (at most {MAX_DIAMETER_MM:g} mm): the "
-                f"diameter is in mm ({d:g} µm is {d / 1000:g} mm)",
+                f"diameter is in mm{hint}",
             )
         if d < 1.0:
             raise FieldError(

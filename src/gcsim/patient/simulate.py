@@ -185,12 +185,12 @@ class PatientModel:
 
     # -- windows ---------------------------------------------------------------------------------
     def _window(
-        self, lesion: LesionModel, j: int, region: str, resistant: float | None
+        self, lesion: LesionModel, j: int, region: str, resistant: float | None, seeding: int = 0
     ) -> LatticeWindow:
         spec = self.patient.windows_of(lesion.spec)[j]
         scenario = window_scenario(lesion.scenario, self.patient, spec, resistant)
         seed = _seed(self.seed, 1, lesion.index, j, lesion.reseeds)
-        window = LatticeWindow(scenario, self.arm, region, seed, self.steps)
+        window = LatticeWindow(scenario, self.arm, region, seed, self.steps, seeding)
         window.model.priming_source = _priming_source(lesion.node, lesion.params["priming.boost"])
         return window
 
@@ -207,10 +207,10 @@ class PatientModel:
 
     def _reseed(self, lesion: LesionModel, j: int, reason: str) -> None:
         old = lesion.windows[j]
-        lesion.retired.append(_window_series(old, j, lesion.reseeds))
+        lesion.retired.append(_window_series(old, j))
         lesion.reseeds += 1
         resistant = lesion.state.resistant / lesion.state.viable if lesion.state.viable else 0.0
-        new = self._window(lesion, j, old.region, resistant)
+        new = self._window(lesion, j, old.region, resistant, old.seeding + 1)
         # what the treatments carry over time (radiotherapy's adjuvant and remodelling signals:
         # a re-seeded window has missed the fractions) continues, as a checkpoint restores it
         for before, after in zip(old.model.therapies, new.model.therapies, strict=True):
@@ -493,8 +493,10 @@ class PatientModel:
         tables = []
         for lesion in self.lesions:
             series = list(lesion.retired)
-            series += [_window_series(w, j, lesion.reseeds) for j, w in enumerate(lesion.windows)]
+            series += [_window_series(w, j) for j, w in enumerate(lesion.windows)]
             for t in series:
+                if t.empty:  # a window re-seeded again before it reached a record time
+                    continue
                 t.insert(0, "lesion", lesion.name)
                 tables.append(t)
         table = pd.concat(tables, ignore_index=True)
@@ -504,10 +506,11 @@ class PatientModel:
         return table
 
 
-def _window_series(window: LatticeWindow, j: int, segment: int) -> pd.DataFrame:
-    """A window's recorded metrics, tagged with its index and its seeding (0 = original)."""
+def _window_series(window: LatticeWindow, j: int) -> pd.DataFrame:
+    """A window's recorded metrics, tagged with its index and its seeding (0 = the window's
+    first model, 1… after each of *its* re-seedings)."""
     table = window.model.datacollector.get_model_vars_dataframe().reset_index(drop=True)
-    table.insert(0, "seeding", segment)
+    table.insert(0, "seeding", window.seeding)
     table.insert(0, "window", j)
     return table
 

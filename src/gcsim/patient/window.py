@@ -10,7 +10,7 @@ import numpy as np
 
 from gcsim.checkpoint import _set_clock
 from gcsim.model import GastricTumorModel
-from gcsim.observe import EDGE_SITES, HF_PO2, lesion_mask, tumour_regions
+from gcsim.observe import EDGE_SITES, HF_PO2, lesion_mask, measure, tumour_regions
 from gcsim.patient.lesion import RegionRates
 from gcsim.patient.schema import Lesion, Patient, Window
 from gcsim.scenario.schema import Arm, Scenario, _merged
@@ -87,18 +87,30 @@ class Slice:
 class LatticeWindow:
     """One window: its model, its region, and the rates of its last slice."""
 
-    def __init__(self, scenario: Scenario, arm: str, region: str, seed: int, steps: int = 0):
+    def __init__(
+        self,
+        scenario: Scenario,
+        arm: str,
+        region: str,
+        seed: int,
+        steps: int = 0,
+        seeding: int = 0,
+    ):
         """``scenario``: the window's (``window_scenario``); ``seed``: its stream; ``steps``:
         the patient's step count at its start, so that its treatments' calendars and PK run
-        on the patient's clock."""
+        on the patient's clock; ``seeding``: 0 for the window's first model, 1… after each
+        re-seeding (the ``seeding`` column of its series)."""
         self.region = region
+        self.seeding = seeding
         self.model = GastricTumorModel(scenario, rng=seed, arm=arm)
         if steps:
             _set_clock(self.model, steps, float(steps), float(steps) + 1.0)
-            # its first observation again, now at the patient's time
+            # A re-seeded window records on the run's record grid only, from its first step
+            # (the model it replaces recorded the re-seed time if it is on the grid): its
+            # observation at construction (time 0, before any therapy acted) is dropped.
             reporters = dict(self.model.datacollector.model_reporters)
             self.model.datacollector = mesa.DataCollector(model_reporters=reporters)
-            self.model._record()
+            self.model._metrics = measure(self.model)  # its state, at the patient's time
         self._margin_um = self.model.params["observe.margin_half_width"]
 
     # -- measurements on the lattice ------------------------------------------------------------

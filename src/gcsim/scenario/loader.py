@@ -498,8 +498,9 @@ def _assign(data: CommentedMap, path: Loc, value: Any) -> list[Loc]:
         node = child
     last = path[-1]
     if _is_index(last):
+        noun = _list_item(tuple(done))
         raise _YamlProblem(
-            "a whole treatment cannot be set; set one of its fields", field=_dotted(path)
+            f"a whole {noun} cannot be set; set one of its fields", field=_dotted(path)
         )
     if not isinstance(node, Mapping):
         raise _YamlProblem(f"is {_kind(node)}, not a mapping", field=_dotted(tuple(done)))
@@ -512,18 +513,30 @@ def _is_index(part: str | int) -> bool:
     return isinstance(part, int) or part.startswith("[")
 
 
+def _list_item(where: Loc) -> str:
+    """What the list at ``where`` holds, for messages: an arm's treatments, else the singular
+    of the list's key (``patient.lesions`` → lesion, ``windows`` → window)."""
+    keys = [k for k in where if isinstance(k, str) and not _is_index(k)]
+    if not keys or (keys[0] == "arms" and (len(keys) <= 2 or keys[-1] == "treatments")):
+        return "treatment"
+    name = keys[-1]
+    return name[:-1] if name.endswith("s") and len(name) > 1 else "item"
+
+
 def _treatment(node: Any, key: str | int, where: Loc) -> tuple[Any, list[str | int]]:
     """The treatment ``key`` (index or ``[label]``) of the arm or list ``node``, and the keys
-    that lead to it from ``node`` (an arm written as a mapping keeps them under treatments)."""
+    that lead to it from ``node`` (an arm written as a mapping keeps them under treatments).
+    Any other list (``patient.lesions[0]``) is indexed the same way."""
     steps: list[str | int] = []
     if isinstance(node, Mapping) and isinstance(node.get("treatments"), list):
         node, steps = node["treatments"], ["treatments"]
+    noun = _list_item(where)
     if not isinstance(node, list):
-        message = f"is {_kind(node)}, not a list of treatments, so {key!r} cannot index it"
+        message = f"is {_kind(node)}, not a list of {noun}s, so {key!r} cannot index it"
         raise _YamlProblem(message, field=_dotted(where))
     if isinstance(key, int):
         if key >= len(node):
-            message = f"has {len(node)} treatment(s); index {key} is out of range"
+            message = f"has {len(node)} {noun}(s); index {key} is out of range"
             raise _YamlProblem(message, field=_dotted(where))
         return node[key], [*steps, key]
     label = key[1:-1]
@@ -582,11 +595,15 @@ def _describe(err: ErrorDetails, loc: Loc, model: type[BaseModel], data: Any = N
                 return "required field is missing (radiotherapy names its dose dose_per_fraction)"
         return "required field is missing"
     message = err["msg"]
+    if kind == "tuple_type":  # a tuple field is a list in YAML (and JSON)
+        message = "Input should be a list"
     value = err.get("input")
     if isinstance(value, float) and math.isnan(value):
         message = "NaN (.nan) is not a number allowed here"
     elif not isinstance(value, Mapping | list):
         message += f", got {value!r}"
+        if kind == "tuple_type" and isinstance(value, str):
+            message += f" (a list of one: [{value}])"
     info = _field_info(loc, model)
     if info is not None and info.description:
         message += f" ({info.description})"
