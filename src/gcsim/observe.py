@@ -115,6 +115,8 @@ def measure(model: ModelView) -> dict[str, float]:
         "hypoxic_fraction": _ratio(hypoxic, n_tumor),
         "hf25_fraction": _ratio(hf25, n_tumor),
         "mean_tumor_po2_mmHg": float(s.oxygen[tumour].mean()) if n_tumor else float("nan"),
+        # immunoediting made visible: T cells select the cells of low antigenicity
+        "mean_tumor_antigenicity": float(s.antigen[tumour].mean()) if n_tumor else float("nan"),
         "vessel_sites": n_vessel,
         "perfused_vessel_fraction": _ratio(perfused, n_vessel),
         "lesion_mm2": lesion_mm2,
@@ -185,7 +187,8 @@ METRICS = (
     tuple(
         "time_h tumor_cells viable_tumor_mm2 necrotic_sites necrotic_fraction hypoxic_fraction "
         "hf25_fraction "
-        "mean_tumor_po2_mmHg vessel_sites perfused_vessel_fraction lesion_mm2 "
+        "mean_tumor_po2_mmHg mean_tumor_antigenicity vessel_sites perfused_vessel_fraction "
+        "lesion_mm2 "
         "tumor_perfusion_per_mm2 tumor_vessels_per_mm2 tumor_vessel_maturity cd8_cells "
         "cd8_exhausted "
         "treg_cells mdsc_cells macrophages m1_macrophages m2_macrophages cd8_core_per_mm2 "
