@@ -55,56 +55,71 @@ def timing(days: float | None = None) -> dict[str, float]:
     }
 
 
-def bridge_vs_full(days: float = 60.0) -> list[tuple[str, float, float]]:
-    """(arm, bridged day-``days`` diameter, fully resolved one) for untreated and nivolumab."""
+NIVOLUMAB = {
+    "type": "checkpoint_inhibitor",
+    "drug": "nivolumab",
+    "dose": {"value": 240, "unit": "mg"},
+    "schedule": {"start_day": 0, "interval_days": 14, "doses": 5},
+}
+
+
+def bridged_and_resolved(arm: str, treatments: list, days: float) -> dict[str, float]:
+    """One lesion two ways: a 2.5 mm disc fully resolved on a 300 × 300 lattice, and the same
+    lesion through the bridge (a margin and a core window of 60 sites; the lymph node sees the
+    lesion's antigen as the section's, scale 1). Diameters (mm) at day 0 and day ``days``."""
     from gcsim.model import GastricTumorModel
     from gcsim.patient.lesion import LesionGeometry
     from gcsim.patient.simulate import PatientModel
     from gcsim.scenario.schema import Scenario
 
-    nivolumab = {
-        "type": "checkpoint_inhibitor",
-        "drug": "nivolumab",
-        "dose": {"value": 240, "unit": "mg"},
-        "schedule": {"start_day": 0, "interval_days": 14, "doses": 5},
-    }
-    out = []
-    for arm, treatments in (("untreated", []), ("nivolumab", [nivolumab])):
-        full = GastricTumorModel(
-            Scenario.model_validate(
-                {
-                    "name": "full",
-                    "domain": {"width": 300, "height": 300},
-                    "tumor": {"initial_radius_um": 1250.0},
-                    "time": {"days": days},
-                    "arms": {arm: treatments},
-                }
-            ),
-            rng=1,
-        )
-        geometry = LesionGeometry(2, 1.0 / (full.site_um / 1000.0) ** 2)
-        start = full.metrics["tumor_cells"]
-        full.run()
-        lesion = {
-            "name": "L",
-            "site": "x",
-            "target": False,
-            "diameter_mm": geometry.diameter_mm(start),
-            "windows": [{"region": "margin"}, {"region": "core"}],
-        }
-        scenario = Scenario.model_validate(
+    full = GastricTumorModel(
+        Scenario.model_validate(
             {
-                "name": "bridge",
+                "name": "full",
+                "domain": {"width": 300, "height": 300},
+                "tumor": {"initial_radius_um": 1250.0},
                 "time": {"days": days},
                 "arms": {arm: treatments},
-                "parameters": {"patient.node_antigen_scale": 1.0},
-                "patient": {"bridge": {"window_sites": 60}, "lesions": [lesion]},
             }
-        )
-        bridged = PatientModel(scenario, arm, 1, geometry=geometry)
-        bridged.run()
-        d_bridge = float(bridged.lesions_table("x", 0)["diameter_mm"].iloc[-1])
-        out.append((arm, d_bridge, geometry.diameter_mm(full.metrics["tumor_cells"])))
+        ),
+        rng=1,
+    )
+    geometry = LesionGeometry(2, 1.0 / (full.site_um / 1000.0) ** 2)
+    start = geometry.diameter_mm(full.metrics["tumor_cells"])
+    full.run()
+    lesion = {
+        "name": "L",
+        "site": "x",
+        "target": False,
+        "diameter_mm": start,
+        "windows": [{"region": "margin"}, {"region": "core"}],
+    }
+    scenario = Scenario.model_validate(
+        {
+            "name": "bridge",
+            "time": {"days": days},
+            "arms": {arm: treatments},
+            "parameters": {"patient.node_antigen_scale": 1.0},
+            "patient": {"bridge": {"window_sites": 60}, "lesions": [lesion]},
+        }
+    )
+    bridged = PatientModel(scenario, arm, 1, geometry=geometry)
+    bridged.run()
+    diameters = bridged.lesions_table("x", 0)["diameter_mm"]
+    return {
+        "start": start,
+        "bridged_start": float(diameters.iloc[0]),
+        "bridged": float(diameters.iloc[-1]),
+        "full": geometry.diameter_mm(full.metrics["tumor_cells"]),
+    }
+
+
+def bridge_vs_full(days: float = 60.0) -> list[tuple[str, float, float]]:
+    """(arm, bridged day-``days`` diameter, fully resolved one) for untreated and nivolumab."""
+    out = []
+    for arm, treatments in (("untreated", []), ("nivolumab", [NIVOLUMAB])):
+        d = bridged_and_resolved(arm, treatments, days)
+        out.append((arm, d["bridged"], d["full"]))
     return out
 
 

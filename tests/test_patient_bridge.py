@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import functools
 import math
+import sys
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -43,6 +45,14 @@ def patient(lesions, arms, days, sites=40, **more) -> Scenario:
         "patient": {"bridge": {"window_sites": sites}, "lesions": lesions, **more},
     }
     return Scenario.model_validate(data)
+
+
+def benchmark():
+    """benchmarks/patient.py as a module (the bridge checks it prints are also tested here)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    import patient
+
+    return patient
 
 
 def run(scenario: Scenario, arm: str, seed: int = 1, **options) -> PatientModel:
@@ -226,44 +236,14 @@ def test_bridge_matches_a_fully_resolved_lesion_untreated():
     window of 60 sites) vs the same lesion on a 300 × 300 lattice: day-60 diameters within
     10 %. The lymph node sees the lesion's antigen as the section's does (scale 1). Under
     ICI the bridge does not match (docs/patient-scale.md: the resolved lesion fragments)."""
-    days = 60.0
-    full = GastricTumorModel(
-        rng=1,
-        domain__width=300,
-        domain__height=300,
-        tumor__initial_radius_um=1250.0,
-        time__days=days,
-    )
-    site_mm2 = (full.site_um / 1000.0) ** 2
-    start = full.metrics["tumor_cells"]
-    full.run()
-    end = full.metrics["tumor_cells"]
-    geometry = LesionGeometry(2, 1.0 / site_mm2)
-    lesion = {
-        "name": "L",
-        "site": "x",
-        "target": False,
-        "diameter_mm": geometry.diameter_mm(start),
-        "windows": [{"region": "margin"}, {"region": "core"}],
-    }
-    scenario = patient([lesion], {"untreated": []}, days=days, sites=60)
-    scenario = scenario.model_copy(update={"parameters": {"patient.node_antigen_scale": 1.0}})
-    bridged = run(scenario, "untreated", geometry=geometry).lesions_table("x", 0)
-    d_full = geometry.diameter_mm(end)
-    d_bridge = float(bridged["diameter_mm"].iloc[-1])
-    assert abs(d_bridge - d_full) / d_full < 0.10, (d_bridge, d_full)
-    assert math.isclose(bridged["diameter_mm"].iloc[0], geometry.diameter_mm(start))
+    d = benchmark().bridged_and_resolved("untreated", [], days=60.0)
+    assert abs(d["bridged"] - d["full"]) / d["full"] < 0.10, d
+    assert math.isclose(d["bridged_start"], d["start"])
 
 
 def test_the_patient_benchmark_runs_and_splits_its_time():
     """benchmarks/patient.py at a tiny horizon: a well-formed result (speed is not a test)."""
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
-    import patient as bench
-
-    result = bench.timing(days=0.5)
+    result = benchmark().timing(days=0.5)
     assert result["windows"] == 4
     assert 0 < result["windows_share"] < 1 and 0 < result["lesions_share"] < 1
     assert result["s_per_patient_week"] > 0
