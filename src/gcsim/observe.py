@@ -51,6 +51,13 @@ def tumour_regions(
     return core, margin
 
 
+def touches_domain_edge(mask: np.ndarray, sites: int = EDGE_SITES) -> bool:
+    """Whether any site of ``mask`` lies within ``sites`` of the lattice's edge (a tumour there
+    grows out of view)."""
+    e = sites
+    return bool(mask[:e].any() or mask[-e:].any() or mask[:, :e].any() or mask[:, -e:].any())
+
+
 def _ratio(a: float, b: float) -> float:
     return a / b if b > 0 else float("nan")
 
@@ -97,14 +104,7 @@ def measure(model: ModelView) -> dict[str, float]:
     myeloid_pos = int((MYELOID.take(s.immune) & scored).sum())
     cps = min(100.0, 100.0 * _ratio(tumour_pos + immune_pos, n_tumor)) if n_tumor else 0.0
 
-    xs, ys = np.nonzero(tumour)
-    nx, ny = s.tissue.shape
-    touches_edge = bool(n_tumor) and bool(
-        xs.min() < EDGE_SITES
-        or ys.min() < EDGE_SITES
-        or xs.max() >= nx - EDGE_SITES
-        or ys.max() >= ny - EDGE_SITES
-    )
+    touches_edge = touches_domain_edge(tumour)
     c = model.counters
     return {
         "time_h": model.time_h,

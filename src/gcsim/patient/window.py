@@ -10,7 +10,7 @@ import numpy as np
 
 from gcsim.checkpoint import _set_clock
 from gcsim.model import GastricTumorModel
-from gcsim.observe import EDGE_SITES, HF_PO2, lesion_mask, measure, tumour_regions
+from gcsim.observe import HF_PO2, lesion_mask, measure, touches_domain_edge, tumour_regions
 from gcsim.patient.lesion import RegionRates
 from gcsim.patient.schema import Lesion, Patient, Window
 from gcsim.scenario.schema import Arm, Scenario, _merged
@@ -131,11 +131,7 @@ class LatticeWindow:
     def touches_edge(self) -> bool:
         """A tumour cell within ``EDGE_SITES`` of the window's edge (its front left the
         window: a margin window is then re-seeded)."""
-        tumour = self.model.state.tissue == TUMOR
-        e = EDGE_SITES
-        return bool(
-            tumour[:e].any() or tumour[-e:].any() or tumour[:, :e].any() or tumour[:, -e:].any()
-        )
+        return touches_domain_edge(self.model.state.tissue == TUMOR)
 
     # -- stepping ----------------------------------------------------------------------------
     def run_slice(self, steps: int) -> Slice:
