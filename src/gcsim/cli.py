@@ -608,6 +608,92 @@ def sweep(
         raise typer.Exit(RUNS_FAILED)
 
 
+@app.command(short_help="Run a virtual trial: a cohort of patients in paired or randomised arms.")
+def trial(
+    file: Annotated[Path, typer.Argument(metavar="TRIAL.yaml", help="Trial file.")],
+    out_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", "-o", metavar="DIR", help="Trial directory (default: runs/<trial name>)."
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            "-j",
+            metavar="N",
+            min=0,
+            help="Local worker processes (default: all cores; 0 = run in this process).",
+        ),
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler", metavar="tcp://HOST:PORT", help="Run on this Dask cluster instead."
+        ),
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Finish an interrupted trial in --out.")
+    ] = False,
+    biomarkers: Annotated[
+        bool | None,
+        typer.Option(
+            "--biomarkers/--no-biomarkers",
+            help="Rank predictive biomarkers in the report (default: the trial file's choice).",
+        ),
+    ] = None,
+    max_runs: Annotated[
+        int,
+        typer.Option(
+            "--max-runs", min=1, max=1_000_000, metavar="N", help="Refuse a larger trial."
+        ),
+    ] = 20_000,
+) -> None:
+    """Run a virtual trial (docs/trials.md): every patient of the cohort in every arm (paired) or
+    in its allocated arm (randomised), then patients.parquet, trial.json and report.html."""
+    if workers is not None and scheduler:
+        _fail(["--workers and --scheduler exclude each other"])
+    from gcsim.sweep.execute import SweepDirectoryError
+    from gcsim.sweep.report import sweep_progress
+    from gcsim.trial.execute import TrialError, plan_trial, prepare_directory, run_trial
+    from gcsim.trial.outputs import endpoint_table, trial_failure_lines
+    from gcsim.trial.spec import load_trial
+
+    try:
+        spec = load_trial(file)
+        if biomarkers is not None:
+            spec = spec.with_biomarkers(biomarkers)
+        plan = plan_trial(spec, max_runs)
+    except ScenarioError as exc:
+        _fail(exc.messages)
+    target = out_dir if out_dir is not None else _default_out(spec.spec.name)
+    try:
+        done = prepare_directory(target, plan, resume)
+    except SweepDirectoryError as exc:
+        _fail([str(exc)])
+    executor = _start_executor(workers, scheduler)
+    out.print(
+        f"{spec.spec.name}: {len(plan.candidates)} candidates, {len(plan.tasks)} patient runs "
+        f"({len(done)} done) on {executor.description}"
+    )
+    try:
+        with _stoppable(), sweep_progress(out, len(plan.tasks), len(done)) as on_result:
+            summary = run_trial(spec, plan, target, executor, resume=resume, on_result=on_result)
+    except KeyboardInterrupt as exc:
+        _stopped(exc, f"finished patients are kept in {target}; rerun with --resume")
+    except TrialError as exc:
+        err.print(f"error: {exc}")
+        raise typer.Exit(RUNS_FAILED) from None
+    for line in trial_failure_lines(summary):
+        err.print(line)
+    if summary.failed:
+        err.print(f"{summary.failed} of {summary.total} patient runs failed; rerun with --resume")
+        raise typer.Exit(RUNS_FAILED)
+    _print_table(endpoint_table(target))
+    out.print(f"results: {target} (report: {target / 'report.html'})")
+
+
 def _start_executor(workers: int | None, scheduler: str | None) -> Any:
     """The executor of ``--workers`` / ``--scheduler`` (a local pool or a Dask cluster), or a
     one-line error and exit 2 if the address is malformed or nothing answers there; warns of

@@ -1,0 +1,281 @@
+"""One virtual patient in one trial arm, in a worker: the untreated screening phase, the
+plausibility check, then treatment with RECIST 1.1 read at every scheduled scan, until the PFS
+event or the end of follow-up.
+
+Day 0 of the trial (the baseline scan, the first dose) is the end of screening: the arm's dosing
+calendar is shifted by ``screening.days``, so in a paired design every arm lives the same
+screening phase from the same random streams (the untreated phase is identical, bit for bit,
+until the first dose) and rejects the same candidates. The run stops at the scan that
+establishes progression (iRECIST: at the confirming scan, iCPD): nothing after it is an
+endpoint of this trial (no overall survival is modelled), so simulating it would only cost time.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import socket
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gcsim.patient.simulate import PatientModel
+from gcsim.recist import scan_days, score_patient
+from gcsim.scenario import Scenario
+from gcsim.therapies.base import Schedule
+from gcsim.trial.spec import Bounds, Scans, TrialArm
+
+EARLY_DAY = 21.0  # the on-treatment biomarker read-out (d21_ features)
+RESPONSES = ("CR", "PR", "iCR", "iPR")
+NEW_LESION_DAY = 1e-6  # a lesion seeded during screening is new on treatment (RECIST 1.1)
+
+# window metric → feature suffix (bl_ at day 0, d21_ = day 21 − day 0)
+WINDOW_FEATURES = {
+    "cd8_core_per_mm2": "cd8_core_per_mm2",
+    "cd8_margin_per_mm2": "cd8_margin_per_mm2",
+    "cd8_treg_ratio": "cd8_treg_ratio",
+    "m1_m2_ratio": "m1_m2_ratio",
+    "hypoxic_fraction": "hypoxic_fraction",
+    "perfused_vessel_fraction": "perfused_fraction",
+    "cps": "pdl1_cps_measured",
+}
+BASELINE_FEATURES = tuple(f"bl_{s}" for s in WINDOW_FEATURES.values())
+EARLY_FEATURES = (*(f"d21_{s}" for s in WINDOW_FEATURES.values()), "d21_sld_pct")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The trial's reading rules, the same for every task."""
+
+    screen_days: float
+    plausible: dict[str, Bounds]
+    scans: Scans
+    follow_up_days: float
+
+
+@dataclass(frozen=True)
+class PatientTask:
+    """What a worker needs for one patient in one arm; picklable."""
+
+    task_id: str
+    patient: int
+    arm: str
+    seed: int
+    scenario: Scenario  # the patient's scenario, holding only this arm, calendar shifted
+    settings: Settings
+    # the sweep executors name futures by run id
+    run_id: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "run_id", self.task_id)
+
+
+@dataclass
+class PatientOutcome:
+    task_id: str
+    ok: bool
+    row: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    traceback: str | None = None
+    wall_s: float = 0.0
+    cpu_s: float = 0.0
+    host: str = ""
+
+
+def arm_scenario(patient: Scenario, name: str, arm: TrialArm, settings: Settings) -> Scenario:
+    """``patient``'s scenario holding one arm, ``name``: the base arm ``arm.arm`` with each drug
+    stopped at its ``max_days``, no dose in a holiday, every dose shifted past screening; its
+    time runs through screening and follow-up."""
+    base = patient.arms[arm.arm]
+    treatments = []
+    for t in base.treatments:
+        limit = min(
+            (arm.max_days[k] for k in (t.type, getattr(t, "drug", None)) if k in arm.max_days),
+            default=math.inf,
+        )
+        days = [
+            d + settings.screen_days
+            for d in t.schedule.dose_days()
+            if d < limit
+            and not any(h.from_day <= d < h.from_day + h.days for h in arm.holidays)
+            and d <= settings.follow_up_days
+        ]
+        if days:
+            treatments.append(t.model_copy(update={"schedule": Schedule(days=tuple(days))}))
+    total = settings.screen_days + settings.follow_up_days
+    return patient.model_copy(
+        update={
+            "arms": {name: base.model_copy(update={"treatments": treatments})},
+            "time": patient.time.model_copy(update={"days": total}),
+            "replicates": 1,
+        }
+    )
+
+
+def _window_metrics(model: PatientModel) -> dict[str, float]:
+    """Mean over the baseline lesions' windows of each feature's metric (NaN where undefined)."""
+    out = {}
+    windows = [w for lesion in model.lesions if lesion.parent is None for w in lesion.windows]
+    for metric, suffix in WINDOW_FEATURES.items():
+        values = [float(w.model.metrics.get(metric, math.nan)) for w in windows]
+        finite = [v for v in values if math.isfinite(v)]
+        out[suffix] = float(np.mean(finite)) if finite else math.nan
+    return out
+
+
+def _target_sld(model: PatientModel) -> float:
+    return float(
+        sum(
+            les.geometry.diameter_mm(les.state.total)
+            for les in model.lesions
+            if les.spec.target and les.parent is None and les.appeared_day == 0
+        )
+    )
+
+
+def _advance(model: PatientModel, day: float) -> None:
+    target = round(day * 24.0 / model.dt_h)
+    while model.steps < target:
+        model.step()
+
+
+def _on_treatment(model: PatientModel, screen_days: float) -> pd.DataFrame:
+    """The lesion table from day 0 of treatment, with trial days."""
+    table = model.lesions_table("trial", 0)
+    table = table[table["time_days"] >= screen_days - 1e-9].copy()
+    table["time_days"] -= screen_days
+    late = table["appeared_day"] > 0
+    table.loc[late, "appeared_day"] = np.maximum(
+        table.loc[late, "appeared_day"] - screen_days, NEW_LESION_DAY
+    )
+    return table
+
+
+def _score(model: PatientModel, s: Settings, follow_up: float):
+    return score_patient(
+        _on_treatment(model, s.screen_days),
+        scan_every_days=s.scans.every_days,
+        follow_up_days=follow_up,
+        later_scan_every_days=s.scans.later_every_days,
+        later_from_day=s.scans.later_from_day,
+        irecist=s.scans.irecist,
+        confirm=s.scans.confirm,
+    )
+
+
+def run_patient(task: PatientTask) -> dict[str, Any]:
+    """Simulate ``task``'s patient and return its row of ``patients.parquet`` (docs/trials.md)."""
+    s = task.settings
+    model = PatientModel(task.scenario, task.arm, task.seed)
+    sld_start = _target_sld(model)
+    _advance(model, s.screen_days)
+    baseline = _window_metrics(model)
+    sld0 = _target_sld(model)
+    row: dict[str, Any] = {
+        "n_lesions": len(task.scenario.patient.lesions),  # type: ignore[union-attr]
+        "baseline_sld_mm": sld0,
+        "screen_sld_pct": 100.0 * (sld0 / sld_start - 1.0) if sld_start > 0 else math.nan,
+        **{f"bl_{k}": v for k, v in baseline.items()},
+    }
+    failed = [
+        f"{name} {row[name]:.3g} outside [{_g(b.min)}, {_g(b.max)}]"
+        for name, b in s.plausible.items()
+        if not _inside(row[name], b)
+    ]
+    row["plausible"] = not failed
+    row["implausible_because"] = "; ".join(failed)
+    if failed:
+        return row
+    schedule = scan_days(
+        s.follow_up_days,
+        s.scans.every_days,
+        later_every_days=s.scans.later_every_days,
+        later_from_day=s.scans.later_from_day,
+    )
+    checkpoints = sorted(
+        {*schedule[1:].tolist(), *([EARLY_DAY] if EARLY_DAY <= s.follow_up_days else [])}
+    )
+    early: dict[str, float] = {}
+    response = None
+    for day in checkpoints:
+        _advance(model, s.screen_days + day)
+        if day == EARLY_DAY:
+            now = _window_metrics(model)
+            early = {f"d21_{k}": now[k] - baseline[k] for k in now}
+            early["d21_sld_pct"] = 100.0 * (_target_sld(model) / sld0 - 1.0) if sld0 else math.nan
+        if day in schedule:
+            response = _score(model, s, day)
+            if response.pfs_event and (not s.scans.irecist or response.best_response != "iUPD"):
+                break
+    if response is None:  # follow-up shorter than one scan interval
+        response = _score(model, s, s.follow_up_days)
+    row.update({k: early.get(k, math.nan) for k in EARLY_FEATURES})
+    row.update(_response_columns(response, model.steps * model.dt_h / 24.0 - s.screen_days))
+    row["new_lesions"] = sum(les.appeared_day > 0 for les in model.lesions)
+    row["window_reseeds"] = sum(les.reseeds for les in model.lesions)
+    return row
+
+
+def _response_columns(r: Any, simulated_days: float) -> dict[str, Any]:
+    sld = np.asarray(r.sld_mm, dtype=float)
+    change = 100.0 * (sld[1:] / sld[0] - 1.0) if len(sld) > 1 and sld[0] > 0 else np.array([])
+    # categories are those of the follow-up scans; the baseline scan has none
+    responded = [d for d, c in zip(r.scan_days[1:], r.categories, strict=True) if c in RESPONSES]
+    return {
+        "best_response": r.best_response,
+        "objective_response": bool(r.objective_response),
+        "disease_control": bool(r.disease_control),
+        "best_pct_change": float(change.min()) if len(change) else math.nan,
+        "pfs_days": float(r.pfs_days),
+        "pfs_event": bool(r.pfs_event),
+        "dor_days": math.nan if r.dor_days is None else float(r.dor_days),
+        "dor_event": bool(r.dor_event),
+        "response_day": float(responded[0]) if responded else math.nan,
+        "treatment_days": float(simulated_days),
+        "scan_days": [float(d) for d in r.scan_days],
+        "scan_sld_mm": [float(x) for x in sld],
+        "scan_categories": ["baseline", *r.categories],
+    }
+
+
+def _inside(value: float, b: Bounds) -> bool:
+    if not math.isfinite(value):
+        return False
+    return (b.min is None or value >= b.min) and (b.max is None or value <= b.max)
+
+
+def _g(x: float | None) -> str:
+    return "–" if x is None else f"{x:g}"
+
+
+def simulate(task: PatientTask) -> PatientOutcome:
+    """One task, in a worker; an exception becomes a failed outcome with its traceback."""
+    started, cpu = time.perf_counter(), time.process_time()
+    host = f"{socket.gethostname()}:{os.getpid()}"
+    try:
+        row = run_patient(task)
+    except Exception as exc:
+        return PatientOutcome(
+            task.task_id,
+            False,
+            error=f"{type(exc).__name__}: {exc}",
+            traceback=traceback.format_exc(),
+            wall_s=time.perf_counter() - started,
+            cpu_s=time.process_time() - cpu,
+            host=host,
+        )
+    return PatientOutcome(
+        task.task_id,
+        True,
+        row,
+        wall_s=time.perf_counter() - started,
+        cpu_s=time.process_time() - cpu,
+        host=host,
+    )
+
+
+__all__ = ["PatientOutcome", "PatientTask", "Settings", "arm_scenario", "simulate"]
