@@ -168,7 +168,7 @@ def test_bad_trial_files_give_a_located_error(tmp_path, old, new, field, words):
 def test_a_base_scenario_without_patients_is_refused(tmp_path):
     base = BASE.split("patient:\n")[0] + "arms:\n  untreated: []\n  pembrolizumab: []\n"
     path = write_trial(tmp_path, 3, TRIAL, base)
-    with pytest.raises(ScenarioError, match=r"trial.yaml:3:\d+: scenario: .*no `patient:`"):
+    with pytest.raises(ScenarioError, match=r"trial.yaml:2:\d+: scenario: .*no `patient:`"):
         load_trial(path)
 
 
