@@ -1,0 +1,137 @@
+"""What a finished trial shows: its endpoints (for trial.json and the terminal), its report with
+the biomarker sections, and the lines naming failed patient runs."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from rich.table import Table
+
+from gcsim.trial.stats import hazard_ratio, km_summary, response_rates
+
+BIOMARKER_TARGETS = ("objective_response",)
+
+
+def endpoints(patients: pd.DataFrame, meta: dict[str, Any]) -> dict[str, Any]:
+    """ORR, DCR (exact CIs), median PFS (KM, months) per arm; HR of each arm vs the reference."""
+    arms = [a for a in meta["arms"] if a in set(patients["arm"])]
+    rates = response_rates(patients, arms).set_index("arm")
+    km = km_summary(patients, arms).set_index("arm")
+    out: dict[str, Any] = {"arms": {}, "versus_reference": {}}
+    for arm in arms:
+        r, k = rates.loc[arm], km.loc[arm]
+        out["arms"][arm] = {
+            "n": int(r["n"]),
+            "orr": _f(r["orr"]),
+            "orr_ci": [_f(r["orr_low"]), _f(r["orr_high"])],
+            "dcr": _f(r["dcr"]),
+            "median_pfs_months": _f(k["median_months"]),
+            "median_pfs_ci_months": [_f(k["median_low_months"]), _f(k["median_high_months"])],
+            "pfs_events": int(k["events"]),
+        }
+    reference = meta["reference_arm"]
+    for arm in arms:
+        if arm == reference or reference not in arms:
+            continue
+        hr = hazard_ratio(patients, reference, arm)
+        out["versus_reference"][arm] = {
+            "hr": _f(hr["hr"]),
+            "hr_ci": [_f(hr["hr_low"]), _f(hr["hr_high"])],
+            "logrank_p": _f(hr["logrank_p"]),
+            "ph_p": _f(hr["ph_p"]),
+            "note": hr["note"],
+        }
+    return out
+
+
+def _f(x: Any) -> float | None:
+    x = float(x)
+    return round(x, 6) if math.isfinite(x) else None  # NaN, or a median not reached
+
+
+def biomarker_features(patients: pd.DataFrame, meta: dict[str, Any]) -> list[str]:
+    """Baseline characteristics and measured features that vary in the cohort."""
+    names = [
+        *meta["characteristics"],
+        "n_lesions",
+        "baseline_sld_mm",
+        *meta["features"]["baseline"],
+        *meta["features"]["early"],
+    ]
+    return [n for n in names if n in patients.columns and patients[n].nunique(dropna=True) > 1]
+
+
+def write_trial_report(
+    patients: pd.DataFrame, meta: dict[str, Any], out: Path, biomarkers: bool = True
+) -> dict[str, Any]:
+    """report.html and its PNGs in ``out``; returns the endpoints."""
+    from gcsim.trial.report import write_report
+
+    sections: list[tuple[str, str]] = []
+    if biomarkers:
+        from gcsim.trial.biomarkers import biomarker_html, rank_biomarkers
+
+        features = biomarker_features(patients, meta)
+        for arm in meta["arms"]:
+            if arm not in set(patients["arm"]):
+                continue
+            result = rank_biomarkers(
+                patients, features, arm=arm, target="objective_response", seed=meta["seed"]
+            )
+            sections.append((f"Biomarkers of response: {arm}", biomarker_html(result)))
+    write_report(patients, meta, out, extra_sections=sections)
+    return endpoints(patients, meta)
+
+
+def endpoint_table(out: Path) -> Table:
+    """The endpoints in trial.json, one row per arm."""
+    meta = json.loads((Path(out) / "trial.json").read_text())
+    acc = meta.get("accounting", {})
+    table = Table(
+        title=f"trial {meta['name']}: {acc.get('selected', '?')} patients "
+        f"({acc.get('candidates', '?')} candidates, "
+        f"{100 * acc.get('rejected_fraction', 0):.0f} % implausible)"
+    )
+    for column in (
+        "arm",
+        "n",
+        "ORR (95 % CI)",
+        "DCR",
+        "median PFS, months (95 % CI)",
+        "HR (95 % CI)",
+    ):
+        table.add_column(column, justify="left" if column == "arm" else "right")
+    ends = meta.get("endpoints", {"arms": {}, "versus_reference": {}})
+    for arm, e in ends["arms"].items():
+        hr = ends["versus_reference"].get(arm)
+        table.add_row(
+            arm,
+            str(e["n"]),
+            f"{_pct(e['orr'])} ({_pct(e['orr_ci'][0])}–{_pct(e['orr_ci'][1])})",
+            _pct(e["dcr"]),
+            f"{_num(e['median_pfs_months'])} ({_num(e['median_pfs_ci_months'][0])}–"
+            f"{_num(e['median_pfs_ci_months'][1])})",
+            "reference"
+            if hr is None
+            else f"{_num(hr['hr'])} ({_num(hr['hr_ci'][0])}–{_num(hr['hr_ci'][1])})",
+        )
+    return table
+
+
+def _pct(x: float | None) -> str:
+    return "–" if x is None else f"{100 * x:.0f} %"
+
+
+def _num(x: float | None) -> str:
+    return "NR" if x is None else f"{x:.2f}"
+
+
+def trial_failure_lines(summary: Any, limit: int = 10) -> list[str]:
+    lines = [f"failed {r['task_id']}: {r['error']}" for r in summary.failures[:limit]]
+    if len(summary.failures) > limit:
+        lines.append(f"… and {len(summary.failures) - limit} more (patients/*.json)")
+    return lines

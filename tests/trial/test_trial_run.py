@@ -1,0 +1,167 @@
+"""Running trials: one row per patient × arm, the same rows on any executor, a paired design
+whose arm differences are less noisy than independent seeds, and resume after a kill."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from gcsim.sweep.execute import InProcess, LocalPool
+from gcsim.trial.execute import plan_trial, run_trial
+from gcsim.trial.spec import load_trial
+from trial_helpers import TRIAL, write_trial
+
+SCALARS = ["patient", "arm", "seed", "best_response", "pfs_days", "best_pct_change",
+           "baseline_sld_mm", "bl_cd8_margin_per_mm2", "d21_sld_pct"]  # fmt: skip
+
+
+def _run(path, out, executor, **kw):
+    trial = load_trial(path)
+    return run_trial(trial, plan_trial(trial), out, executor, report=False, **kw)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("trial")
+    path = write_trial(directory, 3)
+    summary = _run(path, directory / "out", InProcess())
+    assert (summary.ok, summary.failed) == (6, 0)
+    return path, directory / "out"
+
+
+def test_one_row_per_patient_and_arm_with_the_contract_columns(reference):
+    _, out = reference
+    patients = pd.read_parquet(out / "patients.parquet")
+    assert sorted(zip(patients["patient"], patients["arm"], strict=True)) == [
+        (p, a) for p in range(3) for a in ("control", "ici")
+    ]
+    needed = ("cps", "growth", "best_response", "pfs_days", "pfs_event", "scan_days",
+              "scan_sld_mm", "scan_categories", "bl_cd8_treg_ratio", "d21_sld_pct")  # fmt: skip
+    for column in needed:
+        assert column in patients.columns, column
+    for _, row in patients.iterrows():
+        assert len(row["scan_days"]) == len(row["scan_sld_mm"]) == len(row["scan_categories"])
+        assert row["scan_days"][0] == 0 and row["scan_sld_mm"][0] == row["baseline_sld_mm"]
+    meta = json.loads((out / "trial.json").read_text())
+    assert meta["accounting"]["candidates"] == 3 and meta["design"] == "paired"
+    cohort = pd.read_parquet(out / "cohort.parquet")
+    assert len(cohort) == 3 and cohort["overrides"].str.contains("tumor.pdl1_cps=").all()
+
+
+def test_paired_arms_live_the_same_screening_phase(reference):
+    """Until the first dose, the arms of a patient are the same simulation: identical baseline."""
+    _, out = reference
+    patients = pd.read_parquet(out / "patients.parquet")
+    baseline = [c for c in patients.columns if c.startswith("bl_")] + ["baseline_sld_mm"]
+    for _, rows in patients.groupby("patient"):
+        first, second = rows[baseline].to_numpy(float)
+        assert np.array_equal(first, second, equal_nan=True)
+
+
+def test_same_trial_same_rows_on_a_pool_of_two(reference, tmp_path):
+    path, expected = reference
+    _run(path, tmp_path / "pool", LocalPool(2))
+    a = pd.read_parquet(expected / "patients.parquet")[SCALARS]
+    b = pd.read_parquet(tmp_path / "pool" / "patients.parquet")[SCALARS]
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_implausible_candidates_are_rejected_in_every_arm(tmp_path):
+    text = TRIAL.replace("screening: {days: 7}", "screening:\n  days: 7\n  plausible: "
+                         "{screen_sld_pct: {min: 0.5}}")  # fmt: skip
+    path = write_trial(tmp_path, 4, text.replace("sigma: 0.2", "sigma: 0.6"))
+    _run(path, tmp_path / "out", InProcess())
+    cohort = pd.read_parquet(tmp_path / "out" / "cohort.parquet")
+    patients = pd.read_parquet(tmp_path / "out" / "patients.parquet")
+    grew = cohort["screen_sld_pct"] >= 0.5
+    assert 0 < grew.sum() < 4, "the bound must split this cohort for the test to mean anything"
+    assert (cohort["plausible"] == grew).all()
+    assert set(patients["patient"]) == set(cohort.loc[grew, "patient"])
+    assert (cohort.loc[~grew, "implausible_because"].str.contains("screen_sld_pct")).all()
+    meta = json.loads((tmp_path / "out" / "trial.json").read_text())
+    assert meta["accounting"]["rejected_fraction"] == pytest.approx(1 - grew.mean())
+
+
+def test_pairing_lowers_the_variance_of_arm_differences(tmp_path):
+    """The same patient in both arms (common random numbers) vs the arms with unrelated seeds:
+    the per-patient difference in best % change varies less when paired."""
+    text = TRIAL.replace("uniform: [0, 30]", "uniform: [10, 11]")
+    # no plausibility bound: with unrelated seeds the arms screen different tumours
+    text = text.replace("screening: {days: 7}", "screening: {days: 7, plausible: {}}")
+    path = write_trial(tmp_path, 6, text)
+    trial = load_trial(path)
+    plan = plan_trial(trial)
+    unpaired = dataclasses.replace(
+        plan,
+        tasks=[
+            dataclasses.replace(t, seed=t.seed + 1) if t.arm == "ici" else t for t in plan.tasks
+        ],
+    )
+    differences = []
+    for name, p in (("paired", plan), ("unpaired", unpaired)):
+        run_trial(trial, p, tmp_path / name, LocalPool(2), report=False)
+        table = pd.read_parquet(tmp_path / name / "patients.parquet")
+        wide = table.pivot(index="patient", columns="arm", values="d21_sld_pct")
+        differences.append((wide["ici"] - wide["control"]).to_numpy())
+    paired, independent = differences
+    assert np.var(paired) < 0.5 * np.var(independent), (paired, independent)
+
+
+def _finished(out) -> int:
+    return len(list((out / "patients").glob("*.json"))) if (out / "patients").is_dir() else 0
+
+
+def test_resume_after_sigkill_gives_one_row_per_patient_and_arm(tmp_path):
+    path = write_trial(tmp_path, 4)
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "gcsim.cli", "trial", str(path), "--out", str(out)]
+    process = subprocess.Popen(
+        [*command, "--workers", "1"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 120
+    while _finished(out) < 2 and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.communicate(timeout=60)
+    done = _finished(out)
+    assert 2 <= done < 8, "the trial must be killed mid-way for this test to mean anything"
+    (out / "patients" / "p00003-ici.json.tmp").write_text('{"task_id": "p0000')  # a torn write
+    resumed = subprocess.run(
+        [*command, "--workers", "0", "--resume", "--no-biomarkers"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"8 patient runs ({done} done)" in resumed.stdout
+    patients = pd.read_parquet(out / "patients.parquet")
+    assert len(patients) == 8
+    assert not patients.duplicated(["patient", "arm"]).any()
+    assert not list((out / "patients").glob("*.tmp"))
+
+
+def test_cli_refuses_bad_input_with_exit_2_and_writes_nothing(tmp_path):
+    path = write_trial(tmp_path, 3, TRIAL.replace("{arm: pembrolizumab}", "{arm: nivo}"))
+    out = tmp_path / "out"
+    result = subprocess.run(
+        [sys.executable, "-m", "gcsim.cli", "trial", str(path), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "trial.yaml:" in lines[0] and "arms.ici.arm" in lines[0]
+    assert not out.exists()
