@@ -73,16 +73,16 @@ def write_trial_report(
 
     sections: list[tuple[str, str]] = []
     if biomarkers:
-        from gcsim.trial.biomarkers import biomarker_html, rank_biomarkers
+        from gcsim.trial.biomarkers import biomarker_html, predictive_contrast, rank_biomarkers
 
         features = biomarker_features(patients, meta)
-        for arm in meta["arms"]:
-            if arm not in set(patients["arm"]):
-                continue
-            result = rank_biomarkers(
-                patients, features, arm=arm, target="objective_response", seed=meta["seed"]
-            )
-            sections.append((f"Biomarkers of response: {arm}", biomarker_html(result)))
+        arms = [a for a in meta["arms"] if a in set(patients["arm"])]
+        # side by side: a feature that predicts response in every arm is prognostic
+        contrast = predictive_contrast(patients, features, arms=arms) if len(arms) > 1 else None
+        for arm in arms:
+            result = rank_biomarkers(patients, features, arm=arm, seed=meta["seed"])
+            html = biomarker_html(result, contrast if arm == arms[-1] else None)
+            sections.append((f"Biomarkers of response: {arm}", html))
     write_report(patients, meta, out, extra_sections=sections)
     return endpoints(patients, meta)
 
@@ -117,7 +117,7 @@ def endpoint_table(out: Path) -> Table:
             f"{_num(e['median_pfs_ci_months'][1])})",
             "reference"
             if hr is None
-            else f"{_num(hr['hr'])} ({_num(hr['hr_ci'][0])}–{_num(hr['hr_ci'][1])})",
+            else f"{_est(hr['hr'])} ({_est(hr['hr_ci'][0])}–{_est(hr['hr_ci'][1])})",
         )
     return table
 
@@ -128,6 +128,10 @@ def _pct(x: float | None) -> str:
 
 def _num(x: float | None) -> str:
     return "NR" if x is None else f"{x:.2f}"
+
+
+def _est(x: float | None) -> str:
+    return "–" if x is None else f"{x:.2f}"  # not estimable (no events, separation)
 
 
 def trial_failure_lines(summary: Any, limit: int = 10) -> list[str]:
