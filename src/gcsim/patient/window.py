@@ -112,6 +112,9 @@ class LatticeWindow:
             self.model.datacollector = mesa.DataCollector(model_reporters=reporters)
             self.model._metrics = measure(self.model)  # its state, at the patient's time
         self._margin_um = self.model.params["observe.margin_half_width"]
+        # margin cells at the end of the last slice: nothing touches a window's lattice between
+        # its slices, so the next slice starts from them (one lesion mask a slice, not two)
+        self._margin_end: int | None = None
 
     # -- measurements on the lattice ------------------------------------------------------------
     def viable_mask(self) -> np.ndarray:
@@ -138,14 +141,15 @@ class LatticeWindow:
         """Step the model ``steps`` times; the counter increments and mean cell numbers."""
         model = self.model
         before = {name: model.counters[name] for name in COUNTED}
-        margin0 = self.margin_cells()
+        margin0 = self.margin_cells() if self._margin_end is None else self._margin_end
         viable = tumour = 0.0
         for _ in range(steps):
             model.step()
             viable += self.viable_cells()
             tumour += int(np.count_nonzero(model.state.tissue == TUMOR))
         counts = {name: float(model.counters[name] - before[name]) for name in COUNTED}
-        margin = 0.5 * (margin0 + self.margin_cells())
+        self._margin_end = self.margin_cells()
+        margin = 0.5 * (margin0 + self._margin_end)
         return Slice(counts, viable / steps, tumour / steps, margin, steps * model.dt_h)
 
     def still(self) -> Slice:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, get_args
 
 import numpy as np
@@ -118,17 +119,22 @@ class DrugTherapy(Therapy):
         self.ec50 = p[f"drug.{config.drug}.ec50"]
         self.amount_mg = config.dose.milligrams(p)
         self._amounts = np.full(self.dose_times_h.shape, self.amount_mg)  # one per dose
+        self._plasma_at = (math.nan, 0.0)  # (time, plasma concentration) of the last call
         self.tissue_ratio = (
             p["delivery.antibody_tissue_ratio"] if self.molecule == "antibody" else 1.0
         )
 
     def plasma(self, t_h: float) -> float:
-        """Plasma concentration (µg/mL) at ``t_h``."""
-        return float(
-            self.pk.concentration(
+        """Plasma concentration (µg/mL) at ``t_h``.
+
+        The last value is kept: a step asks for it several times (tissue level, occupancy,
+        the recorded exposure), and each answer sums over every dose of the calendar."""
+        if t_h != self._plasma_at[0]:
+            c = self.pk.concentration(
                 t_h, self.dose_times_h, self._amounts, self.config.infusion_hours
             )[0]
-        )
+            self._plasma_at = (t_h, float(c))
+        return self._plasma_at[1]
 
     def tissue(self, model: ModelView) -> float:
         """Mean tissue concentration over the lesion (µg/mL) in the middle of the step."""
