@@ -14,10 +14,18 @@ patient:
   bridge: {exchange_hours: 6, window_sites: 30}
   lesions:
     - {name: primary, site: stomach, diameter_mm: 20}
-    - {name: liver1, site: liver, diameter_mm: 12}
+    - {name: liver1, site: liver, diameter_mm: 12, irradiated: true}
 arms:
   untreated: []
   pembrolizumab:
+    - type: checkpoint_inhibitor
+      drug: pembrolizumab
+      dose: {value: 200, unit: mg}
+      schedule: {start_day: 0, interval_days: 21, doses: 5}
+  rt_pembrolizumab:
+    - type: radiotherapy
+      dose_per_fraction: {value: 8, unit: Gy}
+      schedule: {start_day: 0, interval_days: 2, doses: 3}
     - type: checkpoint_inhibitor
       drug: pembrolizumab
       dose: {value: 200, unit: mg}

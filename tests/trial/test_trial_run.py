@@ -116,6 +116,20 @@ def test_pairing_lowers_the_variance_of_arm_differences(tmp_path):
     assert np.var(paired) < 0.5 * np.var(independent), (paired, independent)
 
 
+def test_abscopal_lesions_are_counted_outside_the_field(tmp_path):
+    """The radiotherapy arm irradiates liver1 and spares the primary: evaluable, and liver1's
+    own shrinkage never counts; without radiotherapy nothing is evaluable."""
+    text = TRIAL.replace("ici: {arm: pembrolizumab}", "rt: {arm: rt_pembrolizumab}")
+    path = write_trial(tmp_path, 2, text)
+    _run(path, tmp_path / "out", InProcess())
+    patients = pd.read_parquet(tmp_path / "out" / "patients.parquet").set_index("arm")
+    rt, control = patients.loc["rt"], patients.loc["control"]
+    assert (rt["irradiated_lesions"] == 1).all() and rt["abscopal_evaluable"].all()
+    assert (rt["abscopal_lesions"] <= 1).all()  # one lesion outside the field
+    assert (control["irradiated_lesions"] == 0).all()
+    assert not control["abscopal_evaluable"].any() and (control["abscopal_lesions"] == 0).all()
+
+
 def _finished(out) -> int:
     return len(list((out / "patients").glob("*.json"))) if (out / "patients").is_dir() else 0
 

@@ -24,13 +24,16 @@ import numpy as np
 import pandas as pd
 
 from gcsim.patient.simulate import PatientModel
+from gcsim.patient.window import applies_to
 from gcsim.recist import scan_days, score_patient
 from gcsim.scenario import Scenario
 from gcsim.therapies.base import Schedule
+from gcsim.therapies.radiotherapy import Radiotherapy
 from gcsim.trial.spec import Bounds, Scans, TrialArm
 
 EARLY_DAY = 21.0  # the on-treatment biomarker read-out (d21_ features)
 RESPONSES = ("CR", "PR", "iCR", "iPR")
+ABSCOPAL_SHRINKAGE = 0.30  # RECIST 1.1's partial-response decrease, applied to one lesion
 NEW_LESION_DAY = 1e-6  # a lesion seeded during screening is new on treatment (RECIST 1.1)
 
 # window metric → feature suffix (bl_ at day 0, d21_ = day 21 − day 0)
@@ -215,6 +218,7 @@ def run_patient(task: PatientTask) -> dict[str, Any]:
         response = _score(model, s, s.follow_up_days)
     row.update({k: early.get(k, math.nan) for k in EARLY_FEATURES})
     row.update(_response_columns(response, model.steps * model.dt_h / 24.0 - s.screen_days))
+    row.update(_abscopal(model, task, s, response.scan_days))
     row["new_lesions"] = sum(les.appeared_day > 0 for les in model.lesions)
     row["window_reseeds"] = sum(les.reseeds for les in model.lesions)
     return row
@@ -240,6 +244,33 @@ def _response_columns(r: Any, simulated_days: float) -> dict[str, Any]:
         "scan_sld_mm": [float(x) for x in sld],
         "scan_categories": ["baseline", *r.categories],
     }
+
+
+def _abscopal(
+    model: PatientModel, task: PatientTask, s: Settings, scans: np.ndarray
+) -> dict[str, Any]:
+    """Lesions outside every radiation field of the arm that shrank by ≥ 30 % of their
+    baseline diameter at a scan (a lesion-level partial response): the abscopal count.
+    ``abscopal_evaluable``: the arm irradiates some lesion and spares another."""
+    arm = task.scenario.arms[task.arm]
+    fields = [t for t in arm.treatments if isinstance(t, Radiotherapy)]
+    baseline = [les for les in model.lesions if les.parent is None and les.appeared_day == 0]
+    hit = {les.name for les in baseline if any(applies_to(t, les.spec) for t in fields)}
+    spared = [les.name for les in baseline if les.name not in hit]
+    out: dict[str, Any] = {
+        "irradiated_lesions": len(hit),
+        "abscopal_evaluable": bool(hit and spared),
+        "abscopal_lesions": 0,
+    }
+    if not out["abscopal_evaluable"] or len(scans) < 2:
+        return out
+    table = _on_treatment(model, s.screen_days)
+    at_scans = table[np.isclose(table["time_days"].to_numpy()[:, None], scans[None, :]).any(1)]
+    for name in spared:
+        d = at_scans.loc[at_scans["lesion"] == name, "diameter_mm"].to_numpy(dtype=float)
+        if len(d) > 1 and d[0] > 0 and d[1:].min() <= (1.0 - ABSCOPAL_SHRINKAGE) * d[0]:
+            out["abscopal_lesions"] += 1
+    return out
 
 
 def _inside(value: float, b: Bounds) -> bool:
