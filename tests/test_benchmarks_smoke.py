@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 import bench_scaling
 import bench_startup
 import bench_sweep
+import bench_trial
 import bench_vs_mesa
 import run_all
 from benchlib import machine_info, print_tables
@@ -103,6 +104,17 @@ def test_run_all_rejects_unknown_benchmarks_and_describes_the_machine():
         run_all.run_all(["nope"])
     info = machine_info()
     assert info["cpu_count"] >= 1 and "load_average_1min" in info
+
+
+def test_trial_benchmark_compares_executors_on_the_same_patients(tmp_path):
+    from trial_helpers import write_trial
+
+    result = bench_trial.run(write_trial(tmp_path, 2), patients=2, follow_up_days=21, dask=False)
+    assert set(result["results"]) == {"1 worker", "2 workers"}
+    assert result["identical_tables"] is True
+    for r in result["results"].values():
+        assert r["patient_arm_runs"] == 4 and r["patients_per_hour"] > 0
+    assert "speed-up" in _renders(bench_trial.tables(result))
 
 
 def test_sweep_benchmark_times_each_executor():
