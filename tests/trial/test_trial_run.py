@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from gcsim.scenario import ScenarioError
 from gcsim.sweep.execute import InProcess, LocalPool
 from gcsim.trial.execute import plan_trial, run_trial
 from gcsim.trial.spec import load_trial
@@ -128,6 +129,38 @@ def test_abscopal_lesions_are_counted_outside_the_field(tmp_path):
     assert (rt["abscopal_lesions"] <= 1).all()  # one lesion outside the field
     assert (control["irradiated_lesions"] == 0).all()
     assert not control["abscopal_evaluable"].any() and (control["abscopal_lesions"] == 0).all()
+
+
+def test_a_trial_over_parameter_sets_reports_their_spread(tmp_path):
+    """The same two patients under two parameter sets (kill probability ×½ and ×2): one row per
+    set × patient × arm, the patients' draws and seeds shared, the endpoints per set."""
+    (tmp_path / "sets.csv").write_text("cd8.kill_probability\n0.05\n0.4\n")
+    text = TRIAL.replace("biomarkers: false", "biomarkers: false\nparameter_sets: {file: sets.csv}")
+    text = text.replace("screening: {days: 7}", "screening: {days: 7, plausible: {}}")
+    path = write_trial(tmp_path, 2, text)
+    trial = load_trial(path)
+    summary = run_trial(trial, plan_trial(trial), tmp_path / "out", LocalPool(2))
+    assert summary.total == 8 and summary.failed == 0
+    patients = pd.read_parquet(tmp_path / "out" / "patients.parquet")
+    assert sorted(set(patients["parameter_set"])) == [0, 1] and len(patients) == 8
+    by_set = patients.set_index(["parameter_set", "patient", "arm"]).sort_index()
+    assert (by_set.loc[0, "cps"].to_numpy() == by_set.loc[1, "cps"].to_numpy()).all()
+    assert (by_set.loc[0, "seed"].to_numpy() == by_set.loc[1, "seed"].to_numpy()).all()
+    meta = json.loads((tmp_path / "out" / "trial.json").read_text())
+    uncertainty = meta["endpoints"]["parameter_uncertainty"]
+    assert uncertainty["sets"] == 2 and set(uncertainty["by_set"]) == {"0", "1"}
+    assert "Parameter uncertainty" in (tmp_path / "out" / "report.html").read_text()
+
+
+def test_a_parameter_set_file_with_an_unknown_name_is_a_located_error(tmp_path):
+    (tmp_path / "sets.csv").write_text("cd8.kill_probabilty\n0.05\n")
+    text = TRIAL.replace("biomarkers: false", "biomarkers: false\nparameter_sets: {file: sets.csv}")
+    with pytest.raises(ScenarioError, match=r"trial.yaml:\d+:\d+: parameter_sets.file: .*no "
+                       "parameter 'cd8.kill_probabilty'"):  # fmt: skip
+        load_trial(write_trial(tmp_path, 2, text))
+    text = text.replace("sets.csv", "missing.csv")
+    with pytest.raises(ScenarioError, match=r"parameter_sets\.file: cannot read"):
+        load_trial(write_trial(tmp_path, 2, text))
 
 
 def _finished(out) -> int:

@@ -143,9 +143,20 @@ class Resolved:
     owners: dict[str, str]  # override text → the characteristic that wrote it
 
 
-def resolve(trial: Trial, values: dict[str, Scalar], seed: int | None = None) -> Resolved:
-    """The base scenario with a patient's characteristics written in; raise ScenarioError."""
-    data = trial.base_data
+def resolve(
+    trial: Trial,
+    values: dict[str, Scalar],
+    seed: int | None = None,
+    parameters: dict[str, float] | None = None,
+) -> Resolved:
+    """The base scenario with a patient's characteristics (and an ensemble's ``parameters``)
+    written in; raise ScenarioError."""
+    # only the arms the trial gives: another base arm may not fit this patient (radiotherapy of
+    # a lesion the patient does not have)
+    used = {arm.arm for arm in trial.spec.arms.values()}
+    data = copy.deepcopy(trial.base_data)
+    for name in [a for a in data["arms"] if a not in used]:
+        del data["arms"][name]
     overrides: list[str] = []
     owners: dict[str, str] = {}
     lesions = list(trial.base.patient.lesions)  # type: ignore[union-attr]
@@ -158,7 +169,6 @@ def resolve(trial: Trial, values: dict[str, Scalar], seed: int | None = None) ->
                     f"lesion_count {k} is outside 1–{len(lesions)} (the base scenario lists "
                     f"{len(lesions)} lesions)",
                 )
-            data = copy.deepcopy(data)
             del data["patient"]["lesions"][k:]
     for name, c in trial.spec.cohort.characteristics.items():
         if c.set is None or c.set == LESION_COUNT:
@@ -171,12 +181,17 @@ def resolve(trial: Trial, values: dict[str, Scalar], seed: int | None = None) ->
         for path in paths:
             value = values[name]
             if c.scale == "multiply":
-                value = float(value) * _base_value(trial.base, path)  # type: ignore[arg-type]
+                base = _base_value(trial.base, path, parameters or {})
+                value = float(value) * base  # type: ignore[arg-type]
                 if _integer_path(path):
                     value = round(value)
             text = override(path, value)
             overrides.append(text)
             owners[text] = name
+    for name, value in (parameters or {}).items():  # a characteristic set after it wins
+        text = override(f"parameters.{name}", value)
+        overrides.insert(0, text)
+        owners[text] = "parameter_sets"
     if seed is not None:
         overrides.append(f"seed={seed}")
     try:
@@ -204,7 +219,13 @@ def _at_characteristic(
         f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}" for k, v in values.items()
     )
     message = f"{issue.field}: {issue.message}" if issue.field else issue.message
-    where = ("cohort", "characteristics", owner) if owner else ("cohort",)
+    where = (
+        ("parameter_sets",)
+        if owner == "parameter_sets"
+        else ("cohort", "characteristics", owner)
+        if owner
+        else ("cohort",)
+    )
     return trial.issue(where, f"{message} (for a patient with {drawn})")
 
 
@@ -212,10 +233,12 @@ def _lesions_of(data: Any) -> list[Any]:
     return list(data["patient"]["lesions"])
 
 
-def _base_value(base: Scenario, path: str) -> float:
+def _base_value(base: Scenario, path: str, parameters: dict[str, float]) -> float:
+    """The value a ``scale: multiply`` characteristic multiplies: the patient's parameter set's,
+    else the base scenario's (else the parameter table's default)."""
     loc = key_path(path)
     if loc[0] == "parameters":
-        return float(Parameters(base.parameters)[loc[1]])
+        return float(Parameters({**base.parameters, **parameters})[loc[1]])
     node: Any = base
     for part in loc:
         node = node[part] if isinstance(part, int) else getattr(node, part)

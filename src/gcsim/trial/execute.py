@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import time
 from collections.abc import Callable
@@ -56,6 +57,7 @@ from gcsim.trial.simulate import (
 from gcsim.trial.spec import Trial
 
 TRIAL_FORMAT = 1
+KEY = ["parameter_set", "patient"]  # a virtual patient: one candidate under one parameter set
 MAX_TASKS = 20_000
 
 
@@ -69,6 +71,11 @@ class Candidate:
     seed: int
     values: dict[str, Any]
     resolved: Resolved
+    parameter_set: int = 0
+
+    @property
+    def key(self) -> tuple[int, int]:
+        return (self.parameter_set, self.patient)
 
 
 @dataclass(frozen=True)
@@ -93,8 +100,9 @@ def settings_of(trial: Trial) -> Settings:
     )
 
 
-def task_id(patient: int, arm: str) -> str:
-    return f"p{patient:05d}-{arm}"
+def task_id(patient: int, arm: str, parameter_set: int | None = None) -> str:
+    prefix = "" if parameter_set is None else f"s{parameter_set:03d}-"
+    return f"{prefix}p{patient:05d}-{arm}"
 
 
 def plan_trial(trial: Trial, max_tasks: int = MAX_TASKS) -> Plan:
@@ -102,24 +110,30 @@ def plan_trial(trial: Trial, max_tasks: int = MAX_TASKS) -> Plan:
     spec = trial.spec
     arms = list(spec.arms)
     n = spec.cohort.patients
-    tasks_needed = n * (len(arms) if spec.design == "paired" else 1)
+    sets = trial.parameter_sets()
+    per_patient = len(arms) if spec.design == "paired" else 1
+    tasks_needed = n * per_patient * len(sets)
     if tasks_needed > max_tasks:
+        ensemble = f" × {len(sets)} parameter sets" if spec.parameter_sets else ""
         raise trial.issue(
             ("cohort", "patients"),
-            f"{n} patients × {len(arms) if spec.design == 'paired' else 1} arm(s) = "
-            f"{tasks_needed} patient runs, more than the limit of {max_tasks} "
-            "(raise it with --max-runs)",
+            f"{n} patients × {per_patient} arm(s){ensemble} = {tasks_needed} patient runs, "
+            f"more than the limit of {max_tasks} (raise it with --max-runs)",
         )
     settings = settings_of(trial)
     allocation = _allocate(n, arms, spec.seed) if spec.design == "randomised" else None
     candidates, tasks = [], []
-    for p, values in enumerate(cohort(trial)):
-        seed = patient_seed(spec.seed, p)
-        resolved = resolve(trial, values, seed)
-        candidates.append(Candidate(p, seed, values, resolved))
-        for name in arms if allocation is None else [allocation[p]]:
-            scenario = arm_scenario(resolved.scenario, name, spec.arms[name], settings)
-            tasks.append(PatientTask(task_id(p, name), p, name, seed, scenario, settings))
+    drawn = cohort(trial)
+    for s, parameters in enumerate(sets):
+        tag = s if spec.parameter_sets else None
+        for p, values in enumerate(drawn):
+            seed = patient_seed(spec.seed, p)  # the same patient under every parameter set
+            resolved = resolve(trial, values, seed, parameters)
+            candidates.append(Candidate(p, seed, values, resolved, s))
+            for name in arms if allocation is None else [allocation[p]]:
+                scenario = arm_scenario(resolved.scenario, name, spec.arms[name], settings)
+                tid = task_id(p, name, tag)
+                tasks.append(PatientTask(tid, p, name, seed, scenario, settings, s))
     return Plan(candidates, tasks, allocation)
 
 
@@ -200,6 +214,7 @@ def _write_outcome(out: Path, task: PatientTask, outcome: PatientOutcome) -> dic
         "patient": task.patient,
         "arm": task.arm,
         "seed": task.seed,
+        "parameter_set": task.parameter_set,
         "status": "ok" if outcome.ok else "failed",
         "row": outcome.row,
         "error": outcome.error,
@@ -283,24 +298,32 @@ def finish(
     rows = []
     for task in plan.tasks:
         r = records[task.task_id]
-        rows.append({"patient": task.patient, "arm": task.arm, "seed": task.seed, **r["row"]})
+        rows.append(
+            {
+                "patient": task.patient,
+                "arm": task.arm,
+                "seed": task.seed,
+                "parameter_set": task.parameter_set,
+                **r["row"],
+            }
+        )
     table = pd.DataFrame(rows)
-    verdict = table.groupby("patient")["plausible"].agg(["min", "max"])
+    verdict = table.groupby(KEY)["plausible"].agg(["min", "max"])
     split = verdict.index[verdict["min"] != verdict["max"]].tolist()
     if split:  # the paired screening phase is identical in every arm, so this is a bug
         raise TrialError(
-            f"patients {split[:5]} are plausible in one arm and not in another: the untreated "
-            "screening phase differs between arms"
+            f"(parameter set, patient) {split[:5]} plausible in one arm and not in another: "
+            "the untreated screening phase differs between arms"
         )
-    plausible = verdict["min"].astype(bool)
+    plausible = {key: bool(v) for key, v in verdict["min"].items()}
     selected = select(trial, plan, plausible)
-    candidates = _cohort_table(trial, plan, table, plausible, selected)
+    candidates = _cohort_table(plan, table, plausible, selected)
     write_parquet(out / "cohort.parquet", candidates)
-    patients = table[table["patient"].isin(selected)].copy()
-    for name in spec.cohort.characteristics:
-        patients.insert(
-            3, name, patients["patient"].map({c.patient: c.values[name] for c in plan.candidates})
-        )
+    keys = list(zip(table["parameter_set"], table["patient"], strict=True))
+    patients = table[[k in selected for k in keys]].copy()
+    values = {c.patient: c.values for c in plan.candidates}
+    for name in reversed(spec.cohort.characteristics):
+        patients.insert(3, name, patients["patient"].map(lambda p, n=name: values[p][n]))
     patients.insert(3, "allocated", True)
     patients = patients.drop(columns=["plausible", "implausible_because"])
     write_parquet(out / "patients.parquet", patients)
@@ -315,50 +338,69 @@ def finish(
     return accounting
 
 
-def select(trial: Trial, plan: Plan, plausible: pd.Series) -> list[int]:
-    """Plausible patients, thinned by the prevalence selection if the trial asks for one."""
-    kept = [int(p) for p, ok in plausible.items() if ok]
+def select(
+    trial: Trial, plan: Plan, plausible: dict[tuple[int, int], bool]
+) -> set[tuple[int, int]]:
+    """Plausible (parameter set, patient) keys, thinned by the prevalence selection if the
+    trial asks for one (within each parameter set)."""
+    kept = sorted(key for key, ok in plausible.items() if ok)
     sel = trial.spec.cohort.selection
     if sel is None or not kept:
-        return kept
+        return set(kept)
     values = {c.patient: float(c.values[sel.characteristic]) for c in plan.candidates}
-    bins = {p: int(np.searchsorted(sel.edges, values[p], side="right")) for p in kept}
-    available = np.bincount(list(bins.values()), minlength=len(sel.proportions))
     target = np.asarray(sel.proportions)
-    with np.errstate(divide="ignore"):
-        size = np.min(np.where(target > 0, available / target, np.inf))
-    keep = np.floor(size * target + 1e-9).astype(int)
     rng = np.random.default_rng(np.random.SeedSequence(trial.spec.seed, spawn_key=(2**31 + 2,)))
-    out: list[int] = []
-    for b, k in enumerate(keep):
-        members = [p for p in kept if bins[p] == b]
-        out += sorted(int(p) for p in rng.permutation(members)[:k]) if k else []
-    return sorted(out)
+    out: set[tuple[int, int]] = set()
+    for s in sorted({key[0] for key in kept}):
+        members = [key for key in kept if key[0] == s]
+        bins = {k: int(np.searchsorted(sel.edges, values[k[1]], side="right")) for k in members}
+        available = np.bincount(list(bins.values()), minlength=len(target))
+        with np.errstate(divide="ignore"):
+            size = np.min(np.where(target > 0, available / target, np.inf))
+        keep = np.floor(size * target + 1e-9).astype(int)
+        for b, k in enumerate(keep):
+            in_bin = [key for key in members if bins[key] == b]
+            out.update(in_bin[i] for i in rng.permutation(len(in_bin))[:k])
+    return out
 
 
-def _cohort_table(trial, plan, table, plausible, selected) -> pd.DataFrame:
-    first = table.drop_duplicates("patient").set_index("patient")
+def _cohort_table(
+    plan: Plan,
+    table: pd.DataFrame,
+    plausible: dict[tuple[int, int], bool],
+    selected: set[tuple[int, int]],
+) -> pd.DataFrame:
+    """One row per candidate (and parameter set): what it was drawn as and how it screened."""
+    first = table.drop_duplicates(KEY).set_index(KEY)
     rows = []
     for c in plan.candidates:
+        screened = first.loc[c.key]
         rows.append(
             {
                 "patient": c.patient,
+                "parameter_set": c.parameter_set,
                 "seed": c.seed,
                 **c.values,
                 "overrides": " ".join(c.resolved.overrides),
-                "screen_sld_pct": first.loc[c.patient, "screen_sld_pct"],
-                "plausible": bool(plausible[c.patient]),
-                "implausible_because": first.loc[c.patient, "implausible_because"],
-                "selected": c.patient in selected,
-                **{f: first.loc[c.patient, f] for f in BASELINE_FEATURES},
+                "screen_sld_pct": screened["screen_sld_pct"],
+                "plausible": plausible[c.key],
+                "implausible_because": screened["implausible_because"],
+                "selected": c.key in selected,
+                **{f: screened.get(f, math.nan) for f in BASELINE_FEATURES},
             }
         )
     return pd.DataFrame(rows)
 
 
-def _accounting(trial, plan, plausible, selected, candidates) -> dict[str, Any]:
+def _accounting(
+    trial: Trial,
+    plan: Plan,
+    plausible: dict[tuple[int, int], bool],
+    selected: set[tuple[int, int]],
+    candidates: pd.DataFrame,
+) -> dict[str, Any]:
     n = len(plan.candidates)
-    accepted = int(plausible.sum())
+    accepted = sum(plausible.values())
     out: dict[str, Any] = {
         "candidates": n,
         "plausible": accepted,

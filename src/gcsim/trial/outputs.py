@@ -3,11 +3,13 @@ the biomarker sections, and the lines naming failed patient runs."""
 
 from __future__ import annotations
 
+import html
 import json
 import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from rich.table import Table
 
@@ -65,13 +67,68 @@ def biomarker_features(patients: pd.DataFrame, meta: dict[str, Any]) -> list[str
     return [n for n in names if n in patients.columns and patients[n].nunique(dropna=True) > 1]
 
 
+def parameter_uncertainty(patients: pd.DataFrame, meta: dict[str, Any]) -> dict[str, Any]:
+    """The endpoints under each parameter set of an ensemble, and their spread across sets
+    (median and 5–95 % range): parameter uncertainty, apart from the cohort's sampling."""
+    by_set = {
+        int(s): endpoints(group, meta) for s, group in patients.groupby("parameter_set", sort=True)
+    }
+    spread: dict[str, Any] = {}
+    for arm in meta["arms"]:
+        rows = {
+            "orr": [e["arms"][arm]["orr"] for e in by_set.values() if arm in e["arms"]],
+            "median_pfs_months": [
+                e["arms"][arm]["median_pfs_months"] for e in by_set.values() if arm in e["arms"]
+            ],
+            "pfs_hr": [
+                e["versus_reference"][arm]["hr"]
+                for e in by_set.values()
+                if arm in e["versus_reference"]
+            ],
+        }
+        spread[arm] = {name: _spread(values) for name, values in rows.items() if values}
+    return {"sets": len(by_set), "by_set": by_set, "spread": spread}
+
+
+def _spread(values: list[float | None]) -> dict[str, Any]:
+    finite = np.asarray([v for v in values if v is not None], dtype=float)
+    if not len(finite):
+        return {"median": None, "p5": None, "p95": None, "estimable": 0}
+    p5, median, p95 = np.percentile(finite, [5, 50, 95])
+    return {"median": _f(median), "p5": _f(p5), "p95": _f(p95), "estimable": len(finite)}
+
+
+def _uncertainty_html(u: dict[str, Any]) -> str:
+    rows = []
+    for arm, endpoints_ in u["spread"].items():
+        for name, s in endpoints_.items():
+            cells = [arm, name, *(_num(s[k]) for k in ("median", "p5", "p95")), s["estimable"]]
+            rows.append(
+                "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>"
+            )
+    head = "".join(
+        f"<th>{h}</th>" for h in ("arm", "endpoint", "median", "5 %", "95 %", "sets estimable")
+    )
+    return (
+        f"<p>The cohort ran under each of {u['sets']} parameter sets; the spread of each "
+        "endpoint across sets is the parameter uncertainty, apart from the sampling uncertainty "
+        "of the cohort (the intervals of the other sections, computed on the sets pooled).</p>"
+        f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
 def write_trial_report(
     patients: pd.DataFrame, meta: dict[str, Any], out: Path, biomarkers: bool = True
 ) -> dict[str, Any]:
-    """report.html and its PNGs in ``out``; returns the endpoints."""
+    """report.html and its PNGs in ``out``; returns the endpoints (with the ensemble's spread
+    under ``parameter_uncertainty`` when the trial ran over parameter sets)."""
     from gcsim.trial.report import write_report
 
     sections: list[tuple[str, str]] = []
+    ensemble = patients["parameter_set"].nunique() > 1
+    uncertainty = parameter_uncertainty(patients, meta) if ensemble else None
+    if uncertainty is not None:
+        sections.append(("Parameter uncertainty", _uncertainty_html(uncertainty)))
     if biomarkers:
         from gcsim.trial.biomarkers import biomarker_html, predictive_contrast, rank_biomarkers
 
@@ -84,7 +141,10 @@ def write_trial_report(
             html = biomarker_html(result, contrast if arm == arms[-1] else None)
             sections.append((f"Biomarkers of response: {arm}", html))
     write_report(patients, meta, out, extra_sections=sections)
-    return endpoints(patients, meta)
+    result = endpoints(patients, meta)
+    if uncertainty is not None:
+        result["parameter_uncertainty"] = uncertainty
+    return result
 
 
 def endpoint_table(out: Path) -> Table:

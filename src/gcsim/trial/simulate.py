@@ -70,6 +70,7 @@ class PatientTask:
     seed: int
     scenario: Scenario  # the patient's scenario, holding only this arm, calendar shifted
     settings: Settings
+    parameter_set: int = 0  # index into the trial's ensemble (0 without one)
     # the sweep executors name futures by run id
     run_id: str = field(init=False)
 

@@ -16,9 +16,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Literal
 
+import numpy as np
+import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from ruamel.yaml.comments import CommentedMap
 
+from gcsim.params import is_known
 from gcsim.scenario import Scenario, ScenarioError, issue_at, read_yaml_mapping
 from gcsim.scenario.loader import validate_yaml_mapping
 
@@ -289,6 +292,24 @@ class Subgroup(_Strict):
         return self
 
 
+class ParameterSets(_Strict):
+    """An ensemble of parameter sets (e.g. draws from a calibration posterior): the whole
+    cohort runs under each, and the report gives the endpoints' spread across sets apart from
+    the cohort's sampling uncertainty."""
+
+    file: Annotated[
+        str,
+        Field(
+            description="CSV or Parquet, relative to the trial file: one column per parameter "
+            "(gcsim params names), one row per set; an optional `weight` column"
+        ),
+    ]
+    draws: Annotated[
+        int | None,
+        Field(ge=1, le=1000, description="sets drawn from the rows (seeded; by weight if given)"),
+    ] = None
+
+
 class TrialSpec(_Strict):
     name: Annotated[str, Field(min_length=1, max_length=120, pattern=r"^[A-Za-z0-9_.\-]+$")]
     description: str = ""
@@ -305,6 +326,7 @@ class TrialSpec(_Strict):
     biomarkers: Annotated[
         bool, Field(description="rank predictive biomarkers in the report (scikit-learn)")
     ] = True
+    parameter_sets: ParameterSets | None = None
 
     @property
     def control(self) -> str:
@@ -346,6 +368,34 @@ class Trial:
 
     def text(self) -> str:
         return Path(self.file).read_text(encoding="utf-8")
+
+    def parameter_sets(self) -> list[dict[str, float]]:
+        """The ensemble's parameter sets (``[{}]``: one, the scenario's own parameters)."""
+        sets = self.spec.parameter_sets
+        if sets is None:
+            return [{}]
+        path = Path(self.file).parent / sets.file
+        where = ("parameter_sets", "file")
+        try:
+            table = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+        except (OSError, ValueError) as exc:
+            raise self.issue(where, f"cannot read {path}: {exc}") from None
+        weights = table.pop("weight").to_numpy(float) if "weight" in table else None
+        unknown = [c for c in table.columns if not is_known(str(c))]
+        if unknown:
+            raise self.issue(
+                where, f"{path}: no parameter {unknown[0]!r} (gcsim params lists the names)"
+            )
+        if table.empty:
+            raise self.issue(where, f"{path}: no rows")
+        if sets.draws is not None:
+            rng = np.random.default_rng(
+                np.random.SeedSequence(self.spec.seed, spawn_key=(2**31 + 3,))
+            )
+            p = None if weights is None else weights / weights.sum()
+            rows = rng.choice(len(table), size=sets.draws, replace=sets.draws > len(table), p=p)
+            table = table.iloc[np.sort(rows)]
+        return [{str(k): float(v) for k, v in row.items()} for _, row in table.iterrows()]
 
     def with_biomarkers(self, on: bool) -> Trial:
         """The trial with its report's biomarker section switched on or off."""
@@ -462,6 +512,7 @@ def _check(trial: Trial) -> None:
     from gcsim.trial.cohort import check_characteristics
 
     check_characteristics(trial)
+    trial.parameter_sets()  # a missing file or an unknown name fails here
 
 
 def _whole(x: float) -> bool:
