@@ -76,6 +76,24 @@ def test_same_trial_same_rows_on_a_pool_of_two(reference, tmp_path):
     pd.testing.assert_frame_equal(a, b)
 
 
+def test_same_trial_same_rows_on_a_dask_cluster(reference, tmp_path):
+    from distributed import LocalCluster
+
+    from gcsim.sweep.execute import DaskCluster
+
+    path, expected = reference
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
+        summary = _run(path, tmp_path / "dask", DaskCluster(cluster.scheduler_address))
+    assert summary.failed == 0
+    hosts = {json.loads(p.read_text())["host"] for p in (tmp_path / "dask" / "patients").iterdir()}
+    assert len(hosts) == 2  # both workers took patients
+    a = pd.read_parquet(expected / "patients.parquet")[SCALARS]
+    b = pd.read_parquet(tmp_path / "dask" / "patients.parquet")[SCALARS]
+    pd.testing.assert_frame_equal(a, b)
+
+
 def test_implausible_candidates_are_rejected_in_every_arm(tmp_path):
     text = TRIAL.replace("screening: {days: 7}", "screening:\n  days: 7\n  plausible: "
                          "{screen_sld_pct: {min: 0.5}}")  # fmt: skip
