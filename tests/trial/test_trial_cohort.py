@@ -4,12 +4,13 @@ land in the scenario, dosing rules shape the calendar, and every bad input is a 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 from scipy import stats
 
-from gcsim.scenario import ScenarioError
+from gcsim.scenario import ScenarioError, load_scenario
 from gcsim.trial.cohort import cohort, quantile, resolve, unit_design
 from gcsim.trial.execute import plan_trial
 from gcsim.trial.simulate import arm_scenario
@@ -175,3 +176,16 @@ def test_a_base_scenario_without_patients_is_refused(tmp_path):
 def test_a_trial_over_the_limit_is_refused(trial_file):
     with pytest.raises(ScenarioError, match="6 patient runs, more than the limit of 5"):
         plan_trial(load_trial(trial_file), max_tasks=5)
+
+
+SHIPPED = sorted((Path(__file__).parents[2] / "scenarios" / "trials").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
+def test_shipped_trial_files_and_their_patients_load(path):
+    """Every trial file plans (each candidate's scenario validated); every base patient loads."""
+    if "cohort:" in path.read_text():
+        plan = plan_trial(load_trial(path))
+        assert plan.tasks and plan.candidates
+    else:
+        assert load_scenario(path).patient is not None
