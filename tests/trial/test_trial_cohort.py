@@ -151,6 +151,10 @@ BAD = [
     ("biomarkers: false", "biomarkers: false\nsubgroups: [{name: x, feature: tmb, below: 1}]",
      "subgroups[0].feature", "no feature 'tmb'"),
     ("follow_up_days: 42", "follow_up_days: 42\nfollowup: 3", "followup", ""),
+    ("{arm: pembrolizumab}", "{arm: rt_pembrolizumab, irradiate: [liver2]}",
+     "arms.ici.irradiate[0]", "no lesion 'liver2'"),
+    ("{arm: pembrolizumab}", "{arm: pembrolizumab, irradiate: [liver1]}",
+     "arms.ici.irradiate", "gives no radiotherapy"),
 ]  # fmt: skip
 
 

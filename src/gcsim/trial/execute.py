@@ -131,7 +131,12 @@ def plan_trial(trial: Trial, max_tasks: int = MAX_TASKS) -> Plan:
             resolved = resolve(trial, values, seed, parameters)
             candidates.append(Candidate(p, seed, values, resolved, s))
             for name in arms if allocation is None else [allocation[p]]:
-                scenario = arm_scenario(resolved.scenario, name, spec.arms[name], settings)
+                try:
+                    scenario = arm_scenario(resolved.scenario, name, spec.arms[name], settings)
+                except ValueError as exc:  # lesion_count left out a lesion the arm irradiates
+                    raise trial.issue(
+                        ("arms", name, "irradiate"), f"patient {p}: {exc} ({values})"
+                    ) from None
                 tid = task_id(p, name, tag)
                 tasks.append(PatientTask(tid, p, name, seed, scenario, settings, s))
     return Plan(candidates, tasks, allocation)

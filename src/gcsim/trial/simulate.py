@@ -108,9 +108,17 @@ def arm_scenario(patient: Scenario, name: str, arm: TrialArm, settings: Settings
             and not any(h.from_day <= d < h.from_day + h.days for h in arm.holidays)
             and d <= settings.follow_up_days
         ]
-        if days:
-            treatments.append(t.model_copy(update={"schedule": Schedule(days=tuple(days))}))
+        if not days:
+            continue
+        update: dict[str, Any] = {"schedule": Schedule(days=tuple(days))}
+        if arm.irradiate is not None and isinstance(t, Radiotherapy):
+            update["lesions"] = tuple(arm.irradiate)
+        treatments.append(t.model_copy(update=update))
     total = settings.screen_days + settings.follow_up_days
+    present = {lesion.name for lesion in patient.patient.lesions}  # type: ignore[union-attr]
+    missing = sorted(set(arm.irradiate or ()) - present)
+    if missing:
+        raise ValueError(f"this patient has no lesion {missing[0]!r} to irradiate")
     return patient.model_copy(
         update={
             "arms": {name: base.model_copy(update={"treatments": treatments})},

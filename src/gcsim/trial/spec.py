@@ -264,6 +264,14 @@ class TrialArm(_Strict):
     holidays: Annotated[
         list[Holiday], Field(description="no dose of any drug from `from_day` for `days`")
     ] = Field(default_factory=list)
+    irradiate: Annotated[
+        list[str] | None,
+        Field(
+            min_length=1,
+            description="the lesions this arm's radiotherapy treats (names from the base "
+            "patient; default: the base arm's own choice)",
+        ),
+    ] = None
 
 
 class Scans(_Strict):
@@ -457,6 +465,17 @@ def _check(trial: Trial) -> None:
                     f"arm {arm.arm!r} gives no {drug!r} (it gives "
                     f"{', '.join(sorted(str(k) for k in known if k)) or 'nothing'})",
                 )
+        lesions = [lesion.name for lesion in base.patient.lesions]
+        for i, lesion in enumerate(arm.irradiate or []):
+            if lesion not in lesions:
+                raise trial.issue(
+                    ("arms", name, "irradiate", i),
+                    f"the base patient has no lesion {lesion!r} (it has {', '.join(lesions)})",
+                )
+        if arm.irradiate and not any(
+            t.type == "radiotherapy" for t in base.arms[arm.arm].treatments
+        ):
+            raise trial.issue(("arms", name, "irradiate"), f"arm {arm.arm!r} gives no radiotherapy")
     if spec.reference_arm is not None and spec.reference_arm not in spec.arms:
         raise trial.issue(
             ("reference_arm",), f"no arm {spec.reference_arm!r} (arms: {', '.join(spec.arms)})"
