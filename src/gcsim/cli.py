@@ -694,6 +694,43 @@ def trial(
     out.print(f"results: {target} (report: {target / 'report.html'})")
 
 
+@app.command(
+    "trial-calibrate",
+    short_help="Reweight a trial's candidate pool to reproduce a published trial's endpoints.",
+)
+def trial_calibrate(
+    file: Annotated[
+        Path, typer.Argument(metavar="CALIBRATION.yaml", help="Trial calibration file.")
+    ],
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", metavar="DIR", help="Output (default: <pool>/calibration)."),
+    ] = None,
+    pool: Annotated[
+        Path | None,
+        typer.Option("--pool", metavar="DIR", help="The finished pool trial (instead of pool:)."),
+    ] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an earlier calibration's outputs.")
+    ] = False,
+) -> None:
+    """Fit cohort-level distributions by reweighting one pre-simulated pool of candidates (run
+    once in every arm by `gcsim trial`, never re-simulated) so that the weighted cohort
+    reproduces the targets; write the calibrated trial file (docs/trials.md). Exit 0 if every
+    target is inside its interval, 3 if not (everything is still written), 2 on bad input."""
+    from gcsim.trial.calibrate import calibrate_trial_command
+
+    try:
+        with _stoppable():
+            code = calibrate_trial_command(
+                file, out_dir, pool, overwrite=overwrite, echo=out.print, error=err.print
+            )
+    except KeyboardInterrupt as exc:
+        _stopped(exc, "nothing was written")
+    if code:
+        raise typer.Exit(code)
+
+
 def _start_executor(workers: int | None, scheduler: str | None) -> Any:
     """The executor of ``--workers`` / ``--scheduler`` (a local pool or a Dask cluster), or a
     one-line error and exit 2 if the address is malformed or nothing answers there; warns of

@@ -550,3 +550,18 @@ def test_the_shipped_checkmate649_calibration_loads_against_a_pool_of_its_trial(
     assert len(cal.spec.targets) == 10 and cal.reference_arm == "chemo"
     assert {t.code for t in cal.spec.targets} == {"V", "M"}
     assert cal.write == trials / "checkmate649_like.yaml"
+
+
+def test_cli_trial_calibrate_without_its_pool_is_a_located_error_exit_2(tmp_path):
+    from typer.testing import CliRunner
+
+    from gcsim.cli import app
+
+    shipped = Path(__file__).parents[2] / "scenarios" / "trials" / "checkmate649_calibration.yaml"
+    result = CliRunner().invoke(
+        app, ["trial-calibrate", str(shipped), "--pool", str(tmp_path / "nowhere")]
+    )
+    assert result.exit_code == 2
+    assert (
+        "checkmate649_calibration.yaml:" in result.output and "no such directory" in result.output
+    )
