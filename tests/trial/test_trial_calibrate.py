@@ -113,12 +113,25 @@ def _outcomes(candidates: pd.DataFrame, seed: int = 11) -> pd.DataFrame:
         p = phen.map(BASE_ORR) + treated * phen.map(ICI_ORR)
         rate = math.log(2) / 200.0 * candidates["growth"] * (phen.map(ICI_HR) if treated else 1)
         time = e / rate.to_numpy()
+        responded = u < p.to_numpy()
+        pfs = np.minimum(time, 365.0)
         rows.append(
             candidates.assign(
                 arm=arm,
-                objective_response=u < p.to_numpy(),
-                pfs_days=np.minimum(time, 365.0),
+                objective_response=responded,
+                pfs_days=pfs,
                 pfs_event=time < 365.0,
+                # what the report draws besides the fitted endpoints (one follow-up scan)
+                best_response=np.where(responded, "PR", "SD"),
+                disease_control=True,
+                best_pct_change=np.where(responded, -40.0, 5.0),
+                response_day=np.where(responded, 42.0, np.nan),
+                dor_days=np.where(responded, pfs - 42.0, np.nan),
+                dor_event=responded & (time < 365.0),
+                treatment_days=pfs,
+                scan_days=[[0.0, 42.0]] * n,
+                scan_sld_mm=[[50.0, 30.0] if r else [50.0, 52.5] for r in responded],
+                scan_categories=[["baseline", "PR" if r else "SD"] for r in responded],
             )
         )
     return pd.concat(rows, ignore_index=True)

@@ -78,7 +78,7 @@ from gcsim.trial.stats import DAYS_PER_MONTH
 
 FORMAT = 1
 KIND = "trial-calibration"  # the marker of its output directory
-FILES = ("calibration.json", "weights.parquet", "calibration.md")
+FILES = ("calibration.json", "weights.parquet", "calibration.md", "selected")
 HEADER = "Written by gcsim's trial calibration"  # the first words of a written trial file
 USER_ERROR = 2  # as the command line's: a file problem, nothing was fitted or written
 NOT_PASSED = 3  # fitted and written, but a target is outside its interval (or the ESS too low)
@@ -911,8 +911,38 @@ def write_trial_calibration(
             write_json(tmp / "calibration.json", _summary(cal, fit))
             write_parquet(tmp / "weights.parquet", fit.weights.reset_index())
             write_text(tmp / "calibration.md", calibration_markdown(cal, fit))
+            write_selected(cal, fit, tmp / "selected")
             write_marker(tmp, KIND, list(FILES))
     return out
+
+
+def selected_patients(cal: TrialCalibration, fit: TrialCalibrationFit) -> pd.DataFrame:
+    """The pool's patients accepted with probability weight / largest weight (seeded): an
+    unweighted virtual population whose characteristics follow the fitted distributions
+    (acceptance–rejection, as Allen et al. 2016 select a virtual population from plausible
+    patients); every arm row of an accepted patient."""
+    weights = fit.weights.to_numpy(dtype=float)
+    rng = np.random.default_rng(np.random.SeedSequence(cal.spec.seed, spawn_key=(2**31 + 4,)))
+    accepted = fit.weights.index[rng.random(len(weights)) < weights / weights.max()]
+    return cal.patients[cal.patients["patient"].isin(accepted)].reset_index(drop=True)
+
+
+def write_selected(cal: TrialCalibration, fit: TrialCalibrationFit, out: Path) -> None:
+    """The selected virtual population's patients.parquet and trial report, in ``out``: what a
+    trial of the fitted cohort gives on the patients already simulated (no new run)."""
+    from gcsim.trial.execute import report_meta
+    from gcsim.trial.outputs import write_trial_report
+
+    out.mkdir(parents=True)
+    patients = selected_patients(cal, fit)
+    write_parquet(out / "patients.parquet", patients)
+    meta = report_meta(cal.pool_trial)
+    meta["name"] = f"{cal.spec.name} (selected from the pool)"
+    pooled = cal.pool_meta.get("accounting", {})
+    meta["accounting"] = {**pooled, "selected": int(patients["patient"].nunique())}
+    # no biomarker ranking: a run of the calibrated trial file gives it on new patients
+    meta["endpoints"] = write_trial_report(patients, meta, out, biomarkers=False)
+    write_json(out / "trial.json", meta)
 
 
 def _summary(cal: TrialCalibration, fit: TrialCalibrationFit) -> dict[str, Any]:

@@ -186,16 +186,11 @@ def read_results(out: Path) -> dict[str, dict[str, Any]]:
     }
 
 
-def _provenance(trial: Trial, plan: Plan, executor: Executor) -> dict[str, Any]:
+def report_meta(trial: Trial) -> dict[str, Any]:
+    """What the report and the endpoints read about a trial (also in trial.json)."""
     spec = trial.spec
     return {
-        "format": TRIAL_FORMAT,
         "name": spec.name,
-        "trial_file": os.path.abspath(trial.file),
-        "trial": spec.model_dump(mode="json"),
-        "base_scenario_file": os.path.abspath(trial.base_file),
-        "base_scenario_hash": scenario_hash(trial.base),
-        "plan_digest": plan.digest,
         "seed": spec.seed,
         "design": spec.design,
         "arms": list(spec.arms),
@@ -206,6 +201,19 @@ def _provenance(trial: Trial, plan: Plan, executor: Executor) -> dict[str, Any]:
         "follow_up_days": spec.follow_up_days,
         "screening_days": spec.screening.days,
         "scan_every_days": spec.scans.every_days,
+    }
+
+
+def _provenance(trial: Trial, plan: Plan, executor: Executor) -> dict[str, Any]:
+    spec = trial.spec
+    return {
+        "format": TRIAL_FORMAT,
+        **report_meta(trial),
+        "trial_file": os.path.abspath(trial.file),
+        "trial": spec.model_dump(mode="json"),
+        "base_scenario_file": os.path.abspath(trial.base_file),
+        "base_scenario_hash": scenario_hash(trial.base),
+        "plan_digest": plan.digest,
         "candidates": len(plan.candidates),
         "tasks": len(plan.tasks),
         "versions": package_versions(),

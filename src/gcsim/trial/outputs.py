@@ -125,7 +125,7 @@ def write_trial_report(
     from gcsim.trial.report import write_report
 
     sections: list[tuple[str, str]] = []
-    ensemble = patients["parameter_set"].nunique() > 1
+    ensemble = "parameter_set" in patients and patients["parameter_set"].nunique() > 1
     uncertainty = parameter_uncertainty(patients, meta) if ensemble else None
     if uncertainty is not None:
         sections.append(("Parameter uncertainty", _uncertainty_html(uncertainty)))
