@@ -53,7 +53,7 @@ def measure(trial_file: Path, out: Path, executor: Any) -> dict[str, Any]:
     import pandas as pd
 
     from gcsim.trial.execute import plan_trial, run_trial
-    from gcsim.trial.spec import load_trial
+    from gcsim.trial.load import load_trial
 
     trial = load_trial(trial_file)
     plan = plan_trial(trial)

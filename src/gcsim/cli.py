@@ -657,8 +657,8 @@ def trial(
     from gcsim.sweep.execute import SweepDirectoryError
     from gcsim.sweep.report import sweep_progress
     from gcsim.trial.execute import TrialError, plan_trial, prepare_directory, run_trial
+    from gcsim.trial.load import load_trial
     from gcsim.trial.outputs import endpoint_table, trial_failure_lines
-    from gcsim.trial.spec import load_trial
 
     try:
         spec = load_trial(file)

@@ -37,7 +37,8 @@ from gcsim.trial.calibrate import (
 from gcsim.trial.calibrate_spec import load_trial_calibration
 from gcsim.trial.cohort import cohort
 from gcsim.trial.density import characteristic_density, density
-from gcsim.trial.spec import Characteristic, Distribution, load_trial
+from gcsim.trial.load import load_trial
+from gcsim.trial.spec import Characteristic, Distribution
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios" / "trials"
 

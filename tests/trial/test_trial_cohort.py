@@ -13,8 +13,9 @@ from scipy import stats
 from gcsim.scenario import ScenarioError, load_scenario
 from gcsim.trial.cohort import cohort, quantile, resolve, unit_design
 from gcsim.trial.execute import plan_trial
+from gcsim.trial.load import load_trial
 from gcsim.trial.simulate import arm_scenario
-from gcsim.trial.spec import Distribution, TrialArm, load_trial
+from gcsim.trial.spec import Distribution, TrialArm
 from trial_helpers import BASE, TRIAL, write_trial
 
 U = np.linspace(0.005, 0.995, 37)
@@ -182,7 +183,12 @@ def test_a_trial_over_the_limit_is_refused(trial_file):
         plan_trial(load_trial(trial_file), max_tasks=5)
 
 
-SHIPPED = sorted((Path(__file__).parents[2] / "scenarios" / "trials").glob("*.yaml"))
+# calibration files (targets:) need a finished pool: test_trial_calibrate loads the shipped one
+SHIPPED = [
+    p
+    for p in sorted((Path(__file__).parents[2] / "scenarios" / "trials").glob("*.yaml"))
+    if "\ntargets:" not in p.read_text()
+]
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)

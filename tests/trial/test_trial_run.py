@@ -18,7 +18,7 @@ import pytest
 from gcsim.scenario import ScenarioError
 from gcsim.sweep.execute import InProcess, LocalPool
 from gcsim.trial.execute import plan_trial, run_trial
-from gcsim.trial.spec import load_trial
+from gcsim.trial.load import load_trial
 from trial_helpers import TRIAL, write_trial
 
 SCALARS = ["patient", "arm", "seed", "best_response", "pfs_days", "best_pct_change",

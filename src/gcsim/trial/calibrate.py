@@ -73,7 +73,8 @@ from gcsim.io import (
 from gcsim.scenario import ScenarioError
 from gcsim.trial.calibrate_spec import Family, Target, TrialCalibration, load_trial_calibration
 from gcsim.trial.density import characteristic_density, intervals
-from gcsim.trial.spec import Characteristic, load_trial
+from gcsim.trial.load import load_trial
+from gcsim.trial.spec import Characteristic
 from gcsim.trial.stats import DAYS_PER_MONTH
 
 FORMAT = 1

@@ -39,6 +39,7 @@ from gcsim.scenario import Issue, ScenarioError, issue_at, read_yaml_mapping
 from gcsim.scenario.loader import validate_yaml_mapping
 from gcsim.trial.cohort import _rounded
 from gcsim.trial.density import density, discrete, intervals
+from gcsim.trial.load import load_trial
 from gcsim.trial.spec import (
     NAME,
     Characteristic,
@@ -46,7 +47,6 @@ from gcsim.trial.spec import (
     Scalar,
     Trial,
     TrialSpec,
-    load_trial,
 )
 
 ENDPOINTS = ("orr", "median_pfs_months", "pfs_hr")

@@ -11,7 +11,6 @@ candidates, an optional prevalence selection, the scans and the follow-up. Error
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Literal
@@ -22,8 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from ruamel.yaml.comments import CommentedMap
 
 from gcsim.params import is_known
-from gcsim.scenario import Scenario, ScenarioError, issue_at, read_yaml_mapping
-from gcsim.scenario.loader import validate_yaml_mapping
+from gcsim.scenario import Scenario, ScenarioError, issue_at
 
 Scalar = bool | int | float | str
 NAME = r"^[A-Za-z][A-Za-z0-9_]*$"
@@ -421,26 +419,7 @@ def _levels(c: Characteristic) -> list[Scalar]:
     return out
 
 
-def load_trial(path: str | os.PathLike[str]) -> Trial:
-    """Read and check a trial file and its base scenario; raise :class:`ScenarioError`."""
-    file = os.fspath(path)
-    data = read_yaml_mapping(path, "trial", "a trial needs `name`, `scenario`, `arms` and `cohort`")
-    spec = validate_yaml_mapping(TrialSpec, data, file)
-    base_file = os.fspath(Path(file).parent / spec.scenario)
-    try:
-        base_data = read_yaml_mapping(base_file)
-    except ScenarioError as exc:
-        if exc.issues[0].line is None:
-            message = f"base scenario {base_file}: {exc.issues[0].message}"
-            raise ScenarioError([issue_at(file, data, ("scenario",), message)]) from None
-        raise
-    base = validate_yaml_mapping(Scenario, base_data, base_file)
-    trial = Trial(spec, file, data, base_file, base_data, base)
-    _check(trial)
-    return trial
-
-
-def _check(trial: Trial) -> None:
+def check(trial: Trial) -> None:
     """What needs the base scenario: arms it has, a patient section, known names."""
     spec, base = trial.spec, trial.base
     if base.patient is None:
@@ -528,10 +507,6 @@ def _check(trial: Trial) -> None:
                 f"subgroup {group.name!r}: no feature {group.feature!r} (known: "
                 f"{', '.join(sorted(known_features))})",
             )
-    from gcsim.trial.cohort import check_characteristics
-
-    check_characteristics(trial)
-    trial.parameter_sets()  # a missing file or an unknown name fails here
 
 
 def _whole(x: float) -> bool:
