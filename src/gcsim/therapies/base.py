@@ -108,10 +108,12 @@ class Schedule(Strict):
 class Exposure:
     """How a therapy's exposure is drawn: a time-series ``column``, its line style and label,
     and its scale — ``fraction`` (already 0–1: occupancy, blockade) or ``relative`` (C/EC50,
-    shown as the fraction of maximal effect C/(C + EC50))."""
+    shown as the fraction of maximal effect C/(C + EC50)). The line style is a matplotlib one:
+    ``"-"``, ``"--"``, ``"-."``, ``":"`` or, once those are taken, a dash pattern
+    ``(offset, (on, off, ...))`` in points."""
 
     column: str
-    linestyle: str
+    linestyle: str | tuple[float, tuple[float, ...]]
     label: str
     scale: Literal["fraction", "relative"] = "fraction"
 
