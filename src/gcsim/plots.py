@@ -172,7 +172,7 @@ def _plot_exposure(ax, table: pd.DataFrame, scenario: Scenario, colours: list) -
         for column, style, _ in EXPOSURE_STYLES:
             values = exposure_fraction(column, first[column])
             if values.any():
-                ax.plot(first["day"], values, style, color=colour)
+                ax.plot(first["day"], values, linestyle=style, color=colour)
         row = -step * (i + 1)
         last = 0.0
         for treatment in spec.treatments:

@@ -111,7 +111,7 @@ class Exposure:
     shown as the fraction of maximal effect C/(C + EC50))."""
 
     column: str
-    linestyle: str
+    linestyle: str | tuple[float, tuple[float, ...]]  # a name or a dash pattern (matplotlib)
     label: str
     scale: Literal["fraction", "relative"] = "fraction"
 
