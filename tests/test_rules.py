@@ -158,6 +158,7 @@ READERS = [
     ("m1_stimulus", 1.0, 48, _polarisation, +1, {}),
     ("vegf_block", 0.9, 96, _vessel_maturity, +1, {}),
     ("antigen", 20.0, 48, lambda m: m.priming_level, +1, {"immune__priming": 0.2}),
+    ("antibody_delivery", 2.0, 2, lambda m: m.lesion_delivery("antibody"), +1, {}),
 ]
 
 

@@ -395,7 +395,9 @@ def test_a_dose_that_does_not_fit_is_a_located_error(tmp_path, kind, value, unit
 def test_example_scenarios_validate(path):
     scenario = load_scenario(path)
     kinds = {t.kind for arm in scenario.arms.values() for t in arm.treatments}
-    assert kinds & {"metformin", "ido1_inhibitor", "hdac_inhibitor", "lsd1_inhibitor"}
+    sensitisers = {"metformin", "ido1_inhibitor", "hdac_inhibitor", "lsd1_inhibitor"}
+    sensitisers |= {"parp_inhibitor", "faecal_microbiota_transplant", "hyperbaric_oxygen"}
+    assert kinds & sensitisers
 
 
 def test_there_is_an_example_for_each_drug():

@@ -150,6 +150,14 @@ CHANNELS: tuple[Channel, ...] = (
         "GastricTumorModel._update_priming (lymph-node Hill drive)",
         "factor on the priming drive of antigen presented in the lymph node",
     ),
+    Channel(
+        "antibody_delivery",
+        "factor",
+        "× antibody tissue exposure",
+        "GastricTumorModel._delivery_factor (delivery, lesion_delivery of antibodies)",
+        "factor on the tissue exposure of antibodies (matrix depletion by hyperbaric oxygen "
+        "raises it)",
+    ),
 )
 CHANNELS_BY_NAME: dict[str, Channel] = {c.name: c for c in CHANNELS}
 RECORDED: tuple[str, ...] = tuple(c.name for c in CHANNELS if c.recorded)

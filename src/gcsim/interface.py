@@ -30,6 +30,7 @@ class ModelView(Protocol):
     therapies: Sequence[Any]  # the running therapies (``gcsim.therapies.base.Therapy``)
     priming_level: float  # ≥ 0: lymph-node priming of tumour-specific T cells
     antigen_released: float  # cumulative antigen sent to the lymph node, kill units
+    rng: np.random.Generator  # the model's seeded generator (a therapy's once-per-run draw)
 
     @property
     def time_h(self) -> float:

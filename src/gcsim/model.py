@@ -338,11 +338,19 @@ class GastricTumorModel(mesa.Model):
         """Local tissue exposure relative to nominal for a drug of class ``molecule``
         (``gcsim.therapies.delivery.DrugDelivery``)."""
         # the VEGF blockade of the step before: this step's effects are still being combined
-        return self._delivery.field(self.state, molecule, self.steps, self.effects.vegf_block)
+        field = self._delivery.field(self.state, molecule, self.steps, self.effects.vegf_block)
+        factor = self._delivery_factor(molecule)
+        return field if factor == 1.0 else field * factor
 
     def lesion_delivery(self, molecule: str) -> float:
         """Mean of ``delivery(molecule)`` over viable tumour cells."""
-        return self._delivery.lesion_mean(self.state, molecule, self.steps, self.effects.vegf_block)
+        mean = self._delivery.lesion_mean(self.state, molecule, self.steps, self.effects.vegf_block)
+        return mean * self._delivery_factor(molecule)
+
+    def _delivery_factor(self, molecule: str) -> float:
+        """Reads the ``antibody_delivery`` channel (of the step before, like the VEGF blockade):
+        a factor on the tissue exposure of antibodies; 1 for small molecules."""
+        return self.effects.antibody_delivery if molecule == "antibody" else 1.0
 
     def _solve_fields(
         self, max_sweeps: int, effects: Effects, oxygen_passes: int = OXYGEN_PASSES

@@ -42,6 +42,7 @@ MARKER_BITS = {
     "chemo_resistant": 32,
 }
 CHEMO_RESISTANT = MARKER_BITS["chemo_resistant"]
+HRD = MARKER_BITS["hrd"]  # homologous-recombination deficient (PARP inhibitors)
 
 
 @dataclass
@@ -54,7 +55,7 @@ class LatticeState:
     pdl1_const: np.ndarray  # float32, constitutive PD-L1 level (tumour, heritable)
     antigen: np.ndarray  # float32, antigenicity 0..1 (tumour, heritable)
     marker: np.ndarray  # uint8, subclone marker bits (tumour, heritable)
-    doomed: np.ndarray  # uint8, 1 = lethally irradiated: dies at its next mitosis (tumour)
+    doomed: np.ndarray  # uint8, 1 = lethally damaged (RT, PARP): dies at next mitosis (tumour)
     maturity: np.ndarray  # float32, pericyte coverage / perfusion quality 0..1 (vessel)
     immune: np.ndarray  # int8 immune code
     exhaustion: np.ndarray  # float32, 0..1; a CD8 with exhaustion >= 1 no longer kills

@@ -1,5 +1,5 @@
-"""Kernels of direct cell kill by treatments: radiation (linear-quadratic with oxygen enhancement)
-and cytotoxic drugs (cycling cells, lymphocytes)."""
+"""Kernels of direct cell kill by treatments: radiation (linear-quadratic with oxygen enhancement),
+cytotoxic drugs (cycling cells, lymphocytes) and PARP inhibition (synthetic lethality)."""
 
 import numpy as np
 from numba import njit
@@ -7,7 +7,7 @@ from numba import njit
 from gcsim.cells import LYMPHOCYTES, RADIOSENSITIVE
 from gcsim.kernels.common import ramp
 from gcsim.kernels.rng import uniform
-from gcsim.state import CHEMO_RESISTANT, EMPTY, NO_IMMUNE, TUMOR
+from gcsim.state import CHEMO_RESISTANT, EMPTY, HRD, NO_IMMUNE, TUMOR
 
 
 @njit(cache=True)
@@ -122,3 +122,49 @@ def cytotoxic_kill(
                 _clear_immune(x, y, immune, exhaustion, engaged, divisions)
                 n_lymph += 1
     return n_tumor, n_lymph
+
+
+@njit(cache=True)
+def synthetic_lethality(
+    rng,
+    exposure,
+    hazard_hrd,
+    hazard_proficient,
+    cycle_per_step,
+    cycling_lo,
+    cycling_hi,
+    tissue,
+    cycle,
+    marker,
+    oxygen,
+    doomed,
+):
+    """One step of a PARP inhibitor: replication-associated damage left unrepaired.
+
+    ``exposure`` is the local concentration over EC50 at each site. A tumour cell not yet doomed
+    is marked ``doomed`` (it dies at its next mitosis, ``tumor_step``) with probability
+    1 − exp(−h · Hill(exposure) · Δcycle), where Δcycle = min(``cycle_per_step`` · ramp(pO₂),
+    1 − cycle) is the cycle progress it makes this step (lesions arise at replication: quiescent
+    hypoxic cells and cells waiting for room at the end of their cycle are spared) and h is
+    ``hazard_hrd`` for a cell carrying the heritable HRD marker bit, ``hazard_proficient``
+    otherwise (hazards per cell cycle at full inhibition). Returns the number of cells doomed.
+    """
+    nx, ny = tissue.shape
+    n_doomed = 0
+    for x in range(nx):
+        for y in range(ny):
+            if tissue[x, y] != TUMOR or doomed[x, y]:
+                continue
+            e = exposure[x, y]
+            if e <= 0.0:
+                continue
+            progress = min(
+                cycle_per_step * ramp(oxygen[x, y], cycling_lo, cycling_hi), 1.0 - cycle[x, y]
+            )
+            if progress <= 0.0:
+                continue
+            hazard = hazard_hrd if marker[x, y] & HRD else hazard_proficient
+            if uniform(rng) < 1.0 - np.exp(-hazard * (e / (1.0 + e)) * progress):
+                doomed[x, y] = 1
+                n_doomed += 1
+    return n_doomed

@@ -14,19 +14,35 @@ Mechanism, per session of ``session_hours`` at ``pressure_ata`` breathing ``oxyg
   ../shared/reference/sensitisers.md).
 * **After a session** arterial pO₂ falls back within minutes; the supply's excess decays with
   ``hbo.washout_time``, so tissue pO₂ is back near baseline within the hour.
+* **Matrix depletion** (Liu 2021 via sensitisers.md: HBO depletes collagen and fibronectin and
+  raises antibody delivery; V for the mechanism, no numbers): a state ``matrix_depletion``
+  (0 = untouched matrix, 1 = fully depleted) kept per run rises during sessions at
+  ``hbo.matrix_depletion_rate`` per hour of session (at 2.5 ATA of oxygen; scaled by the
+  session's rise in arterial pO₂ over that of 2.5 ATA of oxygen, so a sham of air depletes
+  nothing) on what is left, and recovers with ``hbo.matrix_recovery_time`` (stroma re-deposits
+  matrix over days). Antibodies' tissue exposure is multiplied by
+  1 + ``hbo.antibody_delivery_gain`` × depletion (the ``antibody_delivery`` channel, read where
+  the model gives a drug its delivery); small molecules are not affected. A course of daily
+  sessions builds the depletion up over a week or two, and it fades over the weeks after the
+  last one.
 
 Each step sees the session's *time average* over the step (the share of the step spent in a
 session plus the washout tail), so no session is lost at a coarse step; use ``time.dt_hours``
 ≤ 0.25 to resolve the peak of a session of an hour or two (coarser steps spread it). Sessions of
-all hyperbaric entries of an arm must not overlap: there is one chamber. Effects of HBO on collagen
-and antibody delivery (Liu 2021) are not modelled.
+all hyperbaric entries of an arm must not overlap: there is one chamber. A radiotherapy fraction
+scheduled during or just after a session (e.g. HBO at day 10.0 for 1.5 h, the fraction at day
+10.04) meets the raised tumour pO₂ of the step before it, so it dooms more of the cells that are
+hypoxic without HBO than a fraction given a day later.
+Not modelled: HIF-1α and the stromal cells between oxygen and matrix (depletion follows the
+sessions directly), matrix effects on T-cell infiltration or on small molecules, oxygen
+toxicity, hyperoxic vasoconstriction.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-from typing import TYPE_CHECKING, Annotated, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -37,6 +53,7 @@ if TYPE_CHECKING:
     from gcsim.interface import ModelView
 
 _GAS = "Alveolar gas equation (West, Respiratory Physiology: The Essentials; M)"
+MATRIX_REFERENCE_ATA = 2.5  # the session (of oxygen) at which hbo.matrix_depletion_rate is given
 
 
 class HyperbaricOxygen(TreatmentConfig):
@@ -77,11 +94,38 @@ class HyperbaricOxygen(TreatmentConfig):
             lo=1e-3,
             hi=24,
         ),
+        Param(
+            "hbo.matrix_depletion_rate",
+            0.1,
+            "1/h",
+            "rate at which a session at 2.5 ATA of oxygen depletes the remaining collagen and "
+            "fibronectin (a 1.5 h session removes 14 %)",
+            "Assumption: HBO depletes collagen and fibronectin (Liu 2021, sensitisers.md, V); "
+            "magnitude not reported there (prior 0.02–0.5 /h)",
+            hi=10,
+        ),
+        Param(
+            "hbo.matrix_recovery_time",
+            168.0,
+            "h",
+            "time constant of the recovery of the depleted matrix after sessions",
+            "Assumption: matrix is re-deposited over days to weeks (prior 48–720 h)",
+            lo=1,
+        ),
+        Param(
+            "hbo.antibody_delivery_gain",
+            1.0,
+            "1",
+            "rise of antibody tissue exposure at fully depleted matrix (× 1 + gain × depletion)",
+            "Assumption: matrix depletion raises anti-PD-1 delivery (Liu 2021, sensitisers.md, "
+            "V); magnitude not reported there (prior 0.2–2)",
+            hi=10,
+        ),
         Param("hbo.paco2", 40.0, "mmHg", "arterial pCO₂", _GAS, lo=10, hi=80),
         Param("hbo.respiratory_quotient", 0.8, "1", "respiratory quotient", _GAS, lo=0.6, hi=1.1),
         Param("hbo.water_vapour", 47.0, "mmHg", "water vapour pressure at 37 °C", _GAS, hi=60),
     )
-    channels: ClassVar[tuple[str, ...]] = ("vessel_oxygen_supply",)
+    channels: ClassVar[tuple[str, ...]] = ("vessel_oxygen_supply", "antibody_delivery")
     exposure: ClassVar[Exposure] = Exposure(
         "exposure_hyperbaric_oxygen", "-.", "hyperbaric O₂ (share of session pO₂ rise)"
     )
@@ -137,6 +181,16 @@ class HyperbaricOxygenTherapy(Therapy):
         self.washout_h = p["hbo.washout_time"]
         self.session_h = config.session_hours
         self.dt_h = model.dt_h
+        # matrix depletion: per hour in session, scaled by the arterial pO₂ rise of this session
+        # over that of the reference session (2.5 ATA of oxygen)
+        air = arterial_po2(1.0, 0.21, p)
+        intensity = (arterial_po2(config.pressure_ata, config.oxygen_fraction, p) - air) / (
+            arterial_po2(MATRIX_REFERENCE_ATA, 1.0, p) - air
+        )
+        self.depletion_per_h = p["hbo.matrix_depletion_rate"] * max(0.0, intensity)
+        self.recovery = math.exp(-model.dt_h / p["hbo.matrix_recovery_time"])
+        self.delivery_gain = p["hbo.antibody_delivery_gain"]
+        self.matrix_depletion = 0.0  # 0 untouched … 1 fully depleted collagen/fibronectin
 
     def excess(self, t_h: float) -> float:
         """Share of the session's supply rise present at ``t_h`` (1 during a session, decaying
@@ -164,6 +218,24 @@ class HyperbaricOxygenTherapy(Therapy):
         share = self.mean_excess(start, start + self.dt_h)
         if share > 0.0:
             effects.combine("vessel_oxygen_supply", 1.0 + (self.session_factor - 1.0) * share)
+        self._deplete_matrix(share)
+        if self.matrix_depletion > 0.0:
+            effects.combine("antibody_delivery", 1.0 + self.delivery_gain * self.matrix_depletion)
+
+    def _deplete_matrix(self, share: float) -> None:
+        """One step of the matrix state: recovery, then depletion of what is left for the time
+        the step spends in a session (``share``)."""
+        self.matrix_depletion *= self.recovery
+        if share > 0.0 and self.depletion_per_h > 0.0:
+            removed = -math.expm1(-self.depletion_per_h * share * self.dt_h)
+            self.matrix_depletion += (1.0 - self.matrix_depletion) * removed
+
+    def get_state(self) -> dict[str, float]:
+        """The matrix depletion (0–1), which integrates the sessions given so far."""
+        return {"matrix_depletion": self.matrix_depletion}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self.matrix_depletion = float(state.get("matrix_depletion", 0.0))
 
     def exposure(self, t_h: float) -> float:
         """Share of the session's pO₂ rise present at ``t_h`` (0–1), for plots."""
