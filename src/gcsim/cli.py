@@ -182,6 +182,20 @@ def main(
     """Agent-based simulator of gastric cancer, its vessels and immune cells."""
 
 
+def _kind_of(file: Path) -> str:
+    """``trial`` (a top-level ``cohort:``), ``trial-calibration`` (``pool:`` and ``targets:``)
+    or ``scenario``; a file that cannot be read is left to the scenario loader, which says why."""
+    from gcsim.scenario import read_yaml_mapping
+
+    try:
+        data = read_yaml_mapping(file)
+    except ScenarioError:
+        return "scenario"
+    if "cohort" in data:
+        return "trial"
+    return "trial-calibration" if "pool" in data and "targets" in data else "scenario"
+
+
 @app.command()
 def validate(
     files: Annotated[
@@ -199,10 +213,39 @@ def validate(
         ),
     ] = None,
 ) -> None:
-    """Check scenario files without running them: exit 0 if all are valid, 2 otherwise."""
+    """Check scenario (or trial) files without running them: exit 0 if all are valid, 2
+    otherwise. A file with a `cohort:` is read as a trial (gcsim trial): its base scenario and
+    every candidate patient are checked too."""
     problems: list[str] = []
     for file in files:
+        kind = _kind_of(file)
+        if overrides and kind != "scenario":
+            _fail([f"{file}: --set applies to scenarios, not to a {kind} file"])
         try:
+            if kind == "trial-calibration":
+                from gcsim.scenario import read_yaml_mapping
+                from gcsim.scenario.loader import validate_yaml_mapping
+                from gcsim.trial.calibrate_spec import TrialCalibrationSpec
+
+                spec = validate_yaml_mapping(
+                    TrialCalibrationSpec, read_yaml_mapping(file), str(file)
+                )
+                out.print(
+                    f"{file}: ok (trial calibration {spec.name}; its pool is checked by "
+                    "gcsim trial-calibrate)"
+                )
+                continue
+            if kind == "trial":
+                from gcsim.trial.execute import plan_trial
+                from gcsim.trial.load import load_trial
+
+                trial = load_trial(file)
+                plan = plan_trial(trial)
+                out.print(
+                    f"{file}: ok (trial {trial.spec.name}: {len(plan.candidates)} candidates, "
+                    f"{len(plan.tasks)} patient runs)"
+                )
+                continue
             scenario = _load(file, overrides or ())
         except ScenarioError as exc:
             problems += exc.messages

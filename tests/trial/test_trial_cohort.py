@@ -199,3 +199,19 @@ def test_shipped_trial_files_and_their_patients_load(path):
         assert plan.tasks and plan.candidates
     else:
         assert load_scenario(path).patient is not None
+
+
+def test_gcsim_validate_reads_trial_and_calibration_files_as_such(tmp_path):
+    from typer.testing import CliRunner
+
+    from gcsim.cli import app
+
+    trials = Path(__file__).parents[2] / "scenarios" / "trials"
+    files = [str(trials / n) for n in ("quickstart.yaml", "checkmate649_calibration.yaml")]
+    result = CliRunner().invoke(app, ["validate", *files])
+    assert result.exit_code == 0, result.output
+    assert "ok (trial quickstart: 4 candidates, 8 patient runs)" in result.output
+    assert "ok (trial calibration checkmate649_like" in result.output
+    bad = write_trial(tmp_path, 3, TRIAL.replace("{arm: pembrolizumab}", "{arm: nivo}"))
+    result = CliRunner().invoke(app, ["validate", str(bad)])
+    assert result.exit_code == 2 and "arms.ici.arm" in result.output
