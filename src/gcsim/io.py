@@ -31,7 +31,10 @@ class ResultsKeptError(Exception):
 
 def package_versions() -> dict[str, str]:
     out = {"python": platform.python_version()}
-    for name in ("gcsim", "mesa", "numpy", "numba", "scipy", "pydantic", "pyarrow"):
+    for name in (
+        "gcsim", "mesa", "numpy", "numba", "scipy", "pydantic", "pyarrow",
+        "pandas", "lifelines", "scikit-learn", "matplotlib",
+    ):  # fmt: skip
         try:
             out[name] = version(name)
         except PackageNotFoundError:

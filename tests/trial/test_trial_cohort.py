@@ -123,6 +123,19 @@ def test_arm_rules_shape_the_calendar(trial_file):
     assert set(shaped.arms) == {"ici"}
 
 
+def test_time_on_treatment_ends_with_the_last_dose_interval_before_the_stop(trial_file):
+    from gcsim.trial.simulate import on_treatment_days
+
+    plan = plan_trial(load_trial(trial_file))
+    ici = next(t for t in plan.tasks if t.arm == "ici")
+    arm = ici.scenario.arms["ici"]  # doses on trial days 0, 21 (the follow-up is 42 days)
+    assert on_treatment_days(arm, 7.0, 42.0) == 42.0  # the day-21 dose covers 21 days
+    assert on_treatment_days(arm, 7.0, 30.0) == 30.0  # stopped (progression) at day 30
+    assert on_treatment_days(arm, 7.0, 10.0) == 1.0  # only the first dose before the stop
+    control = next(t for t in plan.tasks if t.arm == "control")
+    assert on_treatment_days(control.scenario.arms["control"], 7.0, 42.0) == 0.0
+
+
 def test_paired_tasks_share_the_patient_seed_and_randomised_ones_allocate(tmp_path):
     plan = plan_trial(load_trial(write_trial(tmp_path, 6)))
     by_patient = {}
@@ -152,6 +165,12 @@ BAD = [
     ("biomarkers: false", "biomarkers: false\nsubgroups: [{name: x, feature: tmb, below: 1}]",
      "subgroups[0].feature", "no feature 'tmb'"),
     ("follow_up_days: 42", "follow_up_days: 42\nfollowup: 3", "followup", ""),
+    ("uniform: [0, 30]", "uniform: [0, .inf]", "cohort.characteristics.cps.distribution",
+     "both ends must be finite"),
+    ("sigma: 0.2}}", "sigma: 0.2}, range: [50, 60]}", "cohort.characteristics.growth.distribution",
+     "holds no probability"),
+    ("biomarkers: false", "biomarkers: false\nsubgroups: [{name: x, feature: cps, at_least: 10, "
+     "below: 1}]", "subgroups[0]", "select no patient"),
     ("{arm: pembrolizumab}", "{arm: rt_pembrolizumab, irradiate: [liver2]}",
      "arms.ici.irradiate[0]", "no lesion 'liver2'"),
     ("{arm: pembrolizumab}", "{arm: pembrolizumab, irradiate: [liver1]}",

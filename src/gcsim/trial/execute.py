@@ -57,6 +57,9 @@ from gcsim.trial.simulate import (
 from gcsim.trial.spec import Trial
 
 TRIAL_FORMAT = 1
+INTEGER_COLUMNS = (
+    "n_lesions", "new_lesions", "window_reseeds", "irradiated_lesions", "abscopal_lesions",
+)  # fmt: skip
 KEY = ["parameter_set", "patient"]  # a virtual patient: one candidate under one parameter set
 MAX_TASKS = 20_000
 
@@ -338,7 +341,10 @@ def finish(
     for name in reversed(spec.cohort.characteristics):
         patients.insert(3, name, patients["patient"].map(lambda p, n=name: values[p][n]))
     patients.insert(3, "allocated", True)
+    patients.insert(3, "parameter_set", patients.pop("parameter_set"))
     patients = patients.drop(columns=["plausible", "implausible_because"])
+    for column in INTEGER_COLUMNS:  # NaN in implausible candidates' rows made them float
+        patients[column] = patients[column].astype("int64")
     write_parquet(out / "patients.parquet", patients)
     accounting = _accounting(trial, plan, plausible, selected, candidates)
     meta = json.loads((out / "trial.json").read_text())

@@ -175,9 +175,7 @@ def endpoint_table(out: Path) -> Table:
             _pct(e["dcr"]),
             f"{_num(e['median_pfs_months'])} ({_num(e['median_pfs_ci_months'][0])}–"
             f"{_num(e['median_pfs_ci_months'][1])})",
-            "reference"
-            if hr is None
-            else f"{_est(hr['hr'])} ({_est(hr['hr_ci'][0])}–{_est(hr['hr_ci'][1])})",
+            "reference" if hr is None else _hr_text(hr),
         )
     return table
 
@@ -190,8 +188,11 @@ def _num(x: float | None) -> str:
     return "NR" if x is None else f"{x:.2f}"
 
 
-def _est(x: float | None) -> str:
-    return "–" if x is None else f"{x:.2f}"  # not estimable (no events, separation)
+def _hr_text(hr: dict[str, Any]) -> str:
+    if hr["hr"] is None:
+        return "not estimable"  # no progression, or complete separation (trial.json: note)
+    low, high = (("–" if x is None else f"{x:.2f}") for x in hr["hr_ci"])
+    return f"{hr['hr']:.2f} ({low}–{high})"
 
 
 def trial_failure_lines(summary: Any, limit: int = 10) -> list[str]:

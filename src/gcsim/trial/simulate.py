@@ -221,12 +221,14 @@ def run_patient(task: PatientTask) -> dict[str, Any]:
             early["d21_sld_pct"] = 100.0 * (_target_sld(model) / sld0 - 1.0) if sld0 else math.nan
         if day in schedule:
             response = _score(model, s, day)
-            if response.pfs_event and (not s.scans.irecist or response.best_response != "iUPD"):
+            if response.pfs_event:  # with iRECIST: confirmed (iCPD); treatment beyond iUPD goes on
                 break
     if response is None:  # follow-up shorter than one scan interval
         response = _score(model, s, s.follow_up_days)
     row.update({k: early.get(k, math.nan) for k in EARLY_FEATURES})
-    row.update(_response_columns(response, model.steps * model.dt_h / 24.0 - s.screen_days))
+    stopped = model.steps * model.dt_h / 24.0 - s.screen_days
+    row.update(_response_columns(response, stopped))
+    row["treatment_days"] = on_treatment_days(task.scenario.arms[task.arm], s.screen_days, stopped)
     row.update(_abscopal(model, task, s, response.scan_days))
     row["new_lesions"] = sum(les.appeared_day > 0 for les in model.lesions)
     row["window_reseeds"] = sum(les.reseeds for les in model.lesions)
@@ -248,11 +250,24 @@ def _response_columns(r: Any, simulated_days: float) -> dict[str, Any]:
         "dor_days": math.nan if r.dor_days is None else float(r.dor_days),
         "dor_event": bool(r.dor_event),
         "response_day": float(responded[0]) if responded else math.nan,
-        "treatment_days": float(simulated_days),
+        "followed_days": float(simulated_days),
         "scan_days": [float(d) for d in r.scan_days],
         "scan_sld_mm": [float(x) for x in sld],
         "scan_categories": ["baseline", *r.categories],
     }
+
+
+def on_treatment_days(arm: Any, screen_days: float, stopped_day: float) -> float:
+    """Days on treatment: from day 0 to the end of the last dose's interval given before the
+    run stopped (the dose covers the gap to the dose before it; a single dose, one day), capped
+    at the stop. 0 for an untreated arm."""
+    end = 0.0
+    for t in arm.treatments:
+        days = [d - screen_days for d in t.schedule.dose_days() if d - screen_days <= stopped_day]
+        if days:
+            cover = days[-1] - days[-2] if len(days) > 1 else 1.0
+            end = max(end, days[-1] + cover)
+    return float(min(end, stopped_day))
 
 
 def _abscopal(

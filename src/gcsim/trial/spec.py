@@ -92,7 +92,9 @@ class Distribution(_Strict):
             )
         for key in ("uniform", "loguniform", "range"):
             pair = getattr(self, key)
-            if pair is not None and not (math.isfinite(pair[0]) and pair[0] < pair[1]):
+            if pair is not None and not all(math.isfinite(x) for x in pair):
+                raise ValueError(f"{key} [{pair[0]:g}, {pair[1]:g}]: both ends must be finite")
+            if pair is not None and not pair[0] < pair[1]:
                 raise ValueError(f"{key} [{pair[0]:g}, {pair[1]:g}]: low must be below high")
         if self.loguniform is not None and self.loguniform[0] <= 0:
             raise ValueError("loguniform needs a positive low end")
@@ -100,6 +102,20 @@ class Distribution(_Strict):
             raise ValueError(f"range truncates normal/lognormal or scales beta, not {kinds[0]}")
         if self.mixture is not None and sum(c.weight for c in self.mixture) <= 0:
             raise ValueError("the mixture's weights sum to 0")
+        if self.range is not None and kinds[0] in ("normal", "lognormal"):
+            from scipy import stats
+
+            frozen = (
+                stats.norm(self.normal.mean, self.normal.sd)
+                if self.normal is not None
+                else stats.lognorm(self.lognormal.sigma, scale=self.lognormal.median)  # type: ignore[union-attr]
+            )
+            mass = frozen.cdf(self.range[1]) - frozen.cdf(self.range[0])
+            if mass < 1e-9:
+                raise ValueError(
+                    f"range [{self.range[0]:g}, {self.range[1]:g}] holds no probability of this "
+                    f"{kinds[0]} (mass {mass:.2g})"
+                )
         return self
 
     @property
@@ -295,6 +311,10 @@ class Subgroup(_Strict):
             raise ValueError("give `equals`, or `below` and/or `at_least`")
         if self.equals is not None and (self.below is not None or self.at_least is not None):
             raise ValueError("`equals` excludes `below`/`at_least`")
+        if self.below is not None and self.at_least is not None and self.at_least >= self.below:
+            raise ValueError(
+                f"at_least {self.at_least:g} and below {self.below:g} select no patient"
+            )
         return self
 
 
