@@ -42,7 +42,7 @@ from gcsim.io import (
     write_parquet,
     write_text,
 )
-from gcsim.scenario import ScenarioError, scenario_hash
+from gcsim.scenario import scenario_hash
 from gcsim.sweep.execute import Executor, SweepDirectoryError, run_all
 from gcsim.trial.cohort import Resolved, cohort, patient_seed, resolve
 from gcsim.trial.simulate import (
@@ -449,4 +449,4 @@ def _accounting(
     return out
 
 
-__all__ = ["Plan", "ScenarioError", "TrialError", "TrialSummary", "plan_trial", "run_trial"]
+__all__ = ["Plan", "TrialError", "TrialSummary", "plan_trial", "report_meta", "run_trial"]
