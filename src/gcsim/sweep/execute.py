@@ -85,41 +85,56 @@ class RunOutcome:
     host: str = ""
 
 
-def simulate(task: RunTask) -> RunOutcome:
-    """One run, in a worker: simulate, tabulate, summarise; an exception becomes a failed outcome.
+@dataclass(frozen=True)
+class Attempt:
+    """What :func:`attempt` saw: the work's value, or its error and traceback; and its timing."""
 
-    Catching here (rather than in the driver) keeps the worker's traceback and host.
-    """
+    value: Any
+    error: str | None
+    traceback: str | None
+    wall_s: float
+    cpu_s: float
+    host: str
+
+    @property
+    def timing(self) -> dict[str, Any]:
+        return {"wall_s": self.wall_s, "cpu_s": self.cpu_s, "host": self.host}
+
+
+def attempt(work: Callable[[], Any]) -> Attempt:
+    """Run ``work()`` in a worker, timed; an exception becomes an error with its traceback.
+
+    Catching here (rather than in the driver) keeps the worker's traceback and host."""
+    started, cpu_started = time.perf_counter(), time.process_time()
+    host = f"{socket.gethostname()}:{os.getpid()}"
+    value, error, trace = None, None, None
+    try:
+        value = work()
+    except Exception as exc:
+        error, trace = f"{type(exc).__name__}: {exc}", traceback.format_exc()
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    return Attempt(value, error, trace, wall, cpu, host)
+
+
+def simulate(task: RunTask) -> RunOutcome:
+    """One run, in a worker: simulate, tabulate, summarise (an exception: a failed outcome)."""
     from gcsim.model import GastricTumorModel
     from gcsim.runner import timeseries_table
     from gcsim.summary import summarize
 
-    started, cpu_started = time.perf_counter(), time.process_time()
-    host = f"{socket.gethostname()}:{os.getpid()}"
-    try:
+    def work() -> tuple[dict[str, Any], pd.DataFrame]:
         model = GastricTumorModel(task.scenario, arm=task.arm)
         model.run()
         table = timeseries_table(model, task.run_id, task.arm, task.replicate)
-        metrics = summarize(table, task.metrics, task.scenario.response)
-    except Exception as exc:
+        return summarize(table, task.metrics, task.scenario.response), table
+
+    done = attempt(work)
+    if done.error is not None:
         return RunOutcome(
-            task.run_id,
-            ok=False,
-            error=f"{type(exc).__name__}: {exc}",
-            traceback=traceback.format_exc(),
-            wall_s=time.perf_counter() - started,
-            cpu_s=time.process_time() - cpu_started,
-            host=host,
+            task.run_id, False, error=done.error, traceback=done.traceback, **done.timing
         )
-    return RunOutcome(
-        task.run_id,
-        True,
-        metrics,
-        table,
-        wall_s=time.perf_counter() - started,
-        cpu_s=time.process_time() - cpu_started,
-        host=host,
-    )
+    metrics, table = done.value
+    return RunOutcome(task.run_id, True, metrics, table, **done.timing)
 
 
 # --- executors -------------------------------------------------------------------------------
@@ -290,7 +305,17 @@ def prepare_directory(out: Path, sweep: Sweep, plan: Plan, resume: bool) -> set[
     A fresh sweep needs an empty or missing directory; ``--resume`` needs one made by the same
     plan (same sweep file, base scenario and seeds), whatever the executor.
     """
-    out = Path(out)
+    if not check_resumable(Path(out), "sweep", plan.digest, "runs", resume):
+        return set()
+    return {rid for rid, record in read_results(out).items() if record.get("status") == "ok"}
+
+
+def check_resumable(out: Path, kind: str, digest: str, results: str, resume: bool) -> bool:
+    """Whether ``out`` holds an earlier start of the same ``kind`` of run (a sweep, a trial),
+    identified by the ``plan_digest`` of its ``KIND.json``; raise
+    :class:`SweepDirectoryError` if it cannot be used. An empty or missing ``out`` is a fresh
+    start (False); an earlier start needs ``resume``, and loses the half-written ``*.tmp``
+    results a kill between write and rename left in ``out/results``."""
     if out.exists() and not out.is_dir():
         raise SweepDirectoryError(f"{out}: exists and is not a directory")
     try:
@@ -299,21 +324,23 @@ def prepare_directory(out: Path, sweep: Sweep, plan: Plan, resume: bool) -> set[
         raise SweepDirectoryError(str(exc)) from None
     started = out.is_dir() and any(out.iterdir())
     if started and not resume:
-        raise SweepDirectoryError(f"{out}: not empty (use --resume to finish that sweep)")
+        raise SweepDirectoryError(f"{out}: not empty (use --resume to finish that {kind})")
     if not started:
-        return set()
+        return False
     try:
-        previous = json.loads((out / "sweep.json").read_text())
+        previous = json.loads((out / f"{kind}.json").read_text())
     except (OSError, ValueError):
-        raise SweepDirectoryError(f"{out}: no readable sweep.json; not a sweep directory") from None
-    if previous.get("plan_digest") != plan.digest:
         raise SweepDirectoryError(
-            f"{out}: made by a different sweep (its file, base scenario or seed changed); "
+            f"{out}: no readable {kind}.json; not a {kind} directory"
+        ) from None
+    if previous.get("plan_digest") != digest:
+        raise SweepDirectoryError(
+            f"{out}: made by a different {kind} (its file, base scenario or seed changed); "
             "--resume needs the same one"
         )
-    for stale in (out / "runs").glob("*.tmp"):  # a kill between write and rename
+    for stale in (out / results).glob("*.tmp"):
         stale.unlink(missing_ok=True)
-    return {rid for rid, record in read_results(out).items() if record.get("status") == "ok"}
+    return True
 
 
 def read_results(out: Path) -> dict[str, dict[str, Any]]:
@@ -459,6 +486,7 @@ def run_sweep(
 
 
 __all__ = [
+    "Attempt",
     "DaskCluster",
     "InProcess",
     "LocalPool",
@@ -466,6 +494,8 @@ __all__ = [
     "RunTask",
     "SweepDirectoryError",
     "SweepSummary",
+    "attempt",
+    "check_resumable",
     "make_executor",
     "run_sweep",
     "simulate",

@@ -35,7 +35,6 @@ import numpy as np
 import pandas as pd
 
 from gcsim.io import (
-    check_destination,
     package_versions,
     write_json,
     write_marker,
@@ -43,7 +42,7 @@ from gcsim.io import (
     write_text,
 )
 from gcsim.scenario import scenario_hash
-from gcsim.sweep.execute import Executor, SweepDirectoryError, run_all
+from gcsim.sweep.execute import Executor, check_resumable, run_all
 from gcsim.trial.cohort import Resolved, cohort, patient_seed, resolve
 from gcsim.trial.simulate import (
     BASELINE_FEATURES,
@@ -159,26 +158,8 @@ def _allocate(n: int, arms: list[str], seed: int) -> dict[int, str]:
 
 def prepare_directory(out: Path, plan: Plan, resume: bool) -> set[str]:
     """Check ``out`` for this trial; return the task ids already finished successfully."""
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise SweepDirectoryError(f"{out}: exists and is not a directory")
-    check_destination(out, renamed_into_place=False)
-    started = out.is_dir() and any(out.iterdir())
-    if started and not resume:
-        raise SweepDirectoryError(f"{out}: not empty (use --resume to finish that trial)")
-    if not started:
+    if not check_resumable(Path(out), "trial", plan.digest, "patients", resume):
         return set()
-    try:
-        previous = json.loads((out / "trial.json").read_text())
-    except (OSError, ValueError):
-        raise SweepDirectoryError(f"{out}: no readable trial.json; not a trial directory") from None
-    if previous.get("plan_digest") != plan.digest:
-        raise SweepDirectoryError(
-            f"{out}: made by a different trial (its file, base scenario or seed changed); "
-            "--resume needs the same one"
-        )
-    for stale in (out / "patients").glob("*.tmp"):
-        stale.unlink(missing_ok=True)
     return {tid for tid, r in read_results(out).items() if r["status"] == "ok"}
 
 

@@ -13,10 +13,6 @@ endpoint of this trial (no overall survival is modelled), so simulating it would
 from __future__ import annotations
 
 import math
-import os
-import socket
-import time
-import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +23,7 @@ from gcsim.patient.simulate import PatientModel
 from gcsim.patient.window import applies_to
 from gcsim.recist import scan_days, score_patient
 from gcsim.scenario import Scenario
+from gcsim.sweep.execute import attempt
 from gcsim.therapies.base import Schedule
 from gcsim.therapies.radiotherapy import Radiotherapy
 from gcsim.trial.spec import Bounds, Scans, TrialArm
@@ -309,28 +306,12 @@ def _g(x: float | None) -> str:
 
 def simulate(task: PatientTask) -> PatientOutcome:
     """One task, in a worker; an exception becomes a failed outcome with its traceback."""
-    started, cpu = time.perf_counter(), time.process_time()
-    host = f"{socket.gethostname()}:{os.getpid()}"
-    try:
-        row = run_patient(task)
-    except Exception as exc:
+    done = attempt(lambda: run_patient(task))
+    if done.error is not None:
         return PatientOutcome(
-            task.task_id,
-            False,
-            error=f"{type(exc).__name__}: {exc}",
-            traceback=traceback.format_exc(),
-            wall_s=time.perf_counter() - started,
-            cpu_s=time.process_time() - cpu,
-            host=host,
+            task.task_id, False, error=done.error, traceback=done.traceback, **done.timing
         )
-    return PatientOutcome(
-        task.task_id,
-        True,
-        row,
-        wall_s=time.perf_counter() - started,
-        cpu_s=time.process_time() - cpu,
-        host=host,
-    )
+    return PatientOutcome(task.task_id, True, done.value, **done.timing)
 
 
 __all__ = ["PatientOutcome", "PatientTask", "Settings", "arm_scenario", "simulate"]
