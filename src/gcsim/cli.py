@@ -41,6 +41,31 @@ out = Console(soft_wrap=True, markup=False, highlight=False)
 err = Console(stderr=True, soft_wrap=True, markup=False, highlight=False)
 
 
+# --workers / --scheduler, as every command that runs simulations on an executor takes them
+Workers = Annotated[
+    int | None,
+    typer.Option(
+        "--workers",
+        "-j",
+        metavar="N",
+        min=0,
+        help="Local worker processes (default: all cores; 0 = run in this process).",
+    ),
+]
+Scheduler = Annotated[
+    str | None,
+    typer.Option(
+        "--scheduler", metavar="tcp://HOST:PORT", help="Run on this Dask cluster instead."
+    ),
+]
+
+
+def _one_executor(workers: int | None, scheduler: str | None) -> None:
+    """A local pool or a Dask cluster, not both: a one-line error and exit 2 before any work."""
+    if workers is not None and scheduler:
+        _fail(["--workers and --scheduler exclude each other"])
+
+
 def _default_out(name: str) -> Path:
     """Where ``run`` and ``sweep`` write without ``--out``: runs/<name>."""
     return Path("runs") / name.replace(" ", "_")
@@ -577,22 +602,8 @@ def sweep(
             "--out", "-o", metavar="DIR", help="Sweep directory (default: runs/<sweep name>)."
         ),
     ] = None,
-    workers: Annotated[
-        int | None,
-        typer.Option(
-            "--workers",
-            "-j",
-            metavar="N",
-            min=0,
-            help="Local worker processes (default: all cores; 0 = run in this process).",
-        ),
-    ] = None,
-    scheduler: Annotated[
-        str | None,
-        typer.Option(
-            "--scheduler", metavar="tcp://HOST:PORT", help="Run on this Dask cluster instead."
-        ),
-    ] = None,
+    workers: Workers = None,
+    scheduler: Scheduler = None,
     resume: Annotated[
         bool, typer.Option("--resume", help="Finish an interrupted sweep in --out.")
     ] = False,
@@ -609,8 +620,7 @@ def sweep(
     ] = 100_000,
 ) -> None:
     """Run a parameter sweep: every design point × replicate, locally or on a Dask cluster."""
-    if workers is not None and scheduler:
-        _fail(["--workers and --scheduler exclude each other"])
+    _one_executor(workers, scheduler)
     from gcsim.sweep.design import plan_runs
     from gcsim.sweep.spec import load_sweep
 
@@ -660,22 +670,8 @@ def trial(
             "--out", "-o", metavar="DIR", help="Trial directory (default: runs/<trial name>)."
         ),
     ] = None,
-    workers: Annotated[
-        int | None,
-        typer.Option(
-            "--workers",
-            "-j",
-            metavar="N",
-            min=0,
-            help="Local worker processes (default: all cores; 0 = run in this process).",
-        ),
-    ] = None,
-    scheduler: Annotated[
-        str | None,
-        typer.Option(
-            "--scheduler", metavar="tcp://HOST:PORT", help="Run on this Dask cluster instead."
-        ),
-    ] = None,
+    workers: Workers = None,
+    scheduler: Scheduler = None,
     resume: Annotated[
         bool, typer.Option("--resume", help="Finish an interrupted trial in --out.")
     ] = False,
@@ -695,8 +691,7 @@ def trial(
 ) -> None:
     """Run a virtual trial (docs/trials.md): every patient of the cohort in every arm (paired) or
     in its allocated arm (randomised), then patients.parquet, trial.json and report.html."""
-    if workers is not None and scheduler:
-        _fail(["--workers and --scheduler exclude each other"])
+    _one_executor(workers, scheduler)
     from gcsim.sweep.execute import SweepDirectoryError
     from gcsim.sweep.report import sweep_progress
     from gcsim.trial.execute import TrialError, plan_trial, prepare_directory, run_trial
@@ -854,8 +849,7 @@ def calibrate(
 ) -> None:
     """Calibrate parameters to target readouts: design runs, GP emulators, history matching,
     ABC-SMC on the emulator, confirmation runs (docs/calibration.md)."""
-    if workers is not None and scheduler:
-        _fail(["--workers and --scheduler exclude each other"])
+    _one_executor(workers, scheduler)
     stages = ("design", "emulate", "abc", "confirm", "all")
     if stage not in stages:
         _fail([f"--stage {stage}: expected one of {', '.join(stages)}"])
@@ -980,20 +974,8 @@ def patterns(
             "tests the machinery, not the biology.",
         ),
     ] = False,
-    workers: Annotated[
-        int | None,
-        typer.Option(
-            "--workers",
-            "-j",
-            metavar="N",
-            min=0,
-            help="Local worker processes (default: all cores; 0 = this process).",
-        ),
-    ] = None,
-    scheduler: Annotated[
-        str | None,
-        typer.Option("--scheduler", metavar="tcp://HOST:PORT", help="Run on this Dask cluster."),
-    ] = None,
+    workers: Workers = None,
+    scheduler: Scheduler = None,
     out_dir: Annotated[
         Path | None,
         typer.Option(
@@ -1014,8 +996,7 @@ def patterns(
     ] = False,
 ) -> None:
     """Run the pattern suite and score every check with a 95 % CI; exit 0 unless --strict."""
-    if workers is not None and scheduler:
-        _fail(["--workers and --scheduler exclude each other"])
+    _one_executor(workers, scheduler)
     if resume and out_dir is None:
         _fail(["--resume needs --out DIR (the directory to finish)"])
     from gcsim.patterns.spec import load_patterns
