@@ -70,9 +70,8 @@ class HDACInhibitorTherapy(DrugTherapy):
         self.no_share = p["entinostat.no_share"]
         self.presentation_gain = p["entinostat.presentation_gain"]
 
-    def factors(self, model: ModelView) -> dict[str, float]:
-        """This step's factors on the three channels at the lesion's tissue concentration."""
-        c = self.tissue(model)
+    def factors(self, c: float) -> dict[str, float]:
+        """The factors on the three channels at tissue concentration ``c`` (µg/mL)."""
         return {
             "mdsc_recruitment": 1.0 - self.ccl2_share * hill(c, self.ec50),
             "mdsc_suppression": 1.0
@@ -82,9 +81,10 @@ class HDACInhibitorTherapy(DrugTherapy):
         }
 
     def apply(self, model: ModelView, effects: Effects) -> None:
-        if self.tissue(model) <= 0.0:
+        c = self.tissue(model)
+        if c <= 0.0:
             return
-        for channel, factor in self.factors(model).items():
+        for channel, factor in self.factors(c).items():
             effects.combine(channel, factor)
 
 

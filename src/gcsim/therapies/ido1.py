@@ -24,9 +24,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 from gcsim.parameter import Param
-from gcsim.therapies.base import Effects, Exposure
-from gcsim.therapies.drugs import DrugTherapy, Molecule
-from gcsim.therapies.oral import OralDrug
+from gcsim.therapies.base import Exposure
+from gcsim.therapies.drugs import Molecule
+from gcsim.therapies.oral import OccupancyTherapy, OralDrug
 
 if TYPE_CHECKING:
     from gcsim.interface import ModelView
@@ -37,18 +37,14 @@ _ECHO301 = (
 )
 
 
-class IDO1InhibitorTherapy(DrugTherapy):
+class IDO1InhibitorTherapy(OccupancyTherapy):
     def __init__(self, config: IDO1Inhibitor, model: ModelView) -> None:
         super().__init__(config, model)
         p = model.params
-        self.kill_gain = p["ido1.kill_gain"]
-        self.treg_cut = p["ido1.treg_suppression_cut"]
-
-    def apply(self, model: ModelView, effects: Effects) -> None:
-        occupancy = self.occupancy(model)
-        if occupancy > 0.0:
-            effects.combine("t_cell_killing", 1.0 + self.kill_gain * occupancy)
-            effects.combine("treg_suppression", 1.0 - self.treg_cut * occupancy)
+        self.gains = {
+            "t_cell_killing": p["ido1.kill_gain"],
+            "treg_suppression": -p["ido1.treg_suppression_cut"],
+        }
 
 
 class IDO1Inhibitor(OralDrug):

@@ -32,9 +32,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 from gcsim.parameter import Param
-from gcsim.therapies.base import Effects, Exposure
-from gcsim.therapies.drugs import DrugTherapy, Molecule
-from gcsim.therapies.oral import OralDrug
+from gcsim.therapies.base import Exposure
+from gcsim.therapies.drugs import Molecule
+from gcsim.therapies.oral import OccupancyTherapy, OralDrug
 
 if TYPE_CHECKING:
     from gcsim.interface import ModelView
@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 _NO_KINETICS = "no kinetics published (sensitisers.md, V-abs)"
 
 
-class LSD1InhibitorTherapy(DrugTherapy):
+class LSD1InhibitorTherapy(OccupancyTherapy):
     def __init__(self, config: LSD1Inhibitor, model: ModelView) -> None:
         super().__init__(config, model)
         p = model.params
@@ -51,12 +51,6 @@ class LSD1InhibitorTherapy(DrugTherapy):
             "priming_gain": p["lsd1.priming_gain"],
             "pdl1_expression": p["lsd1.pdl1_gain"],
         }
-
-    def apply(self, model: ModelView, effects: Effects) -> None:
-        occupancy = self.occupancy(model)
-        if occupancy > 0.0:
-            for channel, gain in self.gains.items():
-                effects.combine(channel, 1.0 + gain * occupancy)
 
 
 class LSD1Inhibitor(OralDrug):

@@ -32,27 +32,20 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 from gcsim.parameter import Param
-from gcsim.therapies.base import Effects, Exposure
-from gcsim.therapies.drugs import DrugTherapy, Molecule
-from gcsim.therapies.oral import OralDrug
+from gcsim.therapies.base import Exposure
+from gcsim.therapies.drugs import Molecule
+from gcsim.therapies.oral import OccupancyTherapy, OralDrug
 
 if TYPE_CHECKING:
     from gcsim.interface import ModelView
 
 
-class MetforminTherapy(DrugTherapy):
+class MetforminTherapy(OccupancyTherapy):
+    """Oxygen consumption of a tumour cell × (1 − metformin.max_cut · C/(C + IC50))."""
+
     def __init__(self, config: Metformin, model: ModelView) -> None:
         super().__init__(config, model)
-        self.max_cut = model.params["metformin.max_cut"]
-
-    def consumption_factor(self, model: ModelView) -> float:
-        """Factor on a tumour cell's oxygen consumption this step, 1 − max_cut·C/(C + IC50)."""
-        return 1.0 - self.max_cut * self.occupancy(model)
-
-    def apply(self, model: ModelView, effects: Effects) -> None:
-        factor = self.consumption_factor(model)
-        if factor < 1.0:
-            effects.combine("tumor_oxygen_consumption", factor)
+        self.gains = {"tumor_oxygen_consumption": -model.params["metformin.max_cut"]}
 
 
 class Metformin(OralDrug):

@@ -11,17 +11,35 @@ without judging a regimen).
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar
+from typing import TYPE_CHECKING, Annotated, ClassVar
 
 from pydantic import Field, model_validator
 
-from gcsim.therapies.drugs import DrugTreatment
+from gcsim.therapies.drugs import DrugTherapy, DrugTreatment
 from gcsim.validation import FieldError
+
+if TYPE_CHECKING:
+    from gcsim.effects import Effects
+    from gcsim.interface import ModelView
 
 
 def hill(concentration: float, half_max: float) -> float:
     """Fraction of maximal effect C/(C + half-max), 0 without drug."""
     return concentration / (concentration + half_max) if concentration > 0.0 else 0.0
+
+
+class OccupancyTherapy(DrugTherapy):
+    """A drug whose every effect is a factor ``1 + gain × occupancy`` on one channel (a
+    negative gain lowers it), occupancy ``C/(C + EC50)`` at the lesion's tissue level; a
+    subclass only names its channels' gains (``self.gains``, read from the parameter table)."""
+
+    gains: dict[str, float]
+
+    def apply(self, model: ModelView, effects: Effects) -> None:
+        occupancy = self.occupancy(model)
+        if occupancy > 0.0:
+            for channel, gain in self.gains.items():
+                effects.combine(channel, 1.0 + gain * occupancy)
 
 
 class OralDrug(DrugTreatment):
