@@ -16,6 +16,7 @@ from gcsim.scenario import Scenario, load_scenario
 from gcsim.state import MDSC, TUMOR
 from gcsim.therapies import registry
 from test_scenario_errors import load_error, write
+from treatments import pembrolizumab
 
 SCENARIOS = sorted((Path(__file__).parent.parent / "scenarios" / "sensitisers").glob("*.yaml"))
 
@@ -30,15 +31,6 @@ def oral(kind: str, mg: float, days: float, every_days: float = 1.0, start: floa
             "interval_days": every_days,
             "doses": round((days - start) / every_days),
         },
-    }
-
-
-def pembrolizumab() -> dict:
-    return {
-        "type": "checkpoint_inhibitor",
-        "drug": "pembrolizumab",
-        "dose": {"value": 200, "unit": "mg"},
-        "schedule": {"start_day": 0},
     }
 
 

@@ -19,6 +19,7 @@ from gcsim.params import ALIASES, Parameters
 from gcsim.scenario import Scenario
 from gcsim.state import HRD, TUMOR, LatticeState
 from gcsim.therapies.microbiota import engrafts
+from treatments import pembrolizumab
 
 P = Parameters()
 
@@ -30,15 +31,6 @@ def olaparib(mg: float = 300.0, days: float = 28.0, start: float = 0.0) -> dict:
         "drug": "olaparib",
         "dose": {"value": mg, "unit": "mg"},
         "schedule": {"start_day": start, "interval_days": 0.5, "doses": round(2 * days)},
-    }
-
-
-def pembrolizumab(day: float = 0.0) -> dict:
-    return {
-        "type": "checkpoint_inhibitor",
-        "drug": "pembrolizumab",
-        "dose": {"value": 200, "unit": "mg"},
-        "schedule": {"start_day": day},
     }
 
 

@@ -16,6 +16,7 @@ from gcsim.params import ALIASES, Parameters
 from gcsim.runner import plan
 from gcsim.scenario import Scenario
 from gcsim.state import CD8, TUMOR, LatticeState
+from treatments import pembrolizumab
 
 P = Parameters()
 SMALL = {
@@ -24,15 +25,6 @@ SMALL = {
     "domain": {"width": 60, "height": 60},
     "tumor": {"initial_radius_um": 300},
 }
-
-
-def pembrolizumab(day: float = 0.0) -> dict:
-    return {
-        "type": "checkpoint_inhibitor",
-        "drug": "pembrolizumab",
-        "dose": {"value": 200, "unit": "mg"},
-        "schedule": {"start_day": day},
-    }
 
 
 def radiotherapy(gray: float, days: list[float]) -> dict:
