@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from rich.table import Table
 
+from gcsim.trial.report import number_text, percent_text, write_report
 from gcsim.trial.stats import hazard_ratio, km_summary, response_rates
 
 BIOMARKER_TARGETS = ("objective_response",)
@@ -32,6 +33,7 @@ def endpoints(patients: pd.DataFrame, meta: dict[str, Any]) -> dict[str, Any]:
             "orr_ci": [_f(r["orr_low"]), _f(r["orr_high"])],
             "dcr": _f(r["dcr"]),
             "median_pfs_months": _f(k["median_months"]),
+            "median_pfs_reached": bool(math.isfinite(k["median_months"])),
             "median_pfs_ci_months": [_f(k["median_low_months"]), _f(k["median_high_months"])],
             "pfs_events": int(k["events"]),
         }
@@ -51,8 +53,10 @@ def endpoints(patients: pd.DataFrame, meta: dict[str, Any]) -> dict[str, Any]:
 
 
 def _f(x: Any) -> float | None:
+    """A finite number for JSON, else None (NaN: no estimate; a median not reached is flagged
+    by ``median_pfs_reached``)."""
     x = float(x)
-    return round(x, 6) if math.isfinite(x) else None  # NaN, or a median not reached
+    return round(x, 6) if math.isfinite(x) else None
 
 
 def biomarker_features(patients: pd.DataFrame, meta: dict[str, Any]) -> list[str]:
@@ -102,7 +106,8 @@ def _uncertainty_html(u: dict[str, Any]) -> str:
     rows = []
     for arm, endpoints_ in u["spread"].items():
         for name, s in endpoints_.items():
-            cells = [arm, name, *(_num(s[k]) for k in ("median", "p5", "p95")), s["estimable"]]
+            spread = (number_text(s[k]) for k in ("median", "p5", "p95"))
+            cells = [arm, name, *spread, s["estimable"]]
             rows.append(
                 "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>"
             )
@@ -122,7 +127,6 @@ def write_trial_report(
 ) -> dict[str, Any]:
     """report.html and its PNGs in ``out``; returns the endpoints (with the ensemble's spread
     under ``parameter_uncertainty`` when the trial ran over parameter sets)."""
-    from gcsim.trial.report import write_report
 
     sections: list[tuple[str, str]] = []
     ensemble = "parameter_set" in patients and patients["parameter_set"].nunique() > 1
@@ -173,19 +177,22 @@ def endpoint_table(out: Path) -> Table:
             str(e["n"]),
             f"{_pct(e['orr'])} ({_pct(e['orr_ci'][0])}–{_pct(e['orr_ci'][1])})",
             _pct(e["dcr"]),
-            f"{_num(e['median_pfs_months'])} ({_num(e['median_pfs_ci_months'][0])}–"
-            f"{_num(e['median_pfs_ci_months'][1])})",
+            _median_text(e),
             "reference" if hr is None else _hr_text(hr),
         )
     return table
 
 
 def _pct(x: float | None) -> str:
-    return "–" if x is None else f"{100 * x:.0f} %"
+    return percent_text(x, digits=0)
 
 
-def _num(x: float | None) -> str:
-    return "NR" if x is None else f"{x:.2f}"
+def _median_text(e: dict[str, Any]) -> str:
+    """Median PFS (95 % CI) in months; a CI bound that is not reached is NR too."""
+    if not e.get("median_pfs_reached", e["median_pfs_months"] is not None):
+        return "NR"
+    low, high = (number_text(math.inf if x is None else x) for x in e["median_pfs_ci_months"])
+    return f"{number_text(e['median_pfs_months'])} ({low}–{high})"
 
 
 def _hr_text(hr: dict[str, Any]) -> str:

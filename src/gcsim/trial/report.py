@@ -54,9 +54,9 @@ footer { margin-top: 2.5em; font-size: 0.8em; color: #57606a; }
 # --- formatting -------------------------------------------------------------------------------
 
 
-def _num(value: float, digits: int = 2) -> str:
-    """A number for a table: "–" for NaN (no estimate), "NR" for inf (not reached)."""
-    value = float(value)
+def number_text(value: float | None, digits: int = 2) -> str:
+    """A number for a table: "–" for NaN or None (no estimate), "NR" for inf (not reached)."""
+    value = math.nan if value is None else float(value)
     if math.isnan(value):
         return "–"
     if math.isinf(value):
@@ -64,8 +64,10 @@ def _num(value: float, digits: int = 2) -> str:
     return f"{value:.{digits}f}"
 
 
-def _pct(value: float, unit: str = " %") -> str:
-    return "–" if math.isnan(float(value)) else f"{100 * float(value):.1f}{unit}"
+def percent_text(value: float | None, unit: str = " %", digits: int = 1) -> str:
+    """A fraction as a percentage: "–" for NaN or None."""
+    value = math.nan if value is None else float(value)
+    return "–" if math.isnan(value) else f"{100 * value:.{digits}f}{unit}"
 
 
 def _with_ci(estimate: str, low: str, high: str) -> str:
@@ -148,9 +150,13 @@ def _response_section(patients: pd.DataFrame, arms: list[str]) -> str:
             r.n,
             _best_responses(patients[patients["arm"] == r.arm]),
             r.responders,
-            _with_ci(_pct(r.orr), _pct(r.orr_low, ""), _pct(r.orr_high, "")),
+            _with_ci(
+                percent_text(r.orr), percent_text(r.orr_low, ""), percent_text(r.orr_high, "")
+            ),
             r.disease_control,
-            _with_ci(_pct(r.dcr), _pct(r.dcr_low, ""), _pct(r.dcr_high, "")),
+            _with_ci(
+                percent_text(r.dcr), percent_text(r.dcr_low, ""), percent_text(r.dcr_high, "")
+            ),
         ]
         for r in table.itertuples()
     ]
@@ -182,15 +188,17 @@ def _km_section(patients: pd.DataFrame, arms: list[str], km_png: str) -> str:
             r.events,
             r.censored,
             _with_ci(
-                _num(r.median_months, 1),
-                _num(r.median_low_months, 1),
-                _num(r.median_high_months, 1),
+                number_text(r.median_months, 1),
+                number_text(r.median_low_months, 1),
+                number_text(r.median_high_months, 1),
             ),
             _with_ci(
-                _num(r.median_days, 0), _num(r.median_low_days, 0), _num(r.median_high_days, 0)
+                number_text(r.median_days, 0),
+                number_text(r.median_low_days, 0),
+                number_text(r.median_high_days, 0),
             ),
-            _pct(r.pfs_6m),
-            _pct(r.pfs_12m),
+            percent_text(r.pfs_6m),
+            percent_text(r.pfs_12m),
         ]
         for r in table.itertuples()
     ]
@@ -223,9 +231,9 @@ def _hr_section(hrs: list[dict[str, Any]], paired: bool) -> str:
             f"{h['arm']} vs {h['reference']}",
             f"{h['n_reference']}/{h['n_arm']}",
             f"{h['events_reference']}/{h['events_arm']}",
-            _with_ci(_num(h["hr"]), _num(h["hr_low"]), _num(h["hr_high"])),
+            _with_ci(number_text(h["hr"]), number_text(h["hr_low"]), number_text(h["hr_high"])),
             _p(h["p_wald"]),
-            _num(h["logrank_statistic"]),
+            number_text(h["logrank_statistic"]),
             _p(h["logrank_p"]),
             h["ph_verdict"],
             h["note"],
@@ -270,7 +278,7 @@ def _subgroup_section(table: pd.DataFrame, forest_png: str) -> str:
             f"{r.arm} vs {r.reference}",
             f"{r.n_reference}/{r.n_arm}",
             f"{r.events_reference}/{r.events_arm}",
-            _with_ci(_num(r.hr), _num(r.hr_low), _num(r.hr_high)),
+            _with_ci(number_text(r.hr), number_text(r.hr_low), number_text(r.hr_high)),
             r.note,
         ]
         for r in table.itertuples()
