@@ -68,11 +68,11 @@ class PatientTask:
     scenario: Scenario  # the patient's scenario, holding only this arm, calendar shifted
     settings: Settings
     parameter_set: int = 0  # index into the trial's ensemble (0 without one)
-    # the sweep executors name futures by run id
-    run_id: str = field(init=False)
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "run_id", self.task_id)
+    @property
+    def run_id(self) -> str:
+        """The name the sweep's executors give a task's future."""
+        return self.task_id
 
 
 @dataclass
