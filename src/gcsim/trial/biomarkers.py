@@ -24,9 +24,7 @@ Targets (``target=``)
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -42,6 +40,8 @@ from sklearn.inspection import permutation_importance
 from sklearn.model_selection import RepeatedStratifiedKFold
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder
+
+from gcsim.trial.report import data_uri, png_bytes
 
 MIN_PATIENTS = 20  # below this, a k-fold estimate of AUC says more about the split than the model
 DAYS_PER_MONTH = 365.25 / 12
@@ -567,12 +567,6 @@ def biomarker_figure(result: BiomarkerResult) -> Figure:
     return fig
 
 
-def _png_data_uri(fig: Figure) -> str:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100)
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
 def _fmt(value: float, digits: int = 3) -> str:
     return "" if np.isnan(value) else f"{value:.{digits}f}"
 
@@ -612,7 +606,7 @@ def biomarker_html(result: BiomarkerResult, contrast: pd.DataFrame | None = None
     shown_by = "permutation importance" if result.fitted else "univariate AUC"
     alt = f"{shown_by} of the features, arm {result.arm}"
     parts += [
-        f'<img alt="{html.escape(alt)}" src="{_png_data_uri(biomarker_figure(result))}">',
+        f'<img alt="{html.escape(alt)}" src="{data_uri(png_bytes(biomarker_figure(result)))}">',
         table.to_html(index=False, border=0, classes="biomarker-table"),
         "<p>How to read: the AUC is cross-validated, so it is out-of-sample accuracy; importance "
         "(the drop in held-out AUC when a feature is shuffled) and univariate AUC are predictive "

@@ -330,7 +330,8 @@ def _caveats(meta: Mapping[str, Any]) -> str:
 # --- figures and files ------------------------------------------------------------------------
 
 
-def _png(fig: Figure) -> bytes:
+def png_bytes(fig: Figure) -> bytes:
+    """A figure as PNG, without the metadata that would differ between runs."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=figures.DPI, metadata={"Software": None})
     return buffer.getvalue()
@@ -341,10 +342,14 @@ def _write_bytes(path: Path, data: bytes) -> None:
         tmp.write_bytes(data)
 
 
+def data_uri(png: bytes) -> str:
+    """PNG bytes as a data: URI, so a page holds its images (it opens offline)."""
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
 def _img(data: bytes, alt: str, caption: str) -> str:
-    uri = "data:image/png;base64," + base64.b64encode(data).decode("ascii")
     return (
-        f'<figure><img src="{uri}" alt="{html.escape(alt)}">'
+        f'<figure><img src="{data_uri(data)}" alt="{html.escape(alt)}">'
         f"<figcaption>{html.escape(caption)}</figcaption></figure>"
     )
 
@@ -412,7 +417,7 @@ def write_report(
         "spider": figures.spider_figure(patients, arms),
         "swimmer": figures.swimmer_figure(patients, arms),
     }
-    pngs = {name: _png(fig) for name, fig in drawn.items()}
+    pngs = {name: png_bytes(fig) for name, fig in drawn.items()}
     out = Path(out_dir)  # created only now: a refused input leaves no empty directory behind
     out.mkdir(parents=True, exist_ok=True)
     for name, data in pngs.items():
