@@ -174,7 +174,7 @@ def resolve(
         if c.set is None or c.set == LESION_COUNT:
             continue
         paths = (
-            [c.set.replace(EVERY_LESION, f"[{i}]") for i in range(len(_lesions_of(data)))]
+            [c.set.replace(EVERY_LESION, f"[{i}]") for i in range(len(data["patient"]["lesions"]))]
             if EVERY_LESION in c.set
             else [c.set]
         )
@@ -227,10 +227,6 @@ def _at_characteristic(
         else ("cohort",)
     )
     return trial.issue(where, f"{message} (for a patient with {drawn})")
-
-
-def _lesions_of(data: Any) -> list[Any]:
-    return list(data["patient"]["lesions"])
 
 
 def _base_value(base: Scenario, path: str, parameters: dict[str, float]) -> float:

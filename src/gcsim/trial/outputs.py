@@ -16,8 +16,6 @@ from rich.table import Table
 from gcsim.trial.report import number_text, percent_text, write_report
 from gcsim.trial.stats import hazard_ratio, km_summary, response_rates
 
-BIOMARKER_TARGETS = ("objective_response",)
-
 
 def endpoints(patients: pd.DataFrame, meta: dict[str, Any]) -> dict[str, Any]:
     """ORR, DCR (exact CIs), median PFS (KM, months) per arm; HR of each arm vs the reference."""
