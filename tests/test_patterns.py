@@ -1,5 +1,5 @@
 """The pattern suite's machinery: scoring rules, readouts, the loader's located errors, and a
-quick end-to-end run of all nine pattern files (complete, deterministic, resumable)."""
+quick end-to-end run of every pattern file (complete, deterministic, resumable)."""
 
 from __future__ import annotations
 
@@ -221,6 +221,17 @@ def test_value_readouts_read_the_nearest_observation_and_windows():
     assert math.isnan(readouts.peak(table, RESPONSE, column="cd8", from_day=8, to_day=9))
     assert readouts.extinct(table, RESPONSE, day=4) == 1.0
     assert readouts.extinct(table, RESPONSE, day=2) == 0.0
+
+
+def test_growth_rate_is_the_log_ratio_per_day_between_the_readings():
+    table = _table([100, 100, 200, 400, 0], [0, 10, 20, 30, 40])
+    # doubling every 10 days from day 10: ln 2 / 10 per day, whichever pair is read
+    assert readouts.growth_rate(table, RESPONSE, from_day=10, to_day=30) == pytest.approx(
+        math.log(2) / 10
+    )
+    assert readouts.growth_rate(table, RESPONSE, from_day=0, to_day=12) == 0.0  # day 10 read
+    assert readouts.growth_rate(table, RESPONSE, from_day=20, to_day=40) == -math.inf
+    assert math.isnan(readouts.growth_rate(table, RESPONSE, from_day=30, to_day=30))
 
 
 def test_a_missing_column_names_it():

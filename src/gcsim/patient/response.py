@@ -64,11 +64,18 @@ def patient_response(lesions: pd.DataFrame, response: Response) -> dict[str, Any
     }
 
 
+def patient_series(lesions: pd.DataFrame) -> pd.DataFrame:
+    """The patient's viable tumour cells summed over its lesions (baseline and new) at each
+    record time: ``time_h``, ``tumor_cells`` (a section's burden columns, for the readouts
+    that take a section's time series)."""
+    total = lesions.groupby("time_days", sort=True)["tumor_cells"].sum()
+    return pd.DataFrame({"time_h": total.index.to_numpy() * 24.0, "tumor_cells": total.values})
+
+
 def patient_burden(lesions: pd.DataFrame) -> dict[str, float]:
     """``final_burden_ratio`` and ``burden_auc`` (gcsim.summary) of the patient's viable tumour
     cells summed over its lesions (baseline and new), in place of one section's."""
     from gcsim.summary import burden_auc, final_burden_ratio
 
-    total = lesions.groupby("time_days", sort=True)["tumor_cells"].sum()
-    table = pd.DataFrame({"time_h": total.index.to_numpy() * 24.0, "tumor_cells": total.values})
+    table = patient_series(lesions)
     return {"final_burden_ratio": final_burden_ratio(table), "burden_auc": burden_auc(table)}

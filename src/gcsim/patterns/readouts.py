@@ -76,6 +76,32 @@ def burden_ratio(table: pd.DataFrame, response: Response, *, day: float) -> floa
     return float(cells[_nearest(table, day)] / cells[0]) if cells[0] > 0 else math.nan
 
 
+def growth_rate(
+    table: pd.DataFrame, response: Response, *, from_day: float, to_day: float
+) -> float:
+    """Net growth rate of the viable tumour cells, ln(N(to_day) / N(from_day)) / (to_day −
+    from_day), per day (ln 2 over it is the volume doubling time); −inf if none is left at
+    ``to_day``, NaN if none at ``from_day``.
+
+    Parameters
+    ----------
+    table : DataFrame
+        One run's time series (``time_h``, ``tumor_cells``).
+    response : Response
+        Not used (the common signature).
+    from_day, to_day : float
+        Days of the two readings, from t = 0; the nearest observations are read.
+    """
+    cells = _column(table, "tumor_cells")
+    i, j = _nearest(table, from_day), _nearest(table, to_day)
+    days = _days(table)
+    if cells[i] <= 0 or j <= i:
+        return math.nan
+    if cells[j] <= 0:
+        return -math.inf
+    return float(math.log(cells[j] / cells[i]) / (days[j] - days[i]))
+
+
 def value_at(table: pd.DataFrame, response: Response, *, column: str, day: float) -> float:
     """``column`` at the observation nearest ``day`` (NaN stays NaN: no core, no density)."""
     return float(_column(table, column)[_nearest(table, day)])
@@ -133,6 +159,7 @@ def extinct(table: pd.DataFrame, response: Response, *, day: float) -> float:
 
 READOUTS: dict[str, Callable[..., float]] = {
     "burden_ratio": burden_ratio,
+    "growth_rate": growth_rate,
     "value_at": value_at,
     "peak": peak,
     "mean_over": mean_over,

@@ -34,7 +34,7 @@ import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -46,6 +46,9 @@ from gcsim.patterns.scoring import CheckResult
 from gcsim.patterns.spec import BEST_OF, Check, Pattern
 from gcsim.scenario import Scenario, scenario_hash
 from gcsim.sweep.execute import run_all
+
+if TYPE_CHECKING:
+    from gcsim.runner import Simulation
 
 FORMAT = 1
 
@@ -87,6 +90,16 @@ class ReplicateOutcome:
     host: str = ""
 
 
+def _pattern_table(simulation: Simulation, arm: str) -> pd.DataFrame:
+    """What a pattern's readouts read of one run: a section's time series, or for a patient
+    its viable tumour cells summed over its lesions (gcsim.patient.response.patient_series)."""
+    if simulation.lesions is None:
+        return simulation.table
+    from gcsim.patient.response import patient_series
+
+    return patient_series(simulation.lesions).assign(arm=arm)
+
+
 def simulate_replicate(task: ReplicateTask) -> ReplicateOutcome:
     """Every arm of one replicate, as ``gcsim run`` simulates it (trunk, then branches); an
     exception becomes a failed outcome (with the worker's traceback)."""
@@ -105,11 +118,14 @@ def simulate_replicate(task: ReplicateTask) -> ReplicateOutcome:
             key: run_trunk(task.scenario, trunk, first_arm[key]) for key, trunk in needed.items()
         }
         tables = [
-            simulate(
-                task.scenario,
-                job,
-                trunk=done[(job.group, job.replicate)] if job.branch_step is not None else None,
-            ).table
+            _pattern_table(
+                simulate(
+                    task.scenario,
+                    job,
+                    trunk=done[(job.group, job.replicate)] if job.branch_step is not None else None,
+                ),
+                job.arm,
+            )
             for job in jobs
         ]
         table = pd.concat(tables, ignore_index=True)

@@ -45,6 +45,7 @@ from gcsim.validation import Strict as _Strict
 
 READOUT_ARGS: dict[str, tuple[str, ...]] = {
     "burden_ratio": ("day",),
+    "growth_rate": ("from_day", "to_day"),
     "value_at": ("column", "day"),
     "peak": ("column", "from_day", "to_day"),
     "mean_over": ("column", "from_day", "to_day"),
