@@ -95,10 +95,33 @@ def test_without_a_core_window_the_core_is_inert():
     state = LesionState(1e6, 0.0)
     weights = {"margin": 0.1, "core": 0.9}
     cycle = 1 / 96
-    assert birth_rate(rates, weights, state, cycle) == pytest.approx(0.001)
+    assert birth_rate(rates, weights, state, cycle, displacement=0.0) == pytest.approx(0.001)
     state.doomed = 9e6  # after ablative RT the survivors have room: they cycle freely
-    assert birth_rate(rates, weights, state, cycle) == pytest.approx(
+    assert birth_rate(rates, weights, state, cycle, displacement=0.0) == pytest.approx(
         0.001 + 0.9 * 0.9 * cycle * 0.6
+    )
+
+
+def test_displacement_grows_the_packed_core_at_its_share_of_the_cycling_rate():
+    cycle = 1 / 96
+    weights = {"margin": 0.1, "core": 0.9}
+    state = LesionState(1e6, 0.0)
+    oxic = fill_regions({"margin": RegionRates(birth=0.01, cycling=0.6)})
+    grown = birth_rate(oxic, weights, state, cycle, displacement=0.02)
+    assert grown == pytest.approx(0.001 + 0.9 * 0.02 * cycle * 0.6)
+    # a hypoxic core cycles less, so displaces (and grows) less
+    hypoxic = fill_regions({"margin": RegionRates(birth=0.01, cycling=0.2)})
+    assert birth_rate(hypoxic, weights, state, cycle, displacement=0.02) < grown
+    # a measured core adds displacement to its births into freed room
+    core = RegionRates(birth=0.004, cycling=0.5)
+    both = {"margin": RegionRates(birth=0.01, cycling=0.6), "core": core}
+    assert birth_rate(both, weights, state, cycle, displacement=0.02) == pytest.approx(
+        0.001 + 0.9 * (0.004 + 0.02 * cycle * 0.5)
+    )
+    # doomed cells give their room to their neighbours: no double count of displacement
+    state.doomed = 1e6
+    assert birth_rate(both, weights, state, cycle, displacement=0.02) == pytest.approx(
+        0.001 + 0.9 * (0.5 * (0.004 + 0.02 * cycle * 0.5) + 0.5 * cycle * 0.5)
     )
 
 
@@ -106,13 +129,15 @@ def test_advance_grows_shrinks_and_dies_out():
     rng = np.random.default_rng(0)
     grow = fill_regions({"margin": RegionRates(birth=0.01)})
     state = LesionState(1e6, 1e4)
-    events = advance(state, grow, {"margin": 1.0, "core": 0.0}, 10.0, 1 / 96, rng, 1e4)
+    events = advance(
+        state, grow, {"margin": 1.0, "core": 0.0}, 10.0, 1 / 96, rng, 1e4, displacement=0.02
+    )
     assert state.viable == pytest.approx(1.01e6 * 1.1)  # n (1 + b t), expected counts
     assert events.births == pytest.approx(1.01e5)
     kill = fill_regions({"margin": RegionRates(kill=0.5, death=0.5)})
     small = LesionState(50.0, 0.0)
     for _ in range(20):
-        advance(small, kill, {"margin": 1.0, "core": 0.0}, 6.0, 1 / 96, rng, 1e4)
+        advance(small, kill, {"margin": 1.0, "core": 0.0}, 6.0, 1 / 96, rng, 1e4, displacement=0.02)
     assert small.viable == 0.0  # below patient.stochastic_below: drawn, and gone
 
 

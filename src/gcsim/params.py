@@ -858,6 +858,24 @@ PATIENT_PARAMETERS: tuple[Param, ...] = (
         hi=1e10,
     ),
     Param(
+        "patient.displacement_growth",
+        0.025,
+        "1",
+        "share of the division rate of a cell with room (tumor.cycle_rate × the core's "
+        "cycling fraction) at which a lesion's packed core cells still divide, by displacing "
+        "their neighbours outward: the interstitial growth a lattice with contact inhibition "
+        "has no room for",
+        "Calibrated to P10 (decision 0024): an untreated inflamed 30 mm primary at CPS 5 doubles "
+        "in ≈ 6.2 months, the median of untreated T4 gastric cancer (Oh et al., Ann Surg Oncol "
+        "2019; V-abs); 0.02 and 0.03 gave 233 and 150 days (4 replicates), 0 gave 1409. "
+        "Plausible: a packed cell dividing at 2.5 % of its rate with room is the cell-loss factor "
+        "of ≈ 0.9–0.98 that separates a Tpot of days from clinical doubling times of months "
+        "(Steel, Growth Kinetics of Tumours 1977; M); interstitial growth by pushing: Drasdo & "
+        "Höhme, Phys Biol 2005 (M)",
+        lo=0.0,
+        hi=1.0,
+    ),
+    Param(
         "patient.node_antigen_scale",
         1.0e-5,
         "1",

@@ -211,21 +211,25 @@ def birth_rate(
     weights: dict[str, float],
     state: LesionState,
     cycle_rate: float,
+    *,
+    displacement: float,
 ) -> float:
     """Births per viable cell of the lesion (1/h).
 
     Margin: the margin windows' births per margin cell × the margin's share. Core: its
-    windows' births per cell (into room freed inside the core; none for an inert core), except
-    that a survivor next to a doomed cell takes its room when that cell dies and divides at the
-    lattice's rate for a cell with room, ``cycle_rate`` (tumor.cycle_rate, 1/h) × the core's
-    cycling fraction; the share of such survivors is the lesion's share of doomed cells (after
-    ablative radiotherapy nearly every survivor)."""
+    windows' births per cell (into room freed inside the core; none for an inert core), plus
+    the divisions that the lattice's contact inhibition blocks but a tissue accommodates by
+    displacing its neighbours outward: ``displacement`` (patient.displacement_growth) × the
+    rate of a cell with room, ``cycle_rate`` (tumor.cycle_rate, 1/h) × the core's cycling
+    fraction. A survivor next to a doomed cell takes its room when that cell dies and divides
+    at the full rate of a cell with room; the share of such survivors is the lesion's share of
+    doomed cells (after ablative radiotherapy nearly every survivor)."""
     margin, core = rates["margin"], rates["core"]
     doomed = state.doomed / state.total if state.total > 0 else 0.0
     packed = 0.0 if core.inert else core.birth
     room = cycle_rate * core.cycling
     return weights["margin"] * margin.birth + weights["core"] * (
-        (1.0 - doomed) * packed + doomed * room
+        (1.0 - doomed) * (packed + displacement * room) + doomed * room
     )
 
 
@@ -237,6 +241,8 @@ def advance(
     cycle_rate: float,
     rng: np.random.Generator,
     stochastic_below: float,
+    *,
+    displacement: float,
 ) -> Events:
     """Advance ``state`` by ``hours`` with the windows' per-cell ``rates`` (1/h), in place.
 
@@ -248,7 +254,7 @@ def advance(
     hazard, taken as expected counts (or drawn below ``stochastic_below`` cells). Returns the
     events (for antigen release and output).
     """
-    birth = birth_rate(rates, weights, state, cycle_rate)
+    birth = birth_rate(rates, weights, state, cycle_rate, displacement=displacement)
     death = sum(weights[r] * rates[r].death for r in REGIONS)
     necrotic = sum(weights[r] * rates[r].necrotic for r in REGIONS)
     kill = sum(weights[r] * rates[r].kill for r in REGIONS)

@@ -344,6 +344,7 @@ class PatientModel:
             p["tumor.cycle_rate"],
             self.rng,
             p["patient.stochastic_below"],
+            displacement=p["patient.displacement_growth"],
         )
         events.chemo = chemo
         if s.total < 0.5:  # the last cell is gone
@@ -460,7 +461,13 @@ class PatientModel:
                 "margin_fraction": lesion.margin_fraction(),
                 "cd8": s.viable * sum(weights[r] * rates[r].cd8_per_cell for r in REGIONS),
                 "birth_rate_per_day": 24.0
-                * birth_rate(rates, weights, s, lesion.params["tumor.cycle_rate"]),
+                * birth_rate(
+                    rates,
+                    weights,
+                    s,
+                    lesion.params["tumor.cycle_rate"],
+                    displacement=lesion.params["patient.displacement_growth"],
+                ),
                 "death_rate_per_day": 24.0 * sum(weights[r] * rates[r].death for r in REGIONS),
                 "kill_rate_per_day": 24.0 * sum(weights[r] * rates[r].kill for r in REGIONS),
                 "cd8_recruited_per_day": 24.0
