@@ -302,12 +302,20 @@ def test_doses_on_day_zero_are_given_in_the_first_step():
 def test_t_cells_select_the_less_antigenic_tumour_cells():
     """Immunoediting (decision 0022 §3b): antigenicity is heritable and killing scales with it,
     so under checkpoint blockade the surviving tumour is less antigenic than at the start, and
-    than when T cells cannot kill (same tumour, same seeds), where it only drifts."""
+    than when T cells cannot kill (same tumour, same seeds), where it only drifts; a clonal
+    tumour (small per-cell spread, the default since decision 0025) offers less to select."""
     arms = {
         "killing": [pembrolizumab(0)],
         "no_kill": {"treatments": [pembrolizumab(0)], "parameters": {"cd8.kill_probability": 0}},
+        "clonal": {"treatments": [pembrolizumab(0)], "tumor": {"antigenicity": {"sd": 0.05}}},
     }
-    table = run_arms(arms, days=56, replicates=3, immune={"phenotype": "inflamed"})
+    table = run_arms(
+        arms,
+        days=56,
+        replicates=3,
+        immune={"phenotype": "inflamed"},
+        tumor={**SMALL["tumor"], "antigenicity": {"mean": 0.6, "sd": 0.15}},
+    )
     start = final(table.groupby(["arm", "replicate"]).head(1), "killing", "mean_tumor_antigenicity")
     killing = final(table, "killing", "mean_tumor_antigenicity")
     no_kill = final(table, "no_kill", "mean_tumor_antigenicity")
@@ -316,3 +324,5 @@ def test_t_cells_select_the_less_antigenic_tumour_cells():
     assert (killing < start - 0.05).all(), (start, killing)
     assert (killing < no_kill - 0.04).all(), (killing, no_kill)
     assert (np.abs(no_kill - start) < 0.05).all(), (start, no_kill)
+    clonal = final(table, "clonal", "mean_tumor_antigenicity")
+    assert (start - clonal < start - killing).all(), (start, clonal, killing)

@@ -14,10 +14,24 @@ from gcsim.validation import Strict as _Strict
 
 
 class Antigenicity(_Strict):
-    """Per-cell antigenicity (0 = invisible to T cells, 1 = reference neoantigen load)."""
+    """Per-cell antigenicity (0 = invisible to T cells, 1 = reference neoantigen load), drawn
+    per cell at the start from a normal distribution clipped to [0, 1] and copied at division."""
 
-    mean: Annotated[float, Field(ge=0, le=1)] = 0.6
-    sd: Annotated[float, Field(ge=0, le=0.5)] = 0.15
+    mean: Annotated[
+        float,
+        Field(ge=0, le=1, description="the tumour's (clonal) antigenicity level; Assumption"),
+    ] = 0.6
+    sd: Annotated[
+        float,
+        Field(
+            ge=0,
+            le=0.5,
+            description="per-cell spread around the tumour's level: small, because "
+            "neoantigens are largely clonal and clonal neoantigen burden goes with durable "
+            "benefit from PD-1 blockade (McGranahan et al., Science 2016; M); decision 0025 "
+            "(was 0.15, which put antigen-loss variants in every tumour)",
+        ),
+    ] = 0.05
 
 
 class Subclones(_Strict):
