@@ -356,6 +356,23 @@ def test_pfs_and_duration_of_response():
     assert (censored.dor_days, censored.dor_event) == (84.0, False)
 
 
+def test_scans_off_their_schedule_read_the_lesions_on_those_days():
+    # daily records 50 → 29.5 mm by day 84: a scan on day 45 sees 50 − 0.25·45 = 38.75 (SD),
+    # one on day 80 sees 30 (PR); on schedule (42, 84) the scans see 39.5 and 29.5
+    days = list(range(85))
+    shrinking = lesion("A", [50 - 0.25 * d for d in days], days=[float(d) for d in days])
+    off = recist.score_patient(shrinking, at_days=[0, 45, 80])
+    assert list(off.scan_days) == [0, 45, 80]
+    assert off.sld_mm.tolist() == pytest.approx([50, 38.75, 30])
+    assert off.categories == ["SD", "PR"]
+    on = recist.score_patient(shrinking)
+    assert on.sld_mm.tolist() == pytest.approx([50, 39.5, 29.0])
+    for bad, words in (([10, 45], "baseline scan at day 0"), ([0, 45, 45], "increase"),
+                       ([0, 90], "after the follow-up")):  # fmt: skip
+        with pytest.raises(ValueError, match=words):
+            recist.score_patient(shrinking, at_days=bad)
+
+
 def test_stable_disease_can_need_a_minimum_duration():
     # scans every 21 days; 40 → 40 (SD, day 21) → 50 (+25 %, +10 mm: PD, day 42)
     early = lesion("A", [40, 40, 50], days=[0, 21, 42])

@@ -652,6 +652,17 @@ def _per_lesion(lesions: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
+def _explicit_scans(at_days: ArrayLike, follow_up: float) -> NDArray[np.float64]:
+    days = np.asarray(at_days, dtype=float)
+    if days.ndim != 1 or len(days) == 0 or days[0] != 0.0:
+        raise ValueError("at_days must start with the baseline scan at day 0")
+    if not (np.all(np.isfinite(days)) and np.all(np.diff(days) > 0)):
+        raise ValueError(f"at_days must increase: {days.tolist()}")
+    if days[-1] > follow_up * (1 + _RTOL):
+        raise ValueError(f"a scan at day {days[-1]:g} is after the follow-up ({follow_up:g} d)")
+    return days
+
+
 def lesions_at_scans(
     lesions_of_one_run: pd.DataFrame,
     *,
@@ -661,6 +672,7 @@ def lesions_at_scans(
     node_normal_mm: float = NODE_NORMAL_MM,
     later_scan_every_days: float | None = None,
     later_from_day: float = LATER_FROM_DAY,
+    at_days: ArrayLike | None = None,
 ) -> LesionScans:
     """Read every lesion of one run at the scans, after validating the table.
 
@@ -675,6 +687,9 @@ def lesions_at_scans(
         The scan schedule, see :func:`scan_days`.
     follow_up_days : float, optional
         Last day of follow-up, at most the last observation (default); shorter truncates.
+    at_days : array_like of float, optional
+        The scan days themselves, in place of the schedule (a patient's visits, off their
+        scheduled days): the baseline scan at 0, then increasing, none after the follow-up.
     detection_mm : float, optional
         A non-nodal lesion below this diameter at a scan is not seen (measured 0).
     node_normal_mm : float, optional
@@ -720,12 +735,15 @@ def lesions_at_scans(
     ):
         if every is not None and not every > 0:
             raise ValueError(f"{name} must be positive, got {every}")
-    scans = scan_days(
-        follow_up,
-        scan_every_days,
-        later_every_days=later_scan_every_days,
-        later_from_day=later_from_day,
-    )
+    if at_days is None:
+        scans = scan_days(
+            follow_up,
+            scan_every_days,
+            later_every_days=later_scan_every_days,
+            later_from_day=later_from_day,
+        )
+    else:
+        scans = _explicit_scans(at_days, follow_up)
     rows = lesions_of_one_run.sort_values("time_days", kind="stable").groupby("lesion", sort=False)
     diameters = np.zeros((len(scans), len(table)))
     for j, name in enumerate(table.index):
@@ -903,6 +921,7 @@ def score_patient(
     nontarget_increase_fraction: float = NONTARGET_INCREASE,
     nontarget_min_increase_mm: float = NONTARGET_MIN_INCREASE_MM,
     sd_min_days: float = 0.0,
+    at_days: ArrayLike | None = None,
 ) -> PatientResponse:
     """RECIST 1.1 (optionally iRECIST) response of one run's lesions, read at scheduled scans.
 
@@ -912,6 +931,8 @@ def score_patient(
         The run's tidy lesion table (see :func:`lesions_at_scans`).
     scan_every_days, follow_up_days, later_scan_every_days, later_from_day
         The scan schedule (default every 42 days from day 0 to the last observation).
+    at_days : array_like of float, optional
+        The scan days themselves instead of the schedule (see :func:`lesions_at_scans`).
     detection_mm : float, optional
         Non-nodal lesions below this diameter at a scan are not seen and count 0 (default 5).
     node_normal_mm : float, optional
@@ -954,6 +975,7 @@ def score_patient(
         node_normal_mm=node_normal_mm,
         later_scan_every_days=later_scan_every_days,
         later_from_day=later_from_day,
+        at_days=at_days,
     )
     baseline_nontarget = ~scans.target & ~scans.new
     sld = sum_of_diameters(scans.measured_mm[:, scans.target])

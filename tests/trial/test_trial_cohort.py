@@ -175,6 +175,10 @@ BAD = [
      "arms.ici.irradiate[0]", "no lesion 'liver2'"),
     ("{arm: pembrolizumab}", "{arm: pembrolizumab, irradiate: [liver1]}",
      "arms.ici.irradiate", "gives no radiotherapy"),
+    ("every_days: 21}", "every_days: 21, window_days: 11}", "scans.window_days",
+     "below half the interval"),
+    ("every_days: 21}", "every_days: 21, window_days: 2.5}", "scans.window_days",
+     "not a whole number"),
 ]  # fmt: skip
 
 

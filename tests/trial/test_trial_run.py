@@ -19,6 +19,7 @@ from gcsim.scenario import ScenarioError
 from gcsim.sweep.execute import InProcess, LocalPool
 from gcsim.trial.execute import plan_trial, run_trial
 from gcsim.trial.load import load_trial
+from gcsim.trial.simulate import visit_days
 from trial_helpers import TRIAL, write_trial
 
 SCALARS = ["patient", "arm", "seed", "best_response", "pfs_days", "best_pct_change",
@@ -92,6 +93,37 @@ def test_same_trial_same_rows_on_a_dask_cluster(reference, tmp_path):
     a = pd.read_parquet(expected / "patients.parquet")[SCALARS]
     b = pd.read_parquet(tmp_path / "dask" / "patients.parquet")[SCALARS]
     pd.testing.assert_frame_equal(a, b)
+
+
+def test_visit_days_move_within_the_window_on_the_record_grid_and_keep_their_order():
+    schedule = np.arange(0.0, 365.0, 42.0)
+    moved = visit_days(schedule, 7.0, 1.0, seed=11, follow_up=364.0)
+    assert moved[0] == 0 and np.all(np.diff(moved) > 0)
+    offsets = moved[1:] - schedule[1:]
+    assert np.all(np.abs(offsets) <= 7) and np.all(offsets == np.round(offsets))
+    assert len(set(offsets.tolist())) > 3  # drawn, not one shift
+    assert np.array_equal(moved, visit_days(schedule, 7.0, 1.0, seed=11, follow_up=364.0))
+    assert not np.array_equal(moved, visit_days(schedule, 7.0, 1.0, seed=12, follow_up=364.0))
+    assert visit_days(schedule, 0.0, 1.0, seed=11, follow_up=364.0) is schedule
+
+
+def test_a_visit_window_moves_each_patients_scans_alike_in_every_arm(tmp_path):
+    path = write_trial(
+        tmp_path, 3, TRIAL.replace("every_days: 21}", "every_days: 21, window_days: 3}")
+    )
+    _run(path, tmp_path / "out", InProcess())
+    patients = pd.read_parquet(tmp_path / "out" / "patients.parquet")
+    visits = {}
+    for (patient, _), row in patients.groupby(["patient", "arm"]):
+        days = np.asarray(row["scan_days"].iloc[0])
+        assert days[0] == 0 and np.all(np.abs(days[1:] - 21 * np.arange(1, len(days))) <= 3)
+        visits.setdefault(patient, []).append(days)
+    for first, *others in visits.values():
+        for other in others:  # paired: the arms share the visits (up to an early stop)
+            n = min(len(first), len(other))
+            assert np.array_equal(first[:n], other[:n])
+    scheduled = [d for days in patients["scan_days"] for d in days[1:]]
+    assert any(d % 21 for d in scheduled), "a 3-day window moved no scan of six patient-arms"
 
 
 def test_implausible_candidates_are_rejected_in_every_arm(tmp_path):

@@ -29,6 +29,7 @@ from gcsim.therapies.radiotherapy import Radiotherapy
 from gcsim.trial.spec import Bounds, Scans, TrialArm
 
 EARLY_DAY = 21.0  # the on-treatment biomarker read-out (d21_ features)
+VISIT_STREAM = 2**31 + 5  # spawn key of the visit draws under a patient's seed (model: 0, 1)
 RESPONSES = ("CR", "PR", "iCR", "iPR")
 ABSCOPAL_SHRINKAGE = 0.30  # RECIST 1.1's partial-response decrease, applied to one lesion
 NEW_LESION_DAY = 1e-6  # a lesion seeded during screening is new on treatment (RECIST 1.1)
@@ -164,7 +165,24 @@ def _on_treatment(model: PatientModel, screen_days: float) -> pd.DataFrame:
     return table
 
 
-def _score(model: PatientModel, s: Settings, follow_up: float):
+def visit_days(
+    schedule: np.ndarray, window_days: float, record_days: float, seed: int, follow_up: float
+) -> np.ndarray:
+    """A patient's scan days: each follow-up scan of ``schedule`` (days, baseline first) moved by
+    a whole number of records (``record_days``) drawn uniformly within ± ``window_days``, from a
+    stream of the patient's ``seed`` of its own (so every arm of a paired patient has the same
+    visits, and the simulation's streams are untouched); none after ``follow_up``. The window
+    is below half the scan interval (checked at load), so the order of the scans is kept."""
+    if window_days <= 0 or len(schedule) < 2:
+        return schedule
+    steps = round(window_days / record_days)
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(VISIT_STREAM,)))
+    shifted = schedule.copy()
+    shifted[1:] += rng.integers(-steps, steps + 1, len(schedule) - 1) * record_days
+    return np.minimum(shifted, follow_up)
+
+
+def _score(model: PatientModel, s: Settings, follow_up: float, visits: np.ndarray | None = None):
     return score_patient(
         _on_treatment(model, s.screen_days),
         scan_every_days=s.scans.every_days,
@@ -173,6 +191,7 @@ def _score(model: PatientModel, s: Settings, follow_up: float):
         later_from_day=s.scans.later_from_day,
         irecist=s.scans.irecist,
         confirm=s.scans.confirm,
+        at_days=None if visits is None else visits[visits <= follow_up + 1e-9],
     )
 
 
@@ -199,11 +218,17 @@ def run_patient(task: PatientTask) -> dict[str, Any]:
     row["implausible_because"] = "; ".join(failed)
     if failed:
         return row
-    schedule = scan_days(
+    schedule = visit_days(
+        scan_days(
+            s.follow_up_days,
+            s.scans.every_days,
+            later_every_days=s.scans.later_every_days,
+            later_from_day=s.scans.later_from_day,
+        ),
+        s.scans.window_days,
+        task.scenario.time.record_every_hours / 24.0,
+        task.seed,
         s.follow_up_days,
-        s.scans.every_days,
-        later_every_days=s.scans.later_every_days,
-        later_from_day=s.scans.later_from_day,
     )
     checkpoints = sorted(
         {*schedule[1:].tolist(), *([EARLY_DAY] if EARLY_DAY <= s.follow_up_days else [])}
@@ -217,7 +242,7 @@ def run_patient(task: PatientTask) -> dict[str, Any]:
             early = {f"d21_{k}": now[k] - baseline[k] for k in now}
             early["d21_sld_pct"] = 100.0 * (_target_sld(model) / sld0 - 1.0) if sld0 else math.nan
         if day in schedule:
-            response = _score(model, s, day)
+            response = _score(model, s, day, schedule)
             if response.pfs_event:  # with iRECIST: confirmed (iCPD); treatment beyond iUPD goes on
                 break
     if response is None:  # follow-up shorter than one scan interval

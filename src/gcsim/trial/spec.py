@@ -292,6 +292,16 @@ class Scans(_Strict):
     every_days: Annotated[float, Field(ge=7, le=365)] = 42.0
     later_every_days: Annotated[float | None, Field(ge=7, le=365)] = None
     later_from_day: Annotated[float, Field(gt=0, le=3650)] = 365.0
+    window_days: Annotated[
+        float,
+        Field(
+            ge=0,
+            le=60,
+            description="visit window: each follow-up scan of a patient falls on a record "
+            "day drawn uniformly within ± this many days of its scheduled day (the same in "
+            "every arm of a patient); 0 = on schedule",
+        ),
+    ] = 0.0
     irecist: bool = False
     confirm: Annotated[
         bool, Field(description="CR/PR need a confirming scan ≥ 28 days on (single-arm)")
@@ -486,9 +496,16 @@ def check(trial: Trial) -> None:
             f"{spec.follow_up_days:g} days",
         )
     record_h = base.time.record_every_hours
-    for key in ("every_days", "later_every_days"):
+    shortest = min(d for d in (spec.scans.every_days, spec.scans.later_every_days) if d)
+    if 2.0 * spec.scans.window_days >= shortest:
+        raise trial.issue(
+            ("scans", "window_days"),
+            f"a window of ± {spec.scans.window_days:g} days lets scans {shortest:g} days apart "
+            "swap or meet: keep it below half the interval",
+        )
+    for key in ("every_days", "later_every_days", "window_days"):
         days = getattr(spec.scans, key)
-        if days is not None and not _whole(days * 24.0 / record_h):
+        if days and not _whole(days * 24.0 / record_h):  # None or 0: nothing to place
             raise trial.issue(
                 ("scans", key),
                 f"{days:g} days is not a whole number of the base scenario's record interval "
