@@ -392,5 +392,26 @@ def test_example_scenarios_validate(path):
     assert kinds & sensitisers
 
 
+def test_the_panel_gives_every_sensitiser_with_pembrolizumab_at_both_cps_levels():
+    """scenarios/sensitisers/panel.yaml: each sensitiser + pembrolizumab in a CPS 0.5 and a
+    CPS 20 group, each group with pembrolizumab alone, and nothing else differing but CPS (and
+    the HRD subclone that the PARP kernel alone reads)."""
+    scenario = load_scenario(SCENARIOS[0].parent / "panel.yaml")
+    sensitisers = {"metformin", "ido1_inhibitor", "hdac_inhibitor", "lsd1_inhibitor"}
+    sensitisers |= {"parp_inhibitor", "faecal_microbiota_transplant", "hyperbaric_oxygen"}
+    for group, cps in (("cps0_5", 0.5), ("cps20", 20.0)):
+        arms = {name: scenario.for_arm(name) for name in scenario.arms if name.startswith(group)}
+        given = set()
+        for name, arm in arms.items():
+            kinds = [t.kind for t in scenario.arms[name].treatments]
+            assert "checkpoint_inhibitor" in kinds and arm.tumor.pdl1_cps == cps, name
+            assert arm.immune == scenario.immune, name
+            given |= set(kinds) - {"checkpoint_inhibitor"}
+        assert given == sensitisers
+        assert [t.kind for t in scenario.arms[f"{group}_ici"].treatments] == [
+            "checkpoint_inhibitor"
+        ]
+
+
 def test_there_is_an_example_for_each_drug():
     assert {p.stem for p in SCENARIOS} >= {"metformin_rt", "hdac_ici", "lsd1_ici", "ido1_ici"}
