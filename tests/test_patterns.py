@@ -391,6 +391,35 @@ def test_two_quick_runs_of_one_pattern_give_identical_scores(tmp_path):
     assert json.loads((first / "scores.json").read_text())["patterns"].keys() == {"P6"}
 
 
+def test_set_overrides_a_parameter_in_every_scenario_and_is_recorded(tmp_path):
+    """--set explores: the overridden run reads the changed biology (lymphocytes that survive
+    2 Gy better at a lower α), names the override and hashes its parameters differently."""
+    runs = {}
+    for name, extra in (("default", ()), ("set", ("--set", "parameters.rt.alpha_lymphocyte=0.2"))):
+        out = tmp_path / name
+        done = _cli("--quick", "--only", "P7", "--workers", "0", "--out", str(out), *extra)
+        assert done.returncode == 0, done.stderr
+        runs[name] = out
+    assert "--set parameters.rt.alpha_lymphocyte=0.2" in (runs["set"] / "patterns.md").read_text()
+    run = json.loads((runs["set"] / "patterns-run.json").read_text())
+    assert run["overrides"] == ["parameters.rt.alpha_lymphocyte=0.2"]
+    sf = {
+        name: pd.read_parquet(out / "readouts.parquet").query("readout == 'sf_lymphocyte'")["value"]
+        for name, out in runs.items()
+    }
+    assert sf["set"].mean() > sf["default"].mean() + 0.3  # exp(-0.2·2) vs exp(-1.25·2)
+    hashes = {
+        name: [s["parameters_hash"] for s in json.loads((out / "scores.json").read_text())
+               ["patterns"]["P7"]["scenarios"].values()]
+        for name, out in runs.items()
+    }  # fmt: skip
+    assert hashes["set"] != hashes["default"]
+    bad = _cli("--quick", "--only", "P7", "--out", str(tmp_path / "bad"),
+               "--set", "parameters.rt.alpha_lymfocyte=0.2")  # fmt: skip
+    assert bad.returncode == 2 and "alpha_lymfocyte" in bad.stderr
+    assert not (tmp_path / "bad").exists()
+
+
 def test_a_non_empty_out_needs_resume(tmp_path):
     (tmp_path / "x").write_text("")
     done = _cli("--quick", "--only", "P7", "--out", str(tmp_path))

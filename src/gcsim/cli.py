@@ -994,6 +994,15 @@ def patterns(
     strict: Annotated[
         bool, typer.Option("--strict", help="Exit 1 if any pattern fails (for CI gates).")
     ] = False,
+    overrides: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            metavar="KEY=VALUE",
+            help="Override a field or parameter in every pattern scenario (repeatable), "
+            "e.g. parameters.cd8.kill_probability=0.2: explores, does not score the defaults.",
+        ),
+    ] = None,
 ) -> None:
     """Run the pattern suite and score every check with a 95 % CI; exit 0 unless --strict."""
     _one_executor(workers, scheduler)
@@ -1005,7 +1014,9 @@ def patterns(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            suite = load_patterns(directory, wanted, quick=quick, replicates=replicates)
+            suite = load_patterns(
+                directory, wanted, quick=quick, replicates=replicates, overrides=overrides or ()
+            )
         except ScenarioError as exc:
             _fail(exc.messages)
     for warning in caught:
@@ -1034,8 +1045,10 @@ def patterns(
         _fail([str(exc)])
     executor = _start_executor(workers, scheduler)
     total = len(plan_tasks(suite))
-    mode = "quick" if quick else "full"
-    out.print(f"{len(suite)} patterns, {total} replicates ({mode} mode) on {executor.description}")
+    mode = (
+        ("quick" if quick else "full") + " mode" + "".join(f", --set {o}" for o in overrides or ())
+    )
+    out.print(f"{len(suite)} patterns, {total} replicates ({mode}) on {executor.description}")
     try:
         with _stoppable(), sweep_progress(out, total, 0) as on_result:
             run = run_patterns(suite, out_dir, executor, resume=resume, on_result=on_result)
@@ -1045,9 +1058,12 @@ def patterns(
     write_parquet(out_dir / "readouts.parquet", readouts)
     scored = score_patterns(suite, readouts)
     write_report(out_dir, scored, mode)
-    write_json(out_dir / "patterns-run.json", provenance(run, suite, executor.description))
+    write_json(
+        out_dir / "patterns-run.json",
+        provenance(run, suite, executor.description) | {"overrides": list(overrides or ())},
+    )
 
-    table = Table(title=f"patterns ({mode} mode)", show_header=True)
+    table = Table(title=f"patterns ({mode})", show_header=True)
     for column in ("pattern", "status", "check", "estimate [95 % CI]", "expected", "source"):
         table.add_column(column)
     for pid, entry in scored.items():

@@ -120,7 +120,7 @@ def plot_pattern(pattern_id: str, entry: dict[str, Any], path: Path) -> Path:
 def markdown(scored: dict[str, Any], mode: str) -> str:
     """patterns.md: a summary table, then each pattern's checks and figure."""
     lines = [
-        f"# Pattern suite ({mode} mode)",
+        f"# Pattern suite ({mode})",
         "",
         "| pattern | role | status | checks passed | source |",
         "|---|---|---|---|---|",
@@ -163,7 +163,7 @@ def html_page(scored: dict[str, Any], mode: str) -> str:
         "<style>body{font-family:sans-serif;max-width:70em;margin:auto}table{border-collapse:"
         "collapse}td,th{border:1px solid #ccc;padding:2px 6px;font-size:90%}.PASS{color:green}"
         ".FAIL,.INCONCLUSIVE{color:#b00}.ERROR{color:#777}</style></head><body>",
-        f"<h1>Pattern suite ({e(mode)} mode)</h1><table><tr><th>pattern</th><th>role</th>"
+        f"<h1>Pattern suite ({e(mode)})</h1><table><tr><th>pattern</th><th>role</th>"
         "<th>status</th><th>checks passed</th><th>source</th></tr>",
     ]
     for pid, entry in scored.items():

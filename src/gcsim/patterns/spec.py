@@ -309,7 +309,11 @@ class Pattern:
 
 
 def load_pattern(
-    path: str | os.PathLike[str], *, quick: bool = False, replicates: int | None = None
+    path: str | os.PathLike[str],
+    *,
+    quick: bool = False,
+    replicates: int | None = None,
+    overrides: Sequence[str] = (),
 ) -> Pattern:
     """Read and check a pattern file; raise :class:`ScenarioError` with every located problem.
 
@@ -322,6 +326,10 @@ def load_pattern(
         Both modes are always validated.
     replicates : int, optional
         Replicates of every scenario instead of the file's (or quick block's).
+    overrides : sequence of str
+        ``gcsim run --set`` strings applied to every scenario of the file (after its own
+        values and before quick mode's), e.g. ``parameters.cd8.kill_probability=0.2``: to
+        explore, not to score the shipped defaults.
     """
     file = os.fspath(path)
     data = read_yaml_mapping(path, "pattern", "a pattern needs id, scenarios, readouts, checks")
@@ -330,7 +338,7 @@ def load_pattern(
     full: dict[str, Scenario] = {}
     fast: dict[str, Scenario] = {}
     notes: list[str] = []
-    extra = [] if replicates is None else [f"replicates={int(replicates)}"]
+    extra = [*overrides, *([] if replicates is None else [f"replicates={int(replicates)}"])]
     for name in spec.scenarios:
         block = data["scenarios"][name]
         try:
@@ -356,6 +364,7 @@ def load_patterns(
     *,
     quick: bool = False,
     replicates: int | None = None,
+    overrides: Sequence[str] = (),
 ) -> list[Pattern]:
     """Every ``P*.yaml`` of ``directory`` (sorted by file name), or those whose id is in ``only``;
     all problems of all files in one :class:`ScenarioError`."""
@@ -365,7 +374,9 @@ def load_patterns(
     patterns, issues = [], []
     for file in files:
         try:
-            patterns.append(load_pattern(file, quick=quick, replicates=replicates))
+            patterns.append(
+                load_pattern(file, quick=quick, replicates=replicates, overrides=overrides)
+            )
         except ScenarioError as exc:
             issues += exc.issues
     if issues:
