@@ -688,6 +688,17 @@ def trial(
             "--max-runs", min=1, max=1_000_000, metavar="N", help="Refuse a larger trial."
         ),
     ] = 20_000,
+    patients: Annotated[
+        int | None,
+        typer.Option(
+            "--patients",
+            min=1,
+            max=1_000_000,
+            metavar="N",
+            help="Cohort size instead of the file's; with the Sobol' sampler the first N "
+            "patients of the file's cohort (a quick look at a large trial).",
+        ),
+    ] = None,
 ) -> None:
     """Run a virtual trial (docs/trials.md): every patient of the cohort in every arm (paired) or
     in its allocated arm (randomised), then patients.parquet, trial.json and report.html."""
@@ -699,7 +710,7 @@ def trial(
     from gcsim.trial.outputs import endpoint_table, trial_failure_lines
 
     try:
-        spec = load_trial(file)
+        spec = load_trial(file, patients=patients)
         if biomarkers is not None:
             spec = spec.with_biomarkers(biomarkers)
         plan = plan_trial(spec, max_runs)

@@ -11,7 +11,7 @@ import pytest
 from scipy import stats
 
 from gcsim.scenario import ScenarioError, load_scenario
-from gcsim.trial.cohort import cohort, quantile, resolve, unit_design
+from gcsim.trial.cohort import cohort, patient_seed, quantile, resolve, unit_design
 from gcsim.trial.execute import plan_trial
 from gcsim.trial.load import load_trial
 from gcsim.trial.simulate import arm_scenario
@@ -192,6 +192,16 @@ def test_bad_trial_files_give_a_located_error(tmp_path, old, new, field, words):
     assert message.startswith(f"{path}:"), message
     assert f": {field}" in message, message
     assert words in message, message
+
+
+def test_patients_cuts_a_sobol_cohort_to_its_first_patients(tmp_path):
+    path = write_trial(tmp_path, 8, TRIAL.replace("cohort:\n", "cohort:\n  sampler: sobol\n"))
+    full, cut = load_trial(path), load_trial(path, patients=3)
+    assert cut.spec.cohort.patients == 3
+    assert cohort(cut) == cohort(full)[:3]
+    assert [patient_seed(cut.spec.seed, p) for p in range(3)] == [
+        patient_seed(full.spec.seed, p) for p in range(3)
+    ]
 
 
 def test_a_base_scenario_without_patients_is_refused(tmp_path):

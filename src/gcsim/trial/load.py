@@ -12,10 +12,14 @@ from gcsim.trial.cohort import check_characteristics
 from gcsim.trial.spec import Trial, TrialSpec, check
 
 
-def load_trial(path: str | os.PathLike[str]) -> Trial:
-    """Read and check a trial file and its base scenario; raise :class:`ScenarioError`."""
+def load_trial(path: str | os.PathLike[str], *, patients: int | None = None) -> Trial:
+    """Read and check a trial file and its base scenario; raise :class:`ScenarioError`.
+    ``patients``: the cohort's size instead of the file's ``cohort.patients`` (the first
+    ``patients`` of the same design: a quick look at a large trial)."""
     file = os.fspath(path)
     data = read_yaml_mapping(path, "trial", "a trial needs `name`, `scenario`, `arms` and `cohort`")
+    if patients is not None and isinstance(data.get("cohort"), dict):
+        data["cohort"]["patients"] = patients
     spec = validate_yaml_mapping(TrialSpec, data, file)
     base_file = os.fspath(Path(file).parent / spec.scenario)
     try:
