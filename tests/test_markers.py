@@ -25,6 +25,7 @@ from gcsim.phenotypes import PRESETS
 from gcsim.plots import MARKER_POSITIVE, marker_image, plot_lattice
 from gcsim.rules import CompiledRules
 from gcsim.scenario import Scenario
+from gcsim.scenario.sections import MarkerDistribution
 from gcsim.state import CHEMO_RESISTANT, HRD, MARKER_BITS, TUMOR, LatticeState
 
 P = Parameters()
@@ -137,6 +138,20 @@ def test_the_pattern_functions_are_pure_and_exact():
     assert y[sector].min() >= 14  # the half turn from +x counter-clockwise: the upper half
     assert not sectoral_carriers(cells, 0.0, 1.0).any()
     assert sectoral_carriers(cells, 1.0, 1.0).all()
+
+
+def test_a_marker_mapping_round_trips_and_a_new_fraction_keeps_its_pattern():
+    spec = {"fraction": 0.01, "pattern": "sectoral", "heritability": 0.9}
+    scenario = Scenario.model_validate({"name": "a", "tumor": {"subclones": {"hrd": spec}}})
+    # a run's scenario is stored as its dump and read back (run.json, checkpoints)
+    assert Scenario.model_validate(scenario.model_dump()) == scenario
+    subclones = scenario.tumor.subclones
+    assert subclones.hrd == MarkerDistribution(**spec)
+    assert subclones.distribution("her2") == MarkerDistribution(fraction=0.0)
+    # the patient bridge re-seeds a window at the lesion's own fraction (patient/window.py)
+    changed = subclones.with_fraction("hrd", 0.2)
+    assert changed.hrd == MarkerDistribution(**{**spec, "fraction": 0.2})
+    assert subclones.with_fraction("chemo_resistant", 0.2).chemo_resistant == 0.2  # stays plain
 
 
 # --- heritability ----------------------------------------------------------------------------

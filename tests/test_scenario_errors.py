@@ -131,13 +131,6 @@ LOCATED = [
         "tumor.subclones.hrd.fraction",
         "required field is missing",
     ),
-    (
-        "marker-length-without-patches",
-        "name: a\ntumor:\n  subclones:\n    hrd:\n      fraction: 0.3\n      length_um: 100\n",
-        6,
-        "tumor.subclones.hrd.length_um",
-        "length_um applies to pattern: patchy only",
-    ),
     ("missing-required-name", "# no name\nseed: 3\n", 2, "name", "required field is missing"),
     ("bad-name-pattern", "name: 'a/b'\n", 1, "name", "should match pattern"),
     (
@@ -563,6 +556,14 @@ SUSPICIOUS = [
         4,
         "time.record_every_hours",
         "the last observation is at day 2, the last 24 h are simulated but not recorded",
+    ),
+    (
+        "marker-length-without-patches",
+        "name: a\ntumor:\n  subclones:\n    hrd:\n      fraction: 0.3\n      pattern: sectoral\n"
+        "      length_um: 100\n",
+        7,
+        "tumor.subclones.hrd.length_um",
+        "length_um is read only with pattern: patchy, not sectoral",
     ),
 ]
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any, Literal
 
-from pydantic import Discriminator, Field, Tag, model_validator
+from pydantic import Discriminator, Field, Tag
 
 from gcsim.params import ALIASES, DEFAULTS_BY_NAME, REPLACED, is_known, resolve_aliases
-from gcsim.validation import MAPPING_TAG, NUMBER_TAG, FieldError, number_or_mapping
+from gcsim.validation import MAPPING_TAG, NUMBER_TAG, number_or_mapping
 from gcsim.validation import Strict as _Strict
 
 
@@ -52,8 +52,8 @@ class MarkerDistribution(_Strict):
         MarkerPattern,
         Field(
             description="scattered: each cell carries it independently with probability "
-            "fraction; patchy: the cells where a smoothed random field is highest (clusters "
-            "of about length_um); sectoral: one angular sector around the tumour's centre. "
+            "fraction; patchy: the cells where a smoothed random field is highest (clusters a "
+            "few length_um across); sectoral: one angular sector around the tumour's centre. "
             "patchy and sectoral mark exactly round(fraction × tumour cells)"
         ),
     ] = "scattered"
@@ -62,8 +62,9 @@ class MarkerDistribution(_Strict):
         Field(
             gt=0,
             le=20000,
-            description="patchy only: s.d. of the Gaussian smoothing the white noise, µm (the "
-            "field's correlation falls to 1/e at 2 × length_um); an assumption",
+            description="patchy only (not read otherwise): s.d. of the Gaussian smoothing the "
+            "white noise, µm (the field's correlation falls to 1/e at 2 × length_um); an "
+            "assumption",
         ),
     ] = 200.0
     heritability: Annotated[
@@ -76,12 +77,6 @@ class MarkerDistribution(_Strict):
             "heritability; never gained)",
         ),
     ] = 1.0
-
-    @model_validator(mode="after")
-    def _length_is_for_patches(self) -> MarkerDistribution:
-        if "length_um" in self.model_fields_set and self.pattern != "patchy":
-            raise FieldError(("length_um",), "length_um applies to pattern: patchy only")
-        return self
 
 
 # A marker is a plain fraction (scattered, always inherited: the original form, kept as it is
