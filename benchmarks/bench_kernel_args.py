@@ -117,7 +117,7 @@ def _kernels() -> dict[str, tuple[Any, type, int]]:
     """Each kernel with its array tuple and how many leading non-array arguments it takes."""
     kernels = {
         "immune_step": (immune_step, ImmuneArrays, 3),  # rng, rules, order
-        "tumor_step": (tumor_step, TumorArrays, 3),  # rng, rules, order
+        "tumor_step": (tumor_step, TumorArrays, 4),  # rng, rules, marker_loss, order
         "secretion_sources": (secretion_sources, SecretionArrays, 1),  # rules
     }
     for name, (kernel, group, lead) in kernels.items():
@@ -152,10 +152,11 @@ def _immune_wrapper(rng, rules, order, a):
 
 
 @njit
-def _tumor_wrapper(rng, rules, order, a):
+def _tumor_wrapper(rng, rules, marker_loss, order, a):
     return tumor_step(
         rng,
         rules,
+        marker_loss,
         order,
         a.tissue,
         a.cycle,
@@ -293,15 +294,16 @@ def cases(model: Any, lattice: str, window: tuple[slice, slice] | None = None) -
         else:
             if name == "immune_step":
                 rules, layer, selected = (
-                    model._immune_rules(model.effects),
+                    (model.rules.for_step("immune", model.effects),),
                     snapshot[3],
                     IMMUNE_SITES,
                 )
-            else:
-                rules, layer, selected = model.tumor_rules, snapshot[0], TUMOR_SITES
+            else:  # the tumour kernel's rules and its per-bit marker loss at division
+                rules = (model.tumor_rules, model._marker_loss)
+                layer, selected = snapshot[0], TUMOR_SITES
             buffer = np.empty(layer.size, np.int64)
             order = buffer[: shuffled_sites(handle, layer, selected, buffer)].copy()
-            leading = (handle, rules, order)
+            leading = (handle, *rules, order)
         grouped = group(*working)
         body = tuple_bodied(kernel, group._fields, lead)
         forms = {

@@ -71,6 +71,7 @@ _ramp = ramp.py_func
 _kill_probability = kill_probability.py_func
 
 ENGINE_PARTS = ("tumour order", "tumor_step", "immune order", "immune_step")
+NO_MARKER_LOSS = np.zeros(8)  # every marker bit fully heritable, as in the model by default
 METRICS = ("final_tumour", "final_cd8", "kills", "engagements", "tumour_divisions", "cd8_divisions")
 
 
@@ -436,6 +437,7 @@ def engine_step(
     divisions, necrotic, apoptotic, _ = tumor_step(
         rng,
         rules[0],
+        NO_MARKER_LOSS,
         order,
         s.tissue,
         s.cycle,

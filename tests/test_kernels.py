@@ -21,7 +21,18 @@ from gcsim.kernels.rng import stream_handle
 from gcsim.kernels.secretion import oxygen_coefficients, secretion_sources
 from gcsim.kernels.tumor import tumor_step
 from gcsim.kernels.vessels import vessel_step
-from gcsim.state import CD8, MACROPHAGE, MDSC, NECROTIC, STROMA, TREG, TUMOR, VESSEL
+from gcsim.state import (
+    CD8,
+    CHEMO_RESISTANT,
+    HRD,
+    MACROPHAGE,
+    MDSC,
+    NECROTIC,
+    STROMA,
+    TREG,
+    TUMOR,
+    VESSEL,
+)
 
 
 @pytest.fixture(scope="module")
@@ -70,9 +81,14 @@ def test_tumor_kernel_equals_python(stepped, rng_form):
         marked = np.random.default_rng(10).random(state.tissue.shape) < 0.5
         state.doomed[marked & (state.tissue == TUMOR)] = 1
         state.cycle[state.tissue == TUMOR] = 0.99
+        # the other half carry two markers that daughters may lose: exercises the inheritance
+        state.marker[:] = np.where(~marked & (state.tissue == TUMOR), HRD | CHEMO_RESISTANT, 0)
+        loss = np.zeros(8)
+        loss[[3, 5]] = 0.4  # the HRD and chemo-resistant bits, 8 and 32
         return [
             np.random.default_rng(11),
             stepped.tumor_rules,
+            loss,
             order,
             state.tissue,
             state.cycle,
@@ -88,6 +104,9 @@ def test_tumor_kernel_equals_python(stepped, rng_form):
     compiled, python, out, python_out = _run_twice(tumor_step, args, rng_form)
     _assert_same(compiled, python, out, python_out)
     assert out[3] > 0  # mitotic deaths happened: the comparison exercised them
+    # a cell with one of the two bits arises only by losing the other at division
+    one_bit = np.isin(compiled[9], (HRD, CHEMO_RESISTANT)) & (compiled[4] == TUMOR)
+    assert one_bit.any()
 
 
 @RNG_FORMS

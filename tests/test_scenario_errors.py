@@ -78,6 +78,59 @@ LOCATED = [
         "domain.site_size_um",
         "got 0.02 (edge of one lattice site in µm",
     ),
+    # a marker is a plain fraction or a mapping: the error names the field in the file, not
+    # pydantic's union member
+    (
+        "marker-fraction-above-one",
+        "name: a\ntumor:\n  subclones:\n    hrd: 1.5\n",
+        4,
+        "tumor.subclones.hrd",
+        "less than or equal to 1, got 1.5",
+    ),
+    (
+        "marker-mapping-fraction-above-one",
+        "name: a\ntumor:\n  subclones:\n    her2:\n      pattern: patchy\n      fraction: 1.2\n",
+        6,
+        "tumor.subclones.her2.fraction",
+        "less than or equal to 1, got 1.2",
+    ),
+    (
+        "marker-negative-length",
+        "name: a\ntumor:\n  subclones:\n    fgfr2b: {fraction: 0.3, pattern: patchy, "
+        "length_um: -50}\n",
+        4,
+        "tumor.subclones.fgfr2b.length_um",
+        "greater than 0, got -50",
+    ),
+    (
+        "marker-unknown-pattern",
+        "name: a\ntumor:\n  subclones:\n    cldn18_2:\n      fraction: 0.3\n"
+        "      pattern: stripy\n",
+        6,
+        "tumor.subclones.cldn18_2.pattern",
+        "'scattered', 'patchy' or 'sectoral', got 'stripy'",
+    ),
+    (
+        "marker-heritability-above-one",
+        "name: a\ntumor:\n  subclones:\n    hrd: {fraction: 0.3, heritability: 2}\n",
+        4,
+        "tumor.subclones.hrd.heritability",
+        "less than or equal to 1, got 2",
+    ),
+    (
+        "marker-misspelt-key",
+        "name: a\ntumor:\n  subclones:\n    hrd: {fraction: 0.3, heritabilty: 0.9}\n",
+        4,
+        "tumor.subclones.hrd.heritabilty",
+        "did you mean 'heritability'?",
+    ),
+    (
+        "marker-missing-fraction",
+        "name: a\ntumor:\n  subclones:\n    hrd:\n      pattern: sectoral\n",
+        4,
+        "tumor.subclones.hrd.fraction",
+        "required field is missing",
+    ),
     ("missing-required-name", "# no name\nseed: 3\n", 2, "name", "required field is missing"),
     ("bad-name-pattern", "name: 'a/b'\n", 1, "name", "should match pattern"),
     (
@@ -503,6 +556,14 @@ SUSPICIOUS = [
         4,
         "time.record_every_hours",
         "the last observation is at day 2, the last 24 h are simulated but not recorded",
+    ),
+    (
+        "marker-length-without-patches",
+        "name: a\ntumor:\n  subclones:\n    hrd:\n      fraction: 0.3\n      pattern: sectoral\n"
+        "      length_um: 100\n",
+        7,
+        "tumor.subclones.hrd.length_um",
+        "length_um is read only with pattern: patchy, not sectoral",
     ),
 ]
 

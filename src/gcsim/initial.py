@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from gcsim.markers import carriers
 from gcsim.params import Parameters
 from gcsim.phenotypes import ImmunePreset
 from gcsim.scenario.schema import Scenario
@@ -63,7 +64,7 @@ def seed_lattice(
     state.antigen[cells] = np.clip(rng.normal(ag.mean, ag.sd, n), 0.0, 1.0)
     markers = np.zeros(n, dtype=np.uint8)
     for name, bit in MARKER_BITS.items():
-        markers[rng.random(n) < getattr(scenario.tumor.subclones, name)] |= bit
+        markers[carriers(scenario.tumor.subclones.distribution(name), cells, dx, rng)] |= bit
     state.marker[cells] = markers
     positive = rng.permutation(n) < round(scenario.tumor.pdl1_cps / 100.0 * n)
     level = np.where(positive, params["pdl1.constitutive_level"], 0.0)

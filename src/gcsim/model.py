@@ -29,6 +29,7 @@ from gcsim.kernels.rng import StreamHandle, shuffled_sites, stream_handle
 from gcsim.kernels.secretion import oxygen_coefficients, secretion_sources
 from gcsim.kernels.tumor import tumor_step
 from gcsim.kernels.vessels import vessel_step
+from gcsim.markers import marker_loss
 from gcsim.observe import METRICS, immune_pdl1, measure
 from gcsim.parameter import per_step
 from gcsim.params import Parameters
@@ -106,6 +107,7 @@ class GastricTumorModel(mesa.Model):
             self.preset.priming if scenario.immune.priming is None else scenario.immune.priming
         )
         self.rules = CompiledRules(self.params, self.dt_h, self.site_um)
+        self._marker_loss = marker_loss(scenario.tumor.subclones)  # per marker bit, at division
 
         width, height = scenario.domain.width, scenario.domain.height
         self.state = LatticeState.empty(width, height)
@@ -236,6 +238,7 @@ class GastricTumorModel(mesa.Model):
         divisions, necrotic, apoptotic, mitotic = tumor_step(
             self.kernel_rng,
             self.rules.for_step("tumor", effects),
+            self._marker_loss,
             self._shuffled_sites(s.tissue, TUMOR_SITES),
             s.tissue,
             s.cycle,

@@ -10,6 +10,7 @@ from scipy import ndimage
 from gcsim.cells import CPS_SCORED, LESION_SITES, LYMPHOCYTES, MYELOID
 from gcsim.effects import RECORDED
 from gcsim.kernels.common import leak_parameters, vessel_flow
+from gcsim.markers import MARKER_METRICS, marker_fractions
 from gcsim.state import CD8, MACROPHAGE, MDSC, NECROTIC, TREG, TUMOR, VESSEL
 from gcsim.therapies import registry, therapy_counters, therapy_derived_metrics
 
@@ -152,6 +153,8 @@ def measure(model: ModelView) -> dict[str, float]:
         "tumor_touches_edge": int(touches_edge),
         "cum_mitotic_deaths": c["mitotic_deaths"],
         "cum_antigen_released": model.antigen_released,
+        # selection made visible: a targeted drug's marker-negative cells take over
+        **marker_fractions(s.marker, tumour),
         **{name: getattr(model.effects, name) for name in RECORDED},
         **{f"cum_{name}": c[name] for name in _THERAPY_COUNTERS},
         **{name: function(c) for name, function in _DERIVED.items()},
@@ -198,6 +201,7 @@ METRICS = (
         "cum_cd8_divisions cum_cd8_recruited cum_necrotic_deaths tumor_touches_edge "
         "cum_mitotic_deaths cum_antigen_released".split()
     )
+    + MARKER_METRICS
     + RECORDED
     + THERAPY_COUNTER_METRICS
     + tuple(_DERIVED)

@@ -15,6 +15,8 @@ import pandas as pd
 from matplotlib.patches import Patch
 
 from gcsim import cells, recist
+from gcsim.markers import marker_fractions
+from gcsim.state import MARKER_BITS, TUMOR
 from gcsim.therapies import exposure_styles
 
 if TYPE_CHECKING:
@@ -59,15 +61,36 @@ def legend_handles() -> list[Patch]:
     ]
 
 
-def plot_lattice(model: ModelView, path: Path, title: str = "") -> None:
-    """Cells (left) and oxygen (right) at the model's current time, with a legend."""
+MARKER_POSITIVE = "#d62728"  # a marker's carriers on the marker panel
+MARKER_NEGATIVE = "#c7c7c7"  # the other tumour cells; the rest of the lattice is white
+
+
+def marker_image(tissue: np.ndarray, marker: np.ndarray, bit: int) -> np.ndarray:
+    """RGB image (height, width, 3) of one subclone marker: tumour cells carrying ``bit`` of
+    ``marker`` (``state.py: MARKER_BITS``) in red, the other tumour cells grey, every other
+    site white; arrays indexed [x, y] as the model's are."""
+    tumour = tissue == TUMOR
+    rgb = np.ones((*tissue.shape, 3))
+    rgb[tumour] = matplotlib.colors.to_rgb(MARKER_NEGATIVE)
+    rgb[tumour & (marker & bit > 0)] = matplotlib.colors.to_rgb(MARKER_POSITIVE)
+    return np.transpose(rgb, (1, 0, 2))
+
+
+def plot_lattice(model: ModelView, path: Path, title: str = "", marker: str | None = None) -> None:
+    """Cells (left) and oxygen (right) at the model's current time, with a legend; with
+    ``marker`` (a name of ``state.py: MARKER_BITS``, e.g. ``"hrd"``), a third panel shows which
+    tumour cells carry it."""
     extent_mm = [
         0,
         model.state.tissue.shape[0] * model.site_um / 1000,
         0,
         model.state.tissue.shape[1] * model.site_um / 1000,
     ]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 6), constrained_layout=True)
+    if marker is not None and marker not in MARKER_BITS:
+        raise ValueError(f"unknown marker {marker!r}; markers: {', '.join(MARKER_BITS)}")
+    panels = 2 if marker is None else 3
+    fig, axes = plt.subplots(1, panels, figsize=(6.5 * panels, 6), constrained_layout=True)
+    left, right = axes[:2]
     left.imshow(
         lattice_image(model),
         origin="lower",
@@ -79,7 +102,17 @@ def plot_lattice(model: ModelView, path: Path, title: str = "") -> None:
     image = right.imshow(model.state.oxygen.T, origin="lower", extent=extent_mm, cmap="viridis")
     right.set_title("oxygen (mmHg)")
     fig.colorbar(image, ax=right, shrink=0.8)
-    for ax in (left, right):
+    if marker is not None:
+        s = model.state
+        axes[2].imshow(
+            marker_image(s.tissue, s.marker, MARKER_BITS[marker]),
+            origin="lower",
+            extent=extent_mm,
+            interpolation="nearest",
+        )
+        share = marker_fractions(s.marker, s.tissue == TUMOR)[f"marker_{marker}_fraction"]
+        axes[2].set_title(f"{marker}+ tumour cells ({100 * share:.1f} %)")
+    for ax in axes:
         ax.set_xlabel("mm")
         ax.set_ylabel("mm")
     if title:

@@ -5,6 +5,7 @@ an error, not silently converted (pydantic's lax mode would read both as numbers
 from __future__ import annotations
 
 import types
+from collections.abc import Mapping
 from typing import Annotated, Any, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, model_validator
@@ -18,6 +19,18 @@ class FieldError(ValueError):
     def __init__(self, loc: tuple[str | int, ...], message: str) -> None:
         super().__init__(message)
         self.loc = loc
+
+
+# Tags of a field that takes a plain number or a mapping (``tumor.subclones.<marker>``): pydantic
+# puts the chosen member's tag in an error's ``loc``; the scenario loader drops it again.
+NUMBER_TAG = "number"
+MAPPING_TAG = "mapping"
+
+
+def number_or_mapping(value: Any) -> str:
+    """The union member a number-or-mapping field validates ``value`` with (a pydantic
+    ``Discriminator``): the mapping's for a mapping or a model, the number's otherwise."""
+    return MAPPING_TAG if isinstance(value, Mapping | BaseModel) else NUMBER_TAG
 
 
 def _members(annotation: Any) -> list[Any]:

@@ -29,8 +29,33 @@ class TumorRules(NamedTuple):
 
 
 @njit(cache=True)
+def inherited_markers(rng, parent, marker_loss):
+    """The marker bits of one daughter of a cell whose bits are ``parent``: each set bit
+    ``1 << b`` is lost with probability ``marker_loss[b]`` (one uniform draw per set bit whose
+    loss is above 0, in bit order); none is gained."""
+    bits = int(parent)
+    for b in range(marker_loss.shape[0]):
+        bit = 1 << b
+        if parent & bit and marker_loss[b] > 0.0 and uniform(rng) < marker_loss[b]:
+            bits ^= bit
+    return bits
+
+
+@njit(cache=True)
 def tumor_step(
-    rng, rules, order, tissue, cycle, pdl1, pdl1_const, antigen, marker, doomed, oxygen, ifng
+    rng,
+    rules,
+    marker_loss,
+    order,
+    tissue,
+    cycle,
+    pdl1,
+    pdl1_const,
+    antigen,
+    marker,
+    doomed,
+    oxygen,
+    ifng,
 ):
     """Apply one step of the tumour rules to the tumour sites listed in ``order`` (flat indices).
 
@@ -43,7 +68,10 @@ def tumor_step(
        saturation (hypoxic quiescence below the threshold); a cell that completes its cycle
        divides into a random free Moore neighbour, or into a stromal one with probability
        ``stroma_invasion``; with no room it waits (contact inhibition). A ``doomed`` cell
-       (lethally irradiated) dies instead of dividing: mitotic catastrophe.
+       (lethally irradiated) dies instead of dividing: mitotic catastrophe. The daughter
+       copies the cell's heritable state; a marker bit whose ``marker_loss`` (per bit, entry b
+       for ``1 << b``; ``gcsim.markers.marker_loss``) is above 0 is kept by each of the two
+       daughters with probability 1 − loss (``inherited_markers``).
     Necrotic sites are cleared to free space with ``clearance_p``.
     Returns (divisions, necrotic deaths, apoptoses, mitotic deaths).
     """
@@ -63,6 +91,10 @@ def tumor_step(
     n_apoptotic = 0
     n_mitotic = 0
     candidates = np.empty(8, dtype=np.int64)
+    unstable = 0  # the bits a daughter may lose: none by default, and then nothing is drawn
+    for b in range(marker_loss.shape[0]):
+        if marker_loss[b] > 0.0:
+            unstable |= 1 << b
     for k in range(order.shape[0]):
         p = order[k]
         code = tis[p]
@@ -115,7 +147,12 @@ def tumor_step(
         pd[q] = pd[p]
         pd_const[q] = pd_const[p]
         ant[q] = ant[p]
-        mark[q] = mark[p]
+        parent = mark[p]
+        if parent & unstable:
+            mark[p] = inherited_markers(rng, parent, marker_loss)
+            mark[q] = inherited_markers(rng, parent, marker_loss)
+        else:
+            mark[q] = parent
         doom[q] = 0
         n_div += 1
     return n_div, n_necrotic, n_apoptotic, n_mitotic

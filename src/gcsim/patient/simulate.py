@@ -172,7 +172,7 @@ class PatientModel:
             params = Parameters(single.parameters)
             geo = geometry or LesionGeometry(3, params["patient.cell_density"] / 1000.0)
             cells = geo.cells(spec.diameter_mm)
-            resistant = single.tumor.subclones.chemo_resistant
+            resistant = single.tumor.subclones.distribution("chemo_resistant").fraction
             state = LesionState(cells * (1 - resistant), cells * resistant)
             node = shared if self.patient.shared_lymph_node else LymphNode(params)
             lesion = LesionModel(spec, i, single, params, state, geo, node)

@@ -67,7 +67,7 @@ def window_scenario(
         radius_um = patient.bridge.window_tumor_fraction * sites / 2 * site_um
     tumor = scenario.tumor.model_copy(update={"initial_radius_um": radius_um})
     if resistant_fraction is not None:
-        subclones = tumor.subclones.model_copy(update={"chemo_resistant": resistant_fraction})
+        subclones = tumor.subclones.with_fraction("chemo_resistant", resistant_fraction)
         tumor = tumor.model_copy(update={"subclones": subclones})
     domain = scenario.domain.model_copy(update={"width": sites, "height": sites})
     return scenario.model_copy(update={"domain": domain, "tumor": tumor})

@@ -48,7 +48,7 @@ from gcsim.params import (
     is_known,
 )
 from gcsim.scenario.schema import SCHEMA_VERSION, Scenario, suspicious_fields
-from gcsim.validation import FieldError
+from gcsim.validation import MAPPING_TAG, NUMBER_TAG, FieldError
 
 __all__ = [
     "Issue",
@@ -685,16 +685,15 @@ def _resolve(node: Mapping[Any, Any], dotted: str) -> tuple[Loc, bool]:
 
 def _strip_union_tags(data: Any, loc: Loc) -> Loc:
     """Drop the tags pydantic inserts in the ``loc`` of a tagged-union member
-    (``arms.a[0].radiotherapy.dose`` → ``arms.a[0].dose``): they are not keys of the file."""
+    (``arms.a[0].radiotherapy.dose`` → ``arms.a[0].dose``, ``tumor.subclones.hrd.mapping.fraction``
+    → ``tumor.subclones.hrd.fraction``): they are not keys of the file."""
     kept: list[str | int] = []
     node = data
     for part in loc:
-        is_tag = (
-            isinstance(node, Mapping)
-            and isinstance(part, str)
-            and part not in node
-            and node.get("type") == part
-        )
+        if isinstance(node, Mapping):
+            is_tag = part not in node and part in (node.get("type"), MAPPING_TAG)
+        else:
+            is_tag = part == NUMBER_TAG
         if part == "[key]":  # pydantic's marker for an invalid mapping key: point at the key
             continue
         if part == "treatments" and isinstance(node, list):  # an arm written as a bare list
@@ -801,8 +800,9 @@ def _as_model(annotation: Any, node: Any) -> type[BaseModel] | None:
             field = model.model_fields.get("type")
             if field is not None and tag in get_args(field.annotation):
                 return model
-        others = [m for m in members if m is not type(None)]
-        if len(models) == 1 and len(others) == 1:  # Optional[Model]
+        # Optional[Model], or a number-or-mapping field (tumor.subclones.<marker>): only the
+        # model has keys, so a key below the field is one of its
+        if len(models) == 1:
             return models[0]
     return None
 

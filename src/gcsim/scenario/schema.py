@@ -15,6 +15,7 @@ from gcsim.patient.schema import Patient
 from gcsim.scenario.sections import (  # noqa: F401  (part of this module's API)
     Antigenicity,
     Immune,
+    MarkerDistribution,
     Phenotype,
     Subclones,
     Tumor,
@@ -377,6 +378,17 @@ def suspicious_fields(scenario: Scenario) -> list[tuple[tuple[str | int, ...], s
                 "simulated but not recorded",
             )
         )
+    subclones = scenario.tumor.subclones
+    for name in Subclones.model_fields:
+        marker = getattr(subclones, name)
+        if isinstance(marker, MarkerDistribution) and marker.pattern != "patchy":
+            if "length_um" in marker.model_fields_set:
+                found.append(
+                    (
+                        ("tumor", "subclones", name, "length_um"),
+                        f"length_um is read only with pattern: patchy, not {marker.pattern}",
+                    )
+                )
     return found
 
 
