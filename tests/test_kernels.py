@@ -70,6 +70,9 @@ def test_tumor_kernel_equals_python(stepped, rng_form):
         marked = np.random.default_rng(10).random(state.tissue.shape) < 0.5
         state.doomed[marked & (state.tissue == TUMOR)] = 1
         state.cycle[state.tissue == TUMOR] = 0.99
+        # a third of them infected by a virus: those wait instead of dividing
+        infected = np.random.default_rng(12).random(state.tissue.shape) < 0.3
+        state.infection[infected & (state.tissue == TUMOR)] = 0.5
         return [
             np.random.default_rng(11),
             stepped.tumor_rules,
@@ -81,6 +84,7 @@ def test_tumor_kernel_equals_python(stepped, rng_form):
             state.antigen,
             state.marker,
             state.doomed,
+            state.infection,
             state.oxygen,
             state.ifng,
         ]

@@ -244,6 +244,7 @@ class GastricTumorModel(mesa.Model):
             s.antigen,
             s.marker,
             s.doomed,
+            s.infection,
             s.oxygen,
             s.ifng,
         )

@@ -30,7 +30,19 @@ class TumorRules(NamedTuple):
 
 @njit(cache=True)
 def tumor_step(
-    rng, rules, order, tissue, cycle, pdl1, pdl1_const, antigen, marker, doomed, oxygen, ifng
+    rng,
+    rules,
+    order,
+    tissue,
+    cycle,
+    pdl1,
+    pdl1_const,
+    antigen,
+    marker,
+    doomed,
+    infection,
+    oxygen,
+    ifng,
 ):
     """Apply one step of the tumour rules to the tumour sites listed in ``order`` (flat indices).
 
@@ -43,7 +55,9 @@ def tumor_step(
        saturation (hypoxic quiescence below the threshold); a cell that completes its cycle
        divides into a random free Moore neighbour, or into a stromal one with probability
        ``stroma_invasion``; with no room it waits (contact inhibition). A ``doomed`` cell
-       (lethally irradiated) dies instead of dividing: mitotic catastrophe.
+       (lethally irradiated) dies instead of dividing: mitotic catastrophe. A cell infected by
+       an oncolytic virus (``infection`` > 0) does not divide: the virus has taken over its
+       synthesis and it lyses first (``kernels.virus``); a daughter starts uninfected.
     Necrotic sites are cleared to free space with ``clearance_p``.
     Returns (divisions, necrotic deaths, apoptoses, mitotic deaths).
     """
@@ -56,6 +70,7 @@ def tumor_step(
     ant = antigen.reshape(-1)
     mark = marker.reshape(-1)
     doom = doomed.reshape(-1)
+    infected = infection.reshape(-1)
     o2_field = oxygen.reshape(-1)
     ifn = ifng.reshape(-1)
     n_div = 0
@@ -94,6 +109,8 @@ def tumor_step(
             doom[p] = 0
             n_mitotic += 1
             continue
+        if infected[p] > 0.0:
+            continue
         x = p // ny
         y = p - x * ny
         n_free = 0
@@ -117,5 +134,6 @@ def tumor_step(
         ant[q] = ant[p]
         mark[q] = mark[p]
         doom[q] = 0
+        infected[q] = 0.0
         n_div += 1
     return n_div, n_necrotic, n_apoptotic, n_mitotic
