@@ -389,6 +389,7 @@ def test_example_scenarios_validate(path):
     kinds = {t.kind for arm in scenario.arms.values() for t in arm.treatments}
     sensitisers = {"metformin", "ido1_inhibitor", "hdac_inhibitor", "lsd1_inhibitor"}
     sensitisers |= {"parp_inhibitor", "faecal_microbiota_transplant", "hyperbaric_oxygen"}
+    sensitisers |= {"oncolytic_virus"}
     assert kinds & sensitisers
 
 
