@@ -96,6 +96,7 @@ class TumorArrays(NamedTuple):
     antigen: np.ndarray
     marker: np.ndarray
     doomed: np.ndarray
+    infection: np.ndarray
     oxygen: np.ndarray
     ifng: np.ndarray
 
@@ -165,6 +166,7 @@ def _tumor_wrapper(rng, rules, marker_loss, order, a):
         a.antigen,
         a.marker,
         a.doomed,
+        a.infection,
         a.oxygen,
         a.ifng,
     )

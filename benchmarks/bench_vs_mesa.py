@@ -446,6 +446,7 @@ def engine_step(
         s.antigen,
         s.marker,
         s.doomed,
+        s.infection,
         s.oxygen,
         s.ifng,
     )

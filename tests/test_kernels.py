@@ -85,6 +85,9 @@ def test_tumor_kernel_equals_python(stepped, rng_form):
         state.marker[:] = np.where(~marked & (state.tissue == TUMOR), HRD | CHEMO_RESISTANT, 0)
         loss = np.zeros(8)
         loss[[3, 5]] = 0.4  # the HRD and chemo-resistant bits, 8 and 32
+        # a third of them infected by a virus: those wait instead of dividing
+        infected = np.random.default_rng(12).random(state.tissue.shape) < 0.3
+        state.infection[infected & (state.tissue == TUMOR)] = 0.5
         return [
             np.random.default_rng(11),
             stepped.tumor_rules,
@@ -97,6 +100,7 @@ def test_tumor_kernel_equals_python(stepped, rng_form):
             state.antigen,
             state.marker,
             state.doomed,
+            state.infection,
             state.oxygen,
             state.ifng,
         ]

@@ -191,6 +191,7 @@ def test_each_daughter_keeps_a_marker_with_probability_heritability(heritability
         state.antigen,
         state.marker,
         state.doomed,
+        state.infection,
         state.oxygen,
         state.ifng,
     )

@@ -40,7 +40,7 @@ from gcsim.io import atomic_path
 # Models are typed as Mesa's base class: gcsim.model imports this module, not the reverse.
 
 KIND = "gcsim-checkpoint"
-FORMAT = 1  # bump when the meaning of a stored entry changes; ``read`` refuses other formats
+FORMAT = 2  # bump when the meaning of a stored entry changes; ``read`` refuses other formats
 META = "meta"
 
 

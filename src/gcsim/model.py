@@ -247,6 +247,7 @@ class GastricTumorModel(mesa.Model):
             s.antigen,
             s.marker,
             s.doomed,
+            s.infection,
             s.oxygen,
             s.ifng,
         )

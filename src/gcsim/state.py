@@ -56,6 +56,7 @@ class LatticeState:
     antigen: np.ndarray  # float32, antigenicity 0..1 (tumour, heritable)
     marker: np.ndarray  # uint8, subclone marker bits (tumour, heritable)
     doomed: np.ndarray  # uint8, 1 = lethally damaged (RT, PARP): dies at next mitosis (tumour)
+    infection: np.ndarray  # float32, viral replication cycle 0..1, 0 = not infected (tumour)
     maturity: np.ndarray  # float32, pericyte coverage / perfusion quality 0..1 (vessel)
     immune: np.ndarray  # int8 immune code
     exhaustion: np.ndarray  # float32, 0..1; a CD8 with exhaustion >= 1 no longer kills

@@ -54,6 +54,7 @@ def tumor_step(
     antigen,
     marker,
     doomed,
+    infection,
     oxygen,
     ifng,
 ):
@@ -68,10 +69,12 @@ def tumor_step(
        saturation (hypoxic quiescence below the threshold); a cell that completes its cycle
        divides into a random free Moore neighbour, or into a stromal one with probability
        ``stroma_invasion``; with no room it waits (contact inhibition). A ``doomed`` cell
-       (lethally irradiated) dies instead of dividing: mitotic catastrophe. The daughter
-       copies the cell's heritable state; a marker bit whose ``marker_loss`` (per bit, entry b
-       for ``1 << b``; ``gcsim.markers.marker_loss``) is above 0 is kept by each of the two
-       daughters with probability 1 − loss (``inherited_markers``).
+       (lethally irradiated) dies instead of dividing: mitotic catastrophe. A cell infected by
+       an oncolytic virus (``infection`` > 0) does not divide: the virus has taken over its
+       synthesis and it lyses first (``kernels.virus``); a daughter starts uninfected. The
+       daughter copies the cell's heritable state; a marker bit whose ``marker_loss`` (per bit,
+       entry b for ``1 << b``; ``gcsim.markers.marker_loss``) is above 0 is kept by each of the
+       two daughters with probability 1 − loss (``inherited_markers``).
     Necrotic sites are cleared to free space with ``clearance_p``.
     Returns (divisions, necrotic deaths, apoptoses, mitotic deaths).
     """
@@ -84,6 +87,7 @@ def tumor_step(
     ant = antigen.reshape(-1)
     mark = marker.reshape(-1)
     doom = doomed.reshape(-1)
+    infected = infection.reshape(-1)
     o2_field = oxygen.reshape(-1)
     ifn = ifng.reshape(-1)
     n_div = 0
@@ -126,6 +130,8 @@ def tumor_step(
             doom[p] = 0
             n_mitotic += 1
             continue
+        if infected[p] > 0.0:
+            continue
         x = p // ny
         y = p - x * ny
         n_free = 0
@@ -154,5 +160,6 @@ def tumor_step(
         else:
             mark[q] = parent
         doom[q] = 0
+        infected[q] = 0.0
         n_div += 1
     return n_div, n_necrotic, n_apoptotic, n_mitotic

@@ -9,9 +9,9 @@ Third-party therapies register through the ``gcsim.therapies`` entry-point group
 plugin package's ``pyproject.toml``::
 
     [project.entry-points."gcsim.therapies"]
-    oncolytic_virus = "my_package.virus:OncolyticVirus"
+    nk_engager = "my_package.nk:NKCellEngager"
 
-The scenario schema, ``gcsim validate`` and ``gcsim run`` then accept ``type: oncolytic_virus``.
+The scenario schema, ``gcsim validate`` and ``gcsim run`` then accept ``type: nk_engager``.
 """
 
 from __future__ import annotations
