@@ -358,6 +358,12 @@ def load_pattern(
     return Pattern(spec, file, data, fast if quick else full, quick, tuple(notes) if quick else ())
 
 
+def _natural(path: Path) -> tuple[int, str]:
+    """P2 before P10: the number after the P, then the name."""
+    digits = "".join(ch for ch in path.stem[1:].split("_")[0] if ch.isdigit())
+    return (int(digits) if digits else 0, path.name)
+
+
 def load_patterns(
     directory: str | os.PathLike[str],
     only: Sequence[str] = (),
@@ -366,9 +372,9 @@ def load_patterns(
     replicates: int | None = None,
     overrides: Sequence[str] = (),
 ) -> list[Pattern]:
-    """Every ``P*.yaml`` of ``directory`` (sorted by file name), or those whose id is in ``only``;
-    all problems of all files in one :class:`ScenarioError`."""
-    files = sorted(Path(directory).glob("P*.yaml"))
+    """Every ``P*.yaml`` of ``directory`` (in the order of their numbers), or those whose id is
+    in ``only``; all problems of all files in one :class:`ScenarioError`."""
+    files = sorted(Path(directory).glob("P*.yaml"), key=_natural)
     if not files:
         raise ScenarioError([Issue(os.fspath(directory), "no pattern file (P*.yaml) here")])
     patterns, issues = [], []
