@@ -62,7 +62,7 @@ from benchlib import machine_info, print_tables, si, write_json
 from gcsim.kernels.common import ramp
 from gcsim.kernels.immune import ImmuneRules, immune_step, kill_probability
 from gcsim.kernels.rng import StreamHandle, shuffled_sites, stream_handle
-from gcsim.kernels.tumor import TumorRules, tumor_step
+from gcsim.kernels.tumor import TUMOR_STATE, TumorRules, tumor_step
 from gcsim.model import IMMUNE_SITES, TUMOR_SITES
 from gcsim.state import CD8, NO_IMMUNE, TUMOR, LatticeState
 
@@ -439,16 +439,7 @@ def engine_step(
         rules[0],
         NO_MARKER_LOSS,
         order,
-        s.tissue,
-        s.cycle,
-        s.pdl1,
-        s.pdl1_const,
-        s.antigen,
-        s.marker,
-        s.doomed,
-        s.infection,
-        s.oxygen,
-        s.ifng,
+        *(getattr(s, name) for name in TUMOR_STATE),
     )
     tumour_counts += (divisions, necrotic, apoptotic)
     t2 = time.perf_counter()

@@ -11,6 +11,7 @@ checked against invariants and mechanisms in test_model.py.
 from __future__ import annotations
 
 import copy
+import inspect
 
 import numpy as np
 import pytest
@@ -19,7 +20,7 @@ from conftest import small_model
 from gcsim.kernels.immune import immune_step, kill_probability, recruit
 from gcsim.kernels.rng import stream_handle
 from gcsim.kernels.secretion import oxygen_coefficients, secretion_sources
-from gcsim.kernels.tumor import tumor_step
+from gcsim.kernels.tumor import TUMOR_STATE, tumor_step
 from gcsim.kernels.vessels import vessel_step
 from gcsim.state import (
     CD8,
@@ -69,6 +70,11 @@ def _assert_same(a_args, b_args, a_out, b_out):
             np.testing.assert_array_equal(a, b)  # cell codes, markers, counters: exact
 
 
+def test_tumor_state_names_the_kernels_array_arguments():
+    names = list(inspect.signature(tumor_step.py_func).parameters)
+    assert tuple(names[4:]) == TUMOR_STATE
+
+
 @RNG_FORMS
 def test_tumor_kernel_equals_python(stepped, rng_form):
     s = stepped.state
@@ -93,16 +99,7 @@ def test_tumor_kernel_equals_python(stepped, rng_form):
             stepped.tumor_rules,
             loss,
             order,
-            state.tissue,
-            state.cycle,
-            state.pdl1,
-            state.pdl1_const,
-            state.antigen,
-            state.marker,
-            state.doomed,
-            state.infection,
-            state.oxygen,
-            state.ifng,
+            *(getattr(state, name) for name in TUMOR_STATE),
         ]
 
     compiled, python, out, python_out = _run_twice(tumor_step, args, rng_form)

@@ -17,7 +17,7 @@ from PIL import Image
 
 from conftest import small_model
 from gcsim.initial import seed_lattice
-from gcsim.kernels.tumor import tumor_step
+from gcsim.kernels.tumor import TUMOR_STATE, tumor_step
 from gcsim.markers import MARKER_METRICS, patchy_carriers, sectoral_carriers
 from gcsim.model import GastricTumorModel
 from gcsim.params import Parameters
@@ -184,16 +184,7 @@ def test_each_daughter_keeps_a_marker_with_probability_heritability(heritability
         rules,
         loss,
         order,
-        state.tissue,
-        state.cycle,
-        state.pdl1,
-        state.pdl1_const,
-        state.antigen,
-        state.marker,
-        state.doomed,
-        state.infection,
-        state.oxygen,
-        state.ifng,
+        *(getattr(state, name) for name in TUMOR_STATE),
     )
     assert divisions == order.size
     tumour = state.tissue == TUMOR

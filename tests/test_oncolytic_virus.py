@@ -20,7 +20,7 @@ from gcsim.model import GastricTumorModel
 from gcsim.scenario import Scenario
 from gcsim.state import EMPTY, NECROTIC, STROMA, TUMOR, VESSEL
 from gcsim.therapies.pk import Pharmacokinetics
-from test_scenario_errors import load_error, write
+from test_scenario_errors import assert_located
 from treatments import pembrolizumab
 
 
@@ -372,8 +372,4 @@ ERRORS = [
 def test_bad_virus_entry_is_a_located_error(
     tmp_path: Path, text: str, line: int, field: str, fragment: str
 ) -> None:
-    path = write(tmp_path, text)
-    message = str(load_error(path))
-    assert message.startswith(f"{path}:{line}:"), message
-    assert f" {field}" in message, message
-    assert fragment in message, message
+    assert_located(tmp_path, text, line, field, fragment)

@@ -35,6 +35,16 @@ def listing(directory: Path) -> set[Path]:
     return set(directory.rglob("*"))
 
 
+def assert_located(tmp_path: Path, text: str, line: int, field: str, fragment: str) -> None:
+    """``text`` as a scenario fails to load with one line at ``line`` naming ``field`` and
+    saying ``fragment``."""
+    path = write(tmp_path, text)
+    message = str(load_error(path))
+    assert message.startswith(f"{path}:{line}:"), message
+    assert f" {field}" in message, message
+    assert fragment in message, message
+
+
 def load_error(path: Path, overrides: tuple[str, ...] = ()) -> ScenarioError:
     """Load, expect a ScenarioError, check that it is one line and that nothing was written."""
     before = listing(path.parent) if path.parent.is_dir() else set()

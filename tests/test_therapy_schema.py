@@ -8,7 +8,7 @@ import pytest
 
 from gcsim.scenario import load_scenario
 from gcsim.therapies import Schedule
-from test_scenario_errors import load_error, write
+from test_scenario_errors import assert_located, load_error, write
 
 HEAD = "name: t\ntime: {days: 60}\narms:\n  a:\n"
 ICI = (
@@ -118,11 +118,7 @@ CASES = [
 def test_treatment_error_is_located(
     tmp_path: Path, text: str, line: int, field: str, fragment: str
 ) -> None:
-    path = write(tmp_path, text)
-    message = str(load_error(path))
-    assert message.startswith(f"{path}:{line}:"), message
-    assert f" {field}" in message, message
-    assert fragment in message, message
+    assert_located(tmp_path, text, line, field, fragment)
 
 
 def test_a_valid_multi_arm_file_loads(tmp_path: Path) -> None:

@@ -27,7 +27,7 @@ from gcsim.kernels.fields import (
 from gcsim.kernels.immune import immune_step, recruit
 from gcsim.kernels.rng import StreamHandle, shuffled_sites, stream_handle
 from gcsim.kernels.secretion import oxygen_coefficients, secretion_sources
-from gcsim.kernels.tumor import tumor_step
+from gcsim.kernels.tumor import TUMOR_STATE, tumor_step
 from gcsim.kernels.vessels import vessel_step
 from gcsim.markers import marker_loss
 from gcsim.observe import METRICS, immune_pdl1, measure
@@ -240,16 +240,7 @@ class GastricTumorModel(mesa.Model):
             self.rules.for_step("tumor", effects),
             self._marker_loss,
             self._shuffled_sites(s.tissue, TUMOR_SITES),
-            s.tissue,
-            s.cycle,
-            s.pdl1,
-            s.pdl1_const,
-            s.antigen,
-            s.marker,
-            s.doomed,
-            s.infection,
-            s.oxygen,
-            s.ifng,
+            *(getattr(s, name) for name in TUMOR_STATE),
         )
         self.counters["tumor_divisions"] += divisions
         self.counters["mitotic_deaths"] += mitotic

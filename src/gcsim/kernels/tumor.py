@@ -41,6 +41,21 @@ def inherited_markers(rng, parent, marker_loss):
     return bits
 
 
+TUMOR_STATE = (
+    "tissue",
+    "cycle",
+    "pdl1",
+    "pdl1_const",
+    "antigen",
+    "marker",
+    "doomed",
+    "infection",
+    "oxygen",
+    "ifng",
+)
+"""The ``LatticeState`` arrays ``tumor_step`` takes after its four leading arguments, in order."""
+
+
 @njit(cache=True)
 def tumor_step(
     rng,
