@@ -92,4 +92,8 @@ class LocalPool:
             # shutdown() would wait for the runs in progress, minutes on a large lattice
             for process in list(getattr(self._pool, "_processes", {}).values()):
                 process.terminate()
-        self._pool.shutdown(wait=not abort, cancel_futures=True)
+        # Wait even on abort (the workers are gone, so it is short): the pool's management
+        # thread must close its wakeup pipe before the interpreter exits, or concurrent.futures'
+        # exit hook may write to the pipe as it closes ("Exception ignored … Bad file
+        # descriptor" on stderr after the one-line message; seen once under load).
+        self._pool.shutdown(wait=True, cancel_futures=True)
