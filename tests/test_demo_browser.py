@@ -167,14 +167,17 @@ def test_demo_page_renders_steps_and_applies_therapies_offline(demo_url, tmp_pat
         expect(lattice.locator("img").first).not_to_have_attribute("src", stepped_src)
         _image_src(lattice)
 
-        # therapy controls take effect on Reset: the new model gets pembrolizumab and 1 Gy
+        # therapy controls take effect on Reset: the new model gets pembrolizumab, 1 Gy, metformin
         page.get_by_text("ICI (pembrolizumab)").click()
         page.get_by_role("button", name="Radiotherapy, Gy per fraction (0 = off)").click()
         page.get_by_role("option", name="1", exact=True).click()
+        page.get_by_role("button", name="Sensitiser").click()
+        page.get_by_role("option", name="metformin", exact=True).click()
         page.get_by_role("button", name="Reset").click()
         treatments = page.locator(".gcsim-treatments")
         expect(treatments).to_contain_text("pembrolizumab 200 mg: day 7")
         expect(treatments).to_contain_text("RT 1 Gy × 1: day 0")
+        expect(treatments).to_contain_text("metformin 1000 mg: day 0, 0.5")
         expect(page.locator(".gcsim-day")).to_contain_text("Day 0.00")
         page.get_by_role("button", name="Step").click()
         expect(page.locator(".gcsim-day")).not_to_contain_text("Day 0.00")

@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 from gcsim.cli import app
 from gcsim.demo import (
     ARM,
+    SENSITISERS,
     DemoModel,
     demo_base_scenario,
     offline_environment,
@@ -76,6 +77,28 @@ def test_each_control_adds_its_treatment_with_dose_and_schedule():
     ]
     assert capecitabine.drug == "capecitabine"
     assert len(capecitabine.schedule.dose_days()) == 28 + 18  # cycle 2 is cut at day 30
+
+
+def test_each_sensitiser_adds_its_therapy_and_an_unknown_one_is_refused():
+    expected = {
+        "none": set(),
+        "entinostat (HDAC inhibitor)": {"hdac_inhibitor"},
+        "epacadostat (IDO1 inhibitor)": {"ido1_inhibitor"},
+        "LSD1 inhibitor": {"lsd1_inhibitor"},
+        "metformin": {"metformin"},
+        "olaparib (PARP inhibitor)": {"parp_inhibitor"},
+        "hyperbaric oxygen": {"hyperbaric_oxygen"},
+        "microbiota transplant": {"faecal_microbiota_transplant"},
+        "oncolytic virus (intratumoral)": {"oncolytic_virus"},
+    }
+    assert set(SENSITISERS) == set(expected)
+    for name, kinds in expected.items():
+        scenario = scenario_from_controls(BASE, ici=True, sensitiser=name)
+        assert set(_by_kind(scenario)) == {"checkpoint_inhibitor"} | kinds, name
+        for treatment in scenario.arms[ARM].treatments:
+            assert max(treatment.schedule.dose_days()) < BASE.time.days, name
+    with pytest.raises(ValueError, match="unknown sensitiser 'aspirin'"):
+        scenario_from_controls(BASE, sensitiser="aspirin")
 
 
 def test_doses_after_the_end_are_not_given():

@@ -22,7 +22,7 @@ from matplotlib.figure import Figure
 from mesa.visualization import SolaraViz
 from mesa.visualization.utils import update_counter
 
-from gcsim.demo import DemoModel, demo_base_scenario
+from gcsim.demo import SENSITISERS, DemoModel, demo_base_scenario
 from gcsim.kernels.common import vessel_flow
 from gcsim.observe import immune_pdl1
 from gcsim.plots import EXPOSURE_STYLES, exposure_fraction, lattice_image, legend_handles
@@ -205,6 +205,7 @@ def model_params(base: Scenario | None = None) -> dict[str, Any]:
         "rt_start_day": _choice("Radiotherapy from day", 0, rt_days),
         "rt_fractions": _choice("Radiotherapy fractions (daily)", 1, [1, 2, 3, 4, 5]),
         "chemotherapy": {"type": "Checkbox", "value": False, "label": "Chemotherapy (XELOX)"},
+        "sensitiser": _choice("Sensitiser", "none", list(SENSITISERS)),
     }
 
 

@@ -86,6 +86,51 @@ def _days(start: float, interval: float, end: float) -> list[float]:
     return days
 
 
+def _every(start: float, interval: float, end: float) -> dict[str, Any]:
+    return {"days": _days(start, interval, end)}
+
+
+# The demo's sensitiser menu: each entry's doses and schedules as in
+# scenarios/sensitisers/panel.yaml (docs/therapies.md), from day 0 to the end of the run.
+SENSITISERS: dict[str, Any] = {
+    "none": lambda end: [],
+    "entinostat (HDAC inhibitor)": lambda end: [
+        {"type": "hdac_inhibitor", "drug": "entinostat", "dose": {"value": 5, "unit": "mg"},
+         "schedule": _every(0, 7, end)}
+    ],
+    "epacadostat (IDO1 inhibitor)": lambda end: [
+        {"type": "ido1_inhibitor", "drug": "epacadostat", "dose": {"value": 100, "unit": "mg"},
+         "schedule": _every(0, 0.5, end)}
+    ],
+    "LSD1 inhibitor": lambda end: [
+        {"type": "lsd1_inhibitor", "drug": "lsd1i", "dose": {"value": 10, "unit": "mg"},
+         "schedule": _every(0, 1, end)}
+    ],
+    "metformin": lambda end: [
+        {"type": "metformin", "dose": {"value": 1000, "unit": "mg"},
+         "schedule": _every(0, 0.5, end)}
+    ],
+    "olaparib (PARP inhibitor)": lambda end: [
+        {"type": "parp_inhibitor", "drug": "olaparib", "dose": {"value": 300, "unit": "mg"},
+         "schedule": _every(0, 0.5, end)}
+    ],
+    "hyperbaric oxygen": lambda end: [
+        {"type": "hyperbaric_oxygen", "pressure_ata": 2.5, "session_hours": 1.5,
+         "schedule": _every(0, 1, min(end, 14))}
+    ],
+    "microbiota transplant": lambda end: [
+        {"type": "faecal_microbiota_transplant", "schedule": {"days": [0]}}
+    ],
+    "oncolytic virus (intratumoral)": lambda end: [
+        {"type": "oncolytic_virus", "route": "intratumoral",
+         "first_dose": {"value": 1.0e6, "unit": "PFU/mL"},
+         "dose": {"value": 1.0e8, "unit": "PFU/mL"}, "injected_fraction": 0.2,
+         "schedule": {"days": [d for d in (0, 21, 35) if d < end]}}
+    ],
+}  # fmt: skip
+"""Each sensitiser the demo offers, as a function of the run's end (days) giving its entries."""
+
+
 def scenario_from_controls(
     base: Scenario,
     *,
@@ -98,6 +143,7 @@ def scenario_from_controls(
     rt_start_day: float = 0.0,
     rt_fractions: int = 1,
     chemotherapy: bool = False,
+    sensitiser: str = "none",
 ) -> Scenario:
     """``base`` with the demo's seed and phenotype and one arm, ``demo``, of the treatments the
     controls turn on (doses that would fall after the end of the simulation are not given).
@@ -106,7 +152,8 @@ def scenario_from_controls(
     - ``antivegf_mg_per_kg`` > 0: bevacizumab at that dose every 14 days from day 0;
     - ``rt_gy_per_fraction`` > 0: ``rt_fractions`` daily fractions from ``rt_start_day``;
     - ``chemotherapy``: XELOX (oxaliplatin 130 mg/m² on day 1 and capecitabine 1000 mg/m² twice
-      daily on days 1-14 of each 21-day cycle).
+      daily on days 1-14 of each 21-day cycle);
+    - ``sensitiser``: one of ``SENSITISERS`` (``"none"``: off), at the sensitiser panel's doses.
 
     The result is validated like a scenario file (ValueError on an impossible combination).
     """
@@ -158,6 +205,9 @@ def scenario_from_controls(
                 "schedule": {"days": capecitabine},
             },
         ]
+    if sensitiser not in SENSITISERS:
+        raise ValueError(f"unknown sensitiser {sensitiser!r} (one of: {', '.join(SENSITISERS)})")
+    treatments += SENSITISERS[sensitiser](end)
     data = base.model_dump()
     data["seed"] = int(seed)
     data["immune"] = {**data["immune"], "phenotype": phenotype}
@@ -212,6 +262,7 @@ class DemoModel(GastricTumorModel):
         rt_start_day: float = 0.0,
         rt_fractions: int = 1,
         chemotherapy: bool = False,
+        sensitiser: str = "none",
     ) -> None:
         seed = parse_seed(seed)
         scenario = scenario_from_controls(
@@ -225,6 +276,7 @@ class DemoModel(GastricTumorModel):
             rt_start_day=rt_start_day,
             rt_fractions=int(rt_fractions),
             chemotherapy=chemotherapy,
+            sensitiser=sensitiser,
         )
         super().__init__(scenario, rng=seed, arm=ARM)
 
