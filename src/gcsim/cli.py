@@ -58,6 +58,17 @@ Scheduler = Annotated[
         "--scheduler", metavar="tcp://HOST:PORT", help="Run on this Dask cluster instead."
     ),
 ]
+# --set, as every command that reads scenarios takes it (gcsim.scenario.load_scenario overrides)
+Overrides = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        "-s",
+        metavar="KEY.PATH=VALUE",
+        help="Override a field or parameter, e.g. time.days=30 or "
+        "parameters.cd8.kill_probability=0.2 (repeatable).",
+    ),
+]
 
 
 def _one_executor(workers: int | None, scheduler: str | None) -> None:
@@ -227,16 +238,7 @@ def validate(
         list[Path],
         typer.Argument(metavar="FILE", help="Scenario YAML file(s).", show_default=False),
     ],
-    overrides: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--set",
-            "-s",
-            metavar="KEY.PATH=VALUE",
-            help="Override a field, e.g. time.days=30 or parameters.cd8.kill_probability=0.2 "
-            "(repeatable).",
-        ),
-    ] = None,
+    overrides: Overrides = None,
 ) -> None:
     """Check scenario (or trial) files without running them: exit 0 if all are valid, 2
     otherwise. A file with a `cohort:` is read as a trial (gcsim trial): its base scenario and
@@ -401,15 +403,7 @@ def run(
         int | None,
         typer.Option("--seed", min=0, metavar="SEED", help="Root seed (overrides the file's)."),
     ] = None,
-    overrides: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--set",
-            "-s",
-            metavar="KEY.PATH=VALUE",
-            help="Override a field, as in `gcsim validate` (repeatable).",
-        ),
-    ] = None,
+    overrides: Overrides = None,
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace a non-empty output directory.")
     ] = False,
@@ -1005,17 +999,10 @@ def patterns(
     strict: Annotated[
         bool, typer.Option("--strict", help="Exit 1 if any pattern fails (for CI gates).")
     ] = False,
-    overrides: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--set",
-            metavar="KEY=VALUE",
-            help="Override a field or parameter in every pattern scenario (repeatable), "
-            "e.g. parameters.cd8.kill_probability=0.2: explores, does not score the defaults.",
-        ),
-    ] = None,
+    overrides: Overrides = None,
 ) -> None:
-    """Run the pattern suite and score every check with a 95 % CI; exit 0 unless --strict."""
+    """Run the pattern suite and score every check with a 95 % CI; exit 0 unless --strict.
+    --set applies to every pattern scenario: to explore, not to score the defaults."""
     _one_executor(workers, scheduler)
     if resume and out_dir is None:
         _fail(["--resume needs --out DIR (the directory to finish)"])
