@@ -67,7 +67,8 @@ def bridged_and_resolved(arm: str, treatments: list, days: float) -> dict[str, f
     """One lesion two ways: a 2.5 mm disc fully resolved on a 300 × 300 lattice, and the same
     lesion through the bridge (a margin and a core window of 60 sites; the lymph node sees the
     lesion's antigen as the section's, scale 1; no displacement growth, which the lattice does
-    not have). Diameters (mm) at day 0 and day ``days``."""
+    not have; no window spin-up, since the resolved lattice starts from the same initial
+    condition as the windows). Diameters (mm) at day 0 and day ``days``."""
     from gcsim.model import GastricTumorModel
     from gcsim.patient.lesion import LesionGeometry
     from gcsim.patient.simulate import PatientModel
@@ -101,7 +102,7 @@ def bridged_and_resolved(arm: str, treatments: list, days: float) -> dict[str, f
             "time": {"days": days},
             "arms": {arm: treatments},
             "parameters": {"patient.node_antigen_scale": 1.0, "patient.displacement_growth": 0.0},
-            "patient": {"bridge": {"window_sites": 60}, "lesions": [lesion]},
+            "patient": {"bridge": {"window_sites": 60, "spinup_days": 0}, "lesions": [lesion]},
         }
     )
     bridged = PatientModel(scenario, arm, 1, geometry=geometry)

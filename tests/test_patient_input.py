@@ -160,12 +160,13 @@ PATIENT_EXAMPLES = sorted((Path(__file__).parent.parent / "scenarios" / "patient
 
 @pytest.mark.parametrize("path", PATIENT_EXAMPLES, ids=lambda p: p.stem)
 def test_patient_examples_load_and_run_every_arm(path):
-    """Each shipped patient scenario, every arm, for one day on small windows."""
+    """Each shipped patient scenario, every arm, for one day on small windows spun up for a
+    day (the spin-up's path, not its length: decision 0027)."""
     from gcsim.patient.simulate import PatientModel
 
     scenario = load_scenario(path)
     assert len(scenario.patient.lesions) >= 3
-    bridge = scenario.patient.bridge.model_copy(update={"window_sites": 30})
+    bridge = scenario.patient.bridge.model_copy(update={"window_sites": 30, "spinup_days": 1.0})
     scenario = scenario.model_copy(
         update={
             "time": scenario.time.model_copy(update={"days": 1.0}),

@@ -11,7 +11,7 @@ seed: 3
 time: {days: 120, record_every_hours: 24}
 tumor: {pdl1_cps: 5}
 patient:
-  bridge: {exchange_hours: 6, window_sites: 30}
+  bridge: {exchange_hours: 6, window_sites: 30, spinup_days: 2}   # short: the trial machinery
   lesions:
     - {name: primary, site: stomach, diameter_mm: 20}
     - {name: liver1, site: liver, diameter_mm: 12, irradiated: true}

@@ -75,6 +75,19 @@ class Bridge(_Strict):
             "re-seeding, as a fraction of the window's half-width",
         ),
     ] = 0.5
+    spinup_days: Annotated[
+        float,
+        Field(
+            ge=0,
+            le=180,
+            description="days each lesion's windows are simulated untreated before the run "
+            "starts, so that their lattices relax from their initial condition (T cells seeded "
+            "at the phenotype's density, a packed core) before their rates count; a margin "
+            "window's spin-up ends early if its front reaches the window's edge; re-seeded "
+            "windows are not spun up; 56 d: the windows' T-cell densities level off within "
+            "about 4-8 weeks (docs/decisions/0027)",
+        ),
+    ] = 56.0
     windows: Annotated[
         list[Window],
         Field(min_length=1, max_length=8, description="default windows of every lesion"),

@@ -190,9 +190,19 @@ class PatientModel:
         spec = self.patient.windows_of(lesion.spec)[j]
         scenario = window_scenario(lesion.scenario, self.patient, spec, resistant)
         seed = _seed(self.seed, 1, lesion.index, j, lesion.reseeds)
-        window = LatticeWindow(scenario, self.arm, region, seed, self.steps, seeding)
-        window.model.priming_source = _priming_source(lesion.node, lesion.params["priming.boost"])
-        return window
+        return LatticeWindow(
+            scenario,
+            self.arm,
+            region,
+            seed,
+            self.steps,
+            seeding,
+            # a re-seeded window starts mid-run, from the lesion's state under its treatments:
+            # an untreated spin-up would misstate it, and would carry a margin window's front
+            # straight back to the edge that triggered the re-seeding (decision 0027)
+            spinup_steps=0 if seeding else round(self.patient.bridge.spinup_days * 24 / self.dt_h),
+            priming_source=_priming_source(lesion.node, lesion.params["priming.boost"]),
+        )
 
     def _measure_start(self, lesion: LesionModel) -> None:
         """The windows' state (pO₂, cycling, T cells) before any event is counted."""

@@ -3,13 +3,14 @@ interval, and the per-cell rates it measured over each slice (its model's event 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import mesa
 import numpy as np
 
-from gcsim.checkpoint import _set_clock
-from gcsim.model import GastricTumorModel
+from gcsim.checkpoint import _set_clock, branch, capture
+from gcsim.model import GastricTumorModel, PrimingSource
 from gcsim.observe import HF_PO2, lesion_mask, measure, touches_domain_edge, tumour_regions
 from gcsim.patient.lesion import RegionRates
 from gcsim.patient.schema import Lesion, Patient, Window
@@ -23,6 +24,9 @@ from gcsim.therapies.radiotherapy import Radiotherapy
 CORE_TUMOR_RADIUS = 0.75
 # Counters read for the scaled rates. Radiation (mitotic) and drug kills are left out: the
 # lesion applies those itself, at its own scale (decision 0021).
+# The spun-up window's own random stream (after its untreated trunk's): a spawn key no other
+# stream of the window uses.
+SPUN_UP_STREAM = 1
 COUNTED = ("tumor_divisions", "necrotic_deaths", "apoptoses", "kills", "cd8_recruited")
 
 
@@ -73,6 +77,42 @@ def window_scenario(
     return scenario.model_copy(update={"domain": domain, "tumor": tumor})
 
 
+def spun_up(
+    scenario: Scenario,
+    arm: str,
+    seed: int,
+    steps: int,
+    connect: Callable[[GastricTumorModel], None],
+    *,
+    until: Callable[[GastricTumorModel], bool] | None = None,
+) -> GastricTumorModel:
+    """The window model of ``arm`` after up to ``steps`` untreated steps: the scenario without
+    its treatments is stepped from its initial condition (``connect`` attaches the patient's
+    T-cell supply), day by day, stopping early once ``until(model)`` holds (a margin window:
+    its front reached the window's edge, so that the spin-up never carries it out of view);
+    then the arm's treatments start on that state (``checkpoint.branch``: the window's random
+    streams continue from a stream of ``seed`` of their own) with its counters at zero, so
+    that nothing of the spin-up is counted. Its clock is still the spin-up's: the caller sets
+    the patient's."""
+    untreated = scenario.model_copy(update={"arms": {arm: Arm(treatments=[])}})
+    trunk = GastricTumorModel(untreated, rng=seed, arm=arm)
+    connect(trunk)
+    day = max(round(24.0 / trunk.dt_h), 1)
+    while trunk.steps < steps and not (until is not None and until(trunk)):
+        for _ in range(min(day, steps - trunk.steps)):
+            trunk.step()
+    stream = np.random.SeedSequence(seed, spawn_key=(SPUN_UP_STREAM,))
+    model = branch(capture(trunk), scenario, arm, stream, GastricTumorModel)
+    connect(model)
+    for name in model.counters:
+        model.counters[name] = 0
+    return model
+
+
+def _front_at_edge(model: GastricTumorModel) -> bool:
+    return touches_domain_edge(model.state.tissue == TUMOR)
+
+
 @dataclass
 class Slice:
     """What a window measured over one slice: counter increments and mean cell numbers."""
@@ -95,22 +135,40 @@ class LatticeWindow:
         seed: int,
         steps: int = 0,
         seeding: int = 0,
+        *,
+        spinup_steps: int = 0,
+        priming_source: PrimingSource | None = None,
     ):
         """``scenario``: the window's (``window_scenario``); ``seed``: its stream; ``steps``:
         the patient's step count at its start, so that its treatments' calendars and PK run
         on the patient's clock; ``seeding``: 0 for the window's first model, 1… after each
-        re-seeding (the ``seeding`` column of its series)."""
+        re-seeding (the ``seeding`` column of its series); ``spinup_steps``: steps simulated
+        untreated before the window starts (``spun_up``); ``priming_source``: its T-cell
+        supply (the patient's lymph node), from the spin-up on."""
         self.region = region
         self.seeding = seeding
-        self.model = GastricTumorModel(scenario, rng=seed, arm=arm)
-        if steps:
+
+        def connect(model: GastricTumorModel) -> None:
+            model.priming_source = priming_source
+
+        if spinup_steps:
+            front_out = _front_at_edge if region == "margin" else None
+            self.model = spun_up(scenario, arm, seed, spinup_steps, connect, until=front_out)
+        else:
+            self.model = GastricTumorModel(scenario, rng=seed, arm=arm)
+            connect(self.model)
+        if steps or spinup_steps:
             _set_clock(self.model, steps, float(steps), float(steps) + 1.0)
             # A re-seeded window records on the run's record grid only, from its first step
             # (the model it replaces recorded the re-seed time if it is on the grid): its
-            # observation at construction (time 0, before any therapy acted) is dropped.
+            # observation at construction (before any therapy acted) is dropped. A spun-up
+            # window starts its series afresh, at the patient's time.
             reporters = dict(self.model.datacollector.model_reporters)
             self.model.datacollector = mesa.DataCollector(model_reporters=reporters)
-            self.model._metrics = measure(self.model)  # its state, at the patient's time
+            if steps:
+                self.model._metrics = measure(self.model)  # its state, at the patient's time
+            else:
+                self.model._record()
         self._margin_um = self.model.params["observe.margin_half_width"]
         # margin cells at the end of the last slice: nothing touches a window's lattice between
         # its slices, so the next slice starts from them (one lesion mask a slice, not two)
