@@ -183,6 +183,7 @@ def test_recruitment_kernel_equals_python(stepped, rng_form):
             state.polarisation,
             state.chemokine,
             state.vegf,
+            state.leak,
             np.zeros(5, dtype=np.int64),
         ]
 
@@ -194,7 +195,7 @@ def test_recruitment_kernel_equals_python(stepped, rng_form):
 def test_oxygen_coefficients_match_numpy(stepped):
     s, r = stepped.state, stepped.secretion_rules
     uptake, supply = np.zeros(s.tissue.shape), np.zeros(s.tissue.shape)
-    oxygen_coefficients(r, s.tissue, s.immune, s.maturity, s.vegf, s.oxygen, uptake, supply)
+    oxygen_coefficients(r, s.tissue, s.immune, s.maturity, s.vegf, s.leak, s.oxygen, uptake, supply)
     # Michaelis–Menten: the coefficient is V / (K_m + c) at the current pO₂, so that
     # coefficient × c is V·c/(K_m + c)
     v_max = (
@@ -333,6 +334,7 @@ def test_lymphocyte_supply_scales_cd8_and_treg_influx_but_not_myeloid(stepped):
             state.polarisation,
             state.chemokine,
             state.vegf,
+            state.leak,
             counts,
         )
         return counts

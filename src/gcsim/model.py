@@ -28,7 +28,7 @@ from gcsim.kernels.immune import immune_step, recruit
 from gcsim.kernels.rng import StreamHandle, shuffled_sites, stream_handle
 from gcsim.kernels.secretion import oxygen_coefficients, secretion_sources
 from gcsim.kernels.tumor import TUMOR_STATE, tumor_step
-from gcsim.kernels.vessels import vessel_step
+from gcsim.kernels.vessels import relax_leak, vessel_step
 from gcsim.markers import marker_loss
 from gcsim.observe import METRICS, immune_pdl1, measure
 from gcsim.parameter import per_step
@@ -141,6 +141,8 @@ class GastricTumorModel(mesa.Model):
 
         self.state.oxygen[:] = self.params["oxygen.boundary"]
         self._solve_fields(SOR_INITIAL_SWEEPS, self.effects, OXYGEN_INITIAL_PASSES)
+        # the leak starts in equilibrium with the initial VEGF field
+        relax_leak(self.vessel_rules._replace(leak_relax=1.0), self.state.leak, self.state.vegf)
         self.datacollector = mesa.DataCollector(
             model_reporters={name: _reporter(name) for name in METRICS}
         )
@@ -218,16 +220,20 @@ class GastricTumorModel(mesa.Model):
             self.running = False
 
     def _vessels(self, effects: Effects) -> None:
-        """Sprouting, maturation and regression of vessels (``kernels.vessels``)."""
+        """Sprouting, maturation and regression of vessels, then the relaxation of the VEGF-driven
+        leak toward the VEGF signal (``kernels.vessels``)."""
         s = self.state
+        rules = self.rules.for_step("vessels", effects)
+        vegf_signal = self._vegf_signal(effects)
         sprouts, regressions = vessel_step(
             self.kernel_rng,
-            self.rules.for_step("vessels", effects),
+            rules,
             self._shuffled_sites(s.tissue, VESSEL_SITES),
             s.tissue,
             s.maturity,
-            self._vegf_signal(effects),
+            vegf_signal,
         )
+        relax_leak(rules, s.leak, vegf_signal)
         self.counters["sprouts"] += sprouts
         self.counters["regressions"] += regressions
 
@@ -264,6 +270,7 @@ class GastricTumorModel(mesa.Model):
             s.polarisation,
             s.chemokine,
             vegf_signal,
+            s.leak,
             self._recruit_counts,
         )
         self.counters["cd8_recruited"] += int(self._recruit_counts[CD8])
@@ -367,6 +374,7 @@ class GastricTumorModel(mesa.Model):
                     s.immune,
                     s.maturity,
                     vegf_signal,
+                    s.leak,
                     s.oxygen,
                     self._uptake,
                     self._supply,

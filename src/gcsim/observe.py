@@ -9,7 +9,7 @@ from scipy import ndimage
 
 from gcsim.cells import CPS_SCORED, LESION_SITES, LYMPHOCYTES, MYELOID
 from gcsim.effects import RECORDED
-from gcsim.kernels.common import leak_parameters, vessel_flow
+from gcsim.kernels.common import lattice_flow
 from gcsim.markers import MARKER_METRICS, marker_fractions
 from gcsim.state import CD8, MACROPHAGE, MDSC, NECROTIC, TREG, TUMOR, VESSEL
 from gcsim.therapies import registry, therapy_counters, therapy_derived_metrics
@@ -83,9 +83,7 @@ def measure(model: ModelView) -> dict[str, float]:
     core, margin = tumour_regions(lesion, model.site_um, p["observe.margin_half_width"])
     lesion_mm2 = float(lesion.sum()) * site_mm2
     vegf_signal = s.vegf * (1.0 - model.effects.vegf_block)
-    flow = vessel_flow(
-        s.tissue, s.maturity, p["vessel.perfusion_threshold"], vegf_signal, leak_parameters(p)
-    )
+    flow = lattice_flow(s, p, vegf_signal)
     perfused = int(np.count_nonzero(flow))
     lesion_flow = float(flow[lesion].sum())
     hypoxic = int((tumour & (s.oxygen < p["tumor.hypoxic_po2"])).sum())

@@ -322,6 +322,18 @@ CORE: tuple[Param, ...] = (
         hi=10,
     ),
     Param(
+        "vessel.leak_relaxation_time",
+        0.0,
+        "h",
+        "time constant over which a vessel's VEGF-driven leak follows the VEGF signal "
+        "(0: at once, the rule of decision 0020)",
+        "Assumption (prior 24–96 h): after VEGFR2 blockade, vessel permeability and "
+        "interstitial fluid pressure fall over days, not at once, and the normalisation window "
+        "opens about day 1–2 and is widest about day 4–5 (Tong et al., Cancer Res 2004; Winkler "
+        "et al., Cancer Cell 2004; M); decision 0027",
+        hi=1000,
+    ),
+    Param(
         "vessel.maturation_time",
         336.0,
         "h",

@@ -139,6 +139,21 @@ def _substeps(speed: str) -> Convert:
     return lambda c, e: max(1, round(c.params[speed] * (60.0 * c.dt_h / c.site_um)))
 
 
+def _leak_relax(c: Context, e: Any) -> float:
+    # τ = 0: the leak follows the VEGF signal at once (relax_leak sets the target itself)
+    tau = c.params["vessel.leak_relaxation_time"]
+    return 1.0 if tau <= 0.0 else per_step(1.0 / tau, c.dt_h)
+
+
+def _leak_relaxes(field: str) -> Input:
+    return derived(
+        field,
+        ("vessel.leak_relaxation_time",),
+        lambda c, e: 1.0 if c.params["vessel.leak_relaxation_time"] > 0.0 else 0.0,
+        "1 if τ > 0 (flow reads the relaxed leak) else 0",
+    )
+
+
 TUMOR = RuleSet(
     "tumor",
     TumorRules,
@@ -177,6 +192,15 @@ VESSELS = RuleSet(
         value("survival_hill", "vessel.vegf_survival_hill"),
         value("stable_maturity", "vessel.stable_maturity"),
         probability("regression_p", "vessel.immature_regression_rate"),
+        derived(
+            "leak_relax",
+            ("vessel.leak_relaxation_time",),
+            _leak_relax,
+            "1−exp(−dt/τ); 1 at τ = 0",
+        ),
+        value("leak_max", "vessel.vegf_leak_max"),
+        value("leak_half_max", "vessel.vegf_leak_half_max"),
+        value("leak_hill", "vessel.vegf_leak_hill"),
     ),
 )
 
@@ -194,6 +218,7 @@ SECRETION = RuleSet(
         value("leak_max", "vessel.vegf_leak_max"),
         value("leak_half_max", "vessel.vegf_leak_half_max"),
         value("leak_hill", "vessel.vegf_leak_hill"),
+        _leak_relaxes("leak_relaxes"),
         value("vegf_hypoxic", "vegf.secretion_hypoxic"),
         value("vegf_basal_fraction", "vegf.basal_fraction"),
         value("hypoxic_threshold", "tumor.hypoxic_po2"),
@@ -301,6 +326,7 @@ RECRUITMENT = RuleSet(
         value("leak_max", "vessel.vegf_leak_max"),
         value("leak_half_max", "vessel.vegf_leak_half_max"),
         value("leak_hill", "vessel.vegf_leak_hill"),
+        _leak_relaxes("leak_relaxes"),
         probability("cd8_p", "cd8.influx_rate"),
         value("treg_ratio", "treg.influx_ratio"),
         probability("mdsc_p", "mdsc.influx_rate", channel="mdsc_recruitment"),

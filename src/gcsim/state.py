@@ -58,6 +58,7 @@ class LatticeState:
     doomed: np.ndarray  # uint8, 1 = lethally damaged (RT, PARP): dies at next mitosis (tumour)
     infection: np.ndarray  # float32, viral replication cycle 0..1, 0 = not infected (tumour)
     maturity: np.ndarray  # float32, pericyte coverage / perfusion quality 0..1 (vessel)
+    leak: np.ndarray  # float32, VEGF-driven fractional loss of vessel flow, 0..leak_max (site)
     immune: np.ndarray  # int8 immune code
     exhaustion: np.ndarray  # float32, 0..1; a CD8 with exhaustion >= 1 no longer kills
     engaged: np.ndarray  # float32, hours left engaged with a target (CD8)

@@ -44,6 +44,23 @@ def permeability_factor(vegf: float, leak_max: float, half_max: float, power: fl
     return 1.0 - leak_max * hill(vegf, half_max, power)
 
 
+@njit(cache=True)
+def wall_permeability(
+    vegf: float, leak: float, relaxes: float, leak_max: float, half_max: float, power: float
+) -> float:
+    """``permeability_factor`` as the kernels read it: ``1 − leak`` from the site's relaxed leak
+    state when the leak relaxes (``relaxes`` > 0: ``vessel.leak_relaxation_time`` > 0), else at
+    once from the VEGF signal ``vegf`` (the rule of decision 0020, bit for bit)."""
+    if relaxes > 0.0:
+        return 1.0 - leak
+    return permeability_factor(vegf, leak_max, half_max, power)
+
+
+def leak_relaxes(params) -> bool:
+    """Whether the leak follows the VEGF signal with a delay (``vessel.leak_relaxation_time``)."""
+    return params["vessel.leak_relaxation_time"] > 0.0
+
+
 def leak_parameters(params) -> tuple[float, float, float]:
     """(leak_max, half_max, power) of ``permeability_factor`` from a parameter set."""
     return (
@@ -59,12 +76,16 @@ def vessel_flow(
     threshold: float,
     vegf: np.ndarray | None = None,
     leak: tuple[float, float, float] = (0.0, 1.0, 1.0),
+    wall: np.ndarray | None = None,
 ) -> np.ndarray:
     """Flow at every vessel site, 0 elsewhere (array form, for observers and drug delivery outside
-    the kernels): ``perfusion(maturity, threshold)``, times ``permeability_factor`` of the VEGF
-    signal ``vegf`` with ``leak`` = (leak_max, half_max, power) when it is given."""
+    the kernels): ``perfusion(maturity, threshold)``, times ``1 − wall`` when the relaxed leak
+    state ``wall`` is given, else times ``permeability_factor`` of the VEGF signal ``vegf`` with
+    ``leak`` = (leak_max, half_max, power) when that is given."""
     flow = np.clip((maturity - threshold) / (1.0 - threshold), 0.0, 1.0)
-    if vegf is not None:
+    if wall is not None:
+        flow = (flow * (1.0 - wall.astype(np.float64))).astype(flow.dtype)
+    elif vegf is not None:
         leak_max, half_max, power = leak
         v = np.maximum(vegf.astype(np.float64), 0.0) ** power
         flow = (flow * (1.0 - leak_max * v / (half_max**power + v))).astype(flow.dtype)
@@ -79,3 +100,15 @@ def ramp(x: float, lo: float, hi: float) -> float:
     if x >= hi:
         return 1.0
     return (x - lo) / (hi - lo)
+
+
+def lattice_flow(state, params, vegf_signal: np.ndarray) -> np.ndarray:
+    """``vessel_flow`` of a lattice state as the kernels see it: from the relaxed leak state
+    ``state.leak`` when the leak relaxes, else from the VEGF signal ``vegf_signal`` (after any
+    blockade) at once."""
+    threshold = params["vessel.perfusion_threshold"]
+    if leak_relaxes(params):
+        return vessel_flow(state.tissue, state.maturity, threshold, wall=state.leak)
+    return vessel_flow(
+        state.tissue, state.maturity, threshold, vegf_signal, leak_parameters(params)
+    )

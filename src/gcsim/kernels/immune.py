@@ -6,7 +6,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from gcsim.kernels.common import DX, DY, hill, perfusion, permeability_factor, ramp
+from gcsim.kernels.common import DX, DY, hill, perfusion, ramp, wall_permeability
 from gcsim.kernels.rng import random_index, uniform
 from gcsim.state import CD8, EMPTY, MACROPHAGE, MDSC, NO_IMMUNE, STROMA, TREG, TUMOR, VESSEL
 
@@ -58,6 +58,7 @@ class RecruitmentRules(NamedTuple):
     leak_max: float
     leak_half_max: float  # ng/mL
     leak_hill: float
+    leak_relaxes: float  # 1: flow reads the relaxed leak state, 0: the VEGF signal at once
     cd8_p: float  # per perfused vessel site and step at full perfusion, chemokine and priming
     treg_ratio: float
     mdsc_p: float
@@ -369,6 +370,7 @@ def recruit(
     polarisation,
     chemokine,
     vegf,
+    leak,
     counts,
 ):
     """Extravasation of immune cells through perfused vessels (flat indices in ``order``).
@@ -379,7 +381,8 @@ def recruit(
     ``supply`` is the lymphocyte supply from blood, lowered by lymphodepleting therapy);
     MDSCs with ``mdsc_p · flow · Hill(VEGF)`` (hypoxia-driven recruitment);
     monocyte-derived macrophages with ``macrophage_p · flow`` (arriving unpolarised, 0.5), where
-    flow = ``perfusion(maturity) × permeability_factor(VEGF)`` (see ``gcsim.kernels.common``).
+    flow = ``perfusion(maturity) × permeability_factor(VEGF)`` (see ``gcsim.kernels.common``;
+    from the relaxed ``leak`` state when ``leak_relaxes``: ``wall_permeability``).
     ``counts`` accumulates recruits by immune code.
     """
     ny = tissue.shape[1]
@@ -388,8 +391,13 @@ def recruit(
         y = order[k] % ny
         if tissue[x, y] != VESSEL:
             continue
-        flow = perfusion(maturity[x, y], rules.perfusion_threshold) * permeability_factor(
-            vegf[x, y], rules.leak_max, rules.leak_half_max, rules.leak_hill
+        flow = perfusion(maturity[x, y], rules.perfusion_threshold) * wall_permeability(
+            vegf[x, y],
+            leak[x, y],
+            rules.leak_relaxes,
+            rules.leak_max,
+            rules.leak_half_max,
+            rules.leak_hill,
         )
         if flow == 0.0:
             continue  # not perfused

@@ -4,7 +4,7 @@ from typing import NamedTuple
 
 from numba import njit
 
-from gcsim.kernels.common import hill, perfusion, permeability_factor, ramp
+from gcsim.kernels.common import hill, perfusion, ramp, wall_permeability
 from gcsim.state import CD8, MACROPHAGE, MDSC, NO_IMMUNE, STROMA, TREG, TUMOR, VESSEL
 
 
@@ -19,6 +19,7 @@ class SecretionRules(NamedTuple):
     leak_max: float  # largest fractional loss of flow to VEGF-driven permeability
     leak_half_max: float  # ng/mL
     leak_hill: float
+    leak_relaxes: float  # 1: flow reads the relaxed leak state, 0: the VEGF signal at once
     vegf_hypoxic: float  # ng/mL/min
     vegf_basal_fraction: float  # of vegf_hypoxic, secreted by oxygenated tumour cells and M2
     hypoxic_threshold: float  # mmHg
@@ -31,7 +32,7 @@ class SecretionRules(NamedTuple):
 
 
 @njit(cache=True)
-def oxygen_coefficients(rules, tissue, immune, maturity, vegf, oxygen, uptake, supply):
+def oxygen_coefficients(rules, tissue, immune, maturity, vegf, leak, oxygen, uptake, supply):
     """Fill ``uptake`` (consumption coefficient, 1/min) and ``supply`` (vessel exchange, 1/min).
 
     Cells consume oxygen at the Michaelis–Menten rate V·c/(K_m + c) (mmHg/min; V the sum of the
@@ -43,7 +44,9 @@ def oxygen_coefficients(rules, tissue, immune, maturity, vegf, oxygen, uptake, s
     (GastricTumorModel._solve_fields). The acellular background loss stays first order.
     A vessel supplies oxygen at ``vessel_exchange × perfusion(maturity) ×
     permeability_factor(VEGF)``: immature vessels deliver less, none below the perfusion
-    threshold, and VEGF-driven leak stalls flow (``vegf`` is the VEGF signal after blockade).
+    threshold, and VEGF-driven leak stalls flow (``vegf`` is the VEGF signal after blockade;
+    ``leak`` the relaxed leak state, read instead when ``leak_relaxes``:
+    ``common.wall_permeability``).
     """
     nx, ny = tissue.shape
     for x in range(nx):
@@ -58,8 +61,13 @@ def oxygen_coefficients(rules, tissue, immune, maturity, vegf, oxygen, uptake, s
                 v += rules.consumption_immune
             uptake[x, y] = rules.uptake_background + v / (rules.consumption_km + oxygen[x, y])
             if code == VESSEL:
-                flow = perfusion(maturity[x, y], rules.perfusion_threshold) * permeability_factor(
-                    vegf[x, y], rules.leak_max, rules.leak_half_max, rules.leak_hill
+                flow = perfusion(maturity[x, y], rules.perfusion_threshold) * wall_permeability(
+                    vegf[x, y],
+                    leak[x, y],
+                    rules.leak_relaxes,
+                    rules.leak_max,
+                    rules.leak_half_max,
+                    rules.leak_hill,
                 )
                 supply[x, y] = rules.vessel_exchange * flow
             else:

@@ -2,6 +2,7 @@
 
 from typing import NamedTuple
 
+import numpy as np
 from numba import njit
 
 from gcsim.kernels.common import DX, DY, hill
@@ -19,6 +20,10 @@ class VesselRules(NamedTuple):
     survival_hill: float
     stable_maturity: float  # maturity from which a vessel survives without VEGF
     regression_p: float  # per step, immature vessel without VEGF support
+    leak_relax: float  # fraction of the gap to the target leak closed per step (1: at once)
+    leak_max: float  # largest fractional loss of flow to VEGF-driven permeability
+    leak_half_max: float  # ng/mL
+    leak_hill: float
 
 
 @njit(cache=True)
@@ -94,3 +99,42 @@ def vessel_step(rng, rules, order, tissue, maturity, vegf):
             maturity[u, v] = rules.sprout_maturity
             n_sprouts += 1
     return n_sprouts, n_regressed
+
+
+@njit(cache=True)
+def relax_leak(rules, leak, vegf):
+    """The VEGF-driven leak of every site relaxes toward ``leak_max · Hill(VEGF)``.
+
+    ``vegf`` is the VEGF signal after any blockade (ng/mL); ``leak`` the fractional loss of a
+    vessel's flow at each site (0..leak_max), read by the kernels as ``1 − leak`` when
+    ``vessel.leak_relaxation_time`` > 0 (``common.wall_permeability``). Each step closes the
+    fraction ``leak_relax`` = 1 − exp(−dt/τ) of the gap: VEGF makes vessels leak, the leak raises
+    interstitial fluid pressure and stalls flow, and when VEGF signalling is blocked
+    permeability and interstitial pressure fall over days (Tong et al., Cancer Res 2004), not
+    at once. ``leak_relax`` = 1 sets the target itself. Every site relaxes, not only vessels, so
+    a site that becomes a vessel starts at the leak its VEGF has been setting (a sprout stays
+    below the perfusion threshold for days anyway).
+    """
+    nx, ny = leak.shape
+    for x in range(nx):
+        for y in range(ny):
+            target = rules.leak_max * hill(vegf[x, y], rules.leak_half_max, rules.leak_hill)
+            if rules.leak_relax >= 1.0:
+                leak[x, y] = target
+            else:
+                leak[x, y] += rules.leak_relax * (target - leak[x, y])
+
+
+def relax_leak_reference(rules, leak, vegf):
+    """Slow reference of ``relax_leak`` (tests compare the two on small grids): the same rule
+    written as whole-array arithmetic in float64, returning the new leak."""
+    v = np.maximum(np.asarray(vegf, dtype=np.float64), 0.0)
+    target = (
+        rules.leak_max
+        * v**rules.leak_hill
+        / (rules.leak_half_max**rules.leak_hill + v**rules.leak_hill)
+    )
+    old = np.asarray(leak, dtype=np.float64)
+    if rules.leak_relax >= 1.0:
+        return target
+    return old + rules.leak_relax * (target - old)

@@ -25,11 +25,10 @@ class DrugDelivery:
         self.work = work
         self._solved: dict[str, tuple[int, np.ndarray, float]] = {}
         # numba-backed helpers load with a model, not with the therapy package (imported once)
-        from gcsim.kernels.common import leak_parameters, vessel_flow
+        from gcsim.kernels.common import lattice_flow
         from gcsim.kernels.fields import solve_uniform_decay
 
-        self._vessel_flow = vessel_flow
-        self._leak_parameters = leak_parameters
+        self._lattice_flow = lattice_flow
         self._solve = solve_uniform_decay
 
     def field(
@@ -43,13 +42,7 @@ class DrugDelivery:
             return cached[1]
         p = self.params
         length = p[f"delivery.{molecule}_length"]
-        source = self._vessel_flow(
-            state.tissue,
-            state.maturity,
-            p["vessel.perfusion_threshold"],
-            state.vegf * (1.0 - vegf_block),
-            self._leak_parameters(p),
-        )
+        source = self._lattice_flow(state, p, state.vegf * (1.0 - vegf_block))
         decay = 1.0 / length**2  # with unit diffusion, the penetration length is `length`
         field = self._solve(source, 1.0, decay, self.site_um, work=self.work)
         field *= decay / p["delivery.reference_vessel_density"]

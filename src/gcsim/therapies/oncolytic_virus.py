@@ -359,11 +359,11 @@ class OncolyticVirusTherapy(Therapy):
     def __init__(self, config: OncolyticVirus, model: ModelView) -> None:
         super().__init__(config, model)
         # numba loads when a model starts, not with a scenario file (imported once, here)
-        from gcsim.kernels.common import leak_parameters, vessel_flow
+        from gcsim.kernels.common import lattice_flow
         from gcsim.kernels.virus import virus_infection, virus_transport
 
         self._transport, self._infection = virus_transport, virus_infection
-        self._vessel_flow, self._leak = vessel_flow, leak_parameters(model.params)
+        self._lattice_flow = lattice_flow
         p = self.params = model.params
         shape = model.state.tissue.shape
         self.virus = np.zeros(shape)  # PFU per site
@@ -474,13 +474,8 @@ class OncolyticVirusTherapy(Therapy):
         area = self.pk.area(t0_h, t1_h, self.dose_times_h, self.amounts)  # PFU·h/L
         if area * self.entry * self.virus.size < VIRUS_FLOOR:
             return 0.0  # no dose yet, or washed out: skip the flow
-        flow = self._vessel_flow(
-            s.tissue,
-            s.maturity,
-            self.params["vessel.perfusion_threshold"],
-            s.vegf * (1.0 - model.effects.vegf_block),  # the step before's blockade
-            self._leak,
-        )
+        # the step before's blockade
+        flow = self._lattice_flow(s, self.params, s.vegf * (1.0 - model.effects.vegf_block))
         entering = flow * (area * self.entry)
         self.virus += entering
         return float(entering.sum())
