@@ -1,5 +1,5 @@
 """The VEGF-driven leak relaxes toward the VEGF signal over ``vessel.leak_relaxation_time``
-(decision 0027): kernel against its slow reference, the mechanism, and τ → 0 as the instant rule
+(decision 0028): kernel against its slow reference, the mechanism, and τ → 0 as the instant rule
 of decision 0020."""
 
 from __future__ import annotations

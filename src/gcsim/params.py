@@ -330,7 +330,7 @@ CORE: tuple[Param, ...] = (
         "Assumption (prior 24–96 h): after VEGFR2 blockade, vessel permeability and "
         "interstitial fluid pressure fall over days, not at once, and the normalisation window "
         "opens about day 1–2 and is widest about day 4–5 (Tong et al., Cancer Res 2004; Winkler "
-        "et al., Cancer Cell 2004; M); decision 0027",
+        "et al., Cancer Cell 2004; M); decision 0028",
         hi=1000,
     ),
     Param(
