@@ -230,3 +230,25 @@ def test_a_checkpoint_does_not_fit_another_lattice():
         restore(GastricTumorModel(wider), capture(model))
     with pytest.raises(CheckpointError, match="therapies"):
         restore(GastricTumorModel(TREATED), capture(model))
+
+
+def test_a_checkpoint_from_before_the_leak_state_continues_at_the_instant_rule():
+    """Checkpoints written before ``state.leak`` existed (decision 0028) load and continue bit
+    for bit while the leak is instant (``vessel.leak_relaxation_time`` 0: the state is never
+    read); with a relaxation time the missing history is a clear error."""
+    model = GastricTumorModel(TREATED)
+    for _ in range(30):
+        model.step()
+    old = capture(model)
+    old = Checkpoint(old.meta, {k: v for k, v in old.arrays.items() if k != "state.leak"})
+    loaded = GastricTumorModel(TREATED)
+    restore(loaded, old)
+    for _ in range(20):
+        model.step()
+        loaded.step()
+    assert_same_model(loaded, model)
+    relaxing = Scenario.model_validate(
+        TREATED.model_dump() | {"parameters": {"vessel.leak_relaxation_time": 48.0}}
+    )
+    with pytest.raises(CheckpointError, match=r"state\.leak.*leak_relaxation_time = 0"):
+        restore(GastricTumorModel(relaxing), old)

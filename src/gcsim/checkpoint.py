@@ -133,6 +133,9 @@ def restore(model: mesa.Model, checkpoint: Checkpoint, *, therapies: bool = True
     """
     meta, arrays = checkpoint.meta, checkpoint.arrays
     for name, target in model.state.arrays().items():
+        if name == "leak" and "state.leak" not in arrays:
+            _restore_without_leak(model, target)
+            continue
         stored = _array(arrays, f"state.{name}")
         if stored.shape != target.shape or stored.dtype != target.dtype:
             raise CheckpointError(
@@ -164,6 +167,19 @@ def restore(model: mesa.Model, checkpoint: Checkpoint, *, therapies: bool = True
     _set_clock(model, int(meta["steps"]), float(meta["time"]), meta["next_step_time"])
     model.running = bool(meta["running"])
     model._delivery.clear()  # drug delivery fields cached by step number: solved again
+
+
+def _restore_without_leak(model: mesa.Model, target: np.ndarray) -> None:
+    """A checkpoint written before the VEGF leak became a state (decision 0028): with
+    ``vessel.leak_relaxation_time`` 0 the leak is computed from VEGF at once and the state is
+    never read, so zeros continue the run exactly; with a relaxation time its history is
+    missing, which is an error."""
+    if model.params["vessel.leak_relaxation_time"] > 0:
+        raise CheckpointError(
+            "the checkpoint has no entry 'state.leak' (written before the VEGF leak relaxed, "
+            "decision 0028): load it with vessel.leak_relaxation_time = 0"
+        )
+    target[...] = 0.0
 
 
 def _restore_therapies(
