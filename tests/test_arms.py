@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from gcsim.runner import plan, replicate_seed, run_scenario
-from gcsim.scenario import Scenario
+from gcsim.scenario import Scenario, load_scenario
 
 ARMS = Scenario.model_validate(
     {
@@ -164,3 +164,16 @@ def test_a_therapy_plugin_registers_through_an_entry_point(tmp_path):
     )
     assert plain.returncode == 2
     assert f"{scenario}:7:" in plain.stderr and "plugin_oxygen" in plain.stderr
+
+
+def test_set_reaches_an_arms_parameter_whose_name_has_dots(tmp_path):
+    """``--set arms.ARM.parameters.NAME`` takes the rest of the key as one parameter name, as
+    ``parameters.NAME`` does (a pattern population writes a patient's parameters this way)."""
+    path = tmp_path / "arms.yaml"
+    path.write_text(
+        "name: a\narms:\n  control: {treatments: []}\n"
+        "  treated: {parameters: {cd8.kill_probability: 0.1}}\n"
+    )
+    scenario = load_scenario(path, ["arms.control.parameters.cd8.kill_probability=0.3"])
+    assert scenario.for_arm("control").parameters == {"cd8.kill_probability": 0.3}
+    assert scenario.for_arm("treated").parameters == {"cd8.kill_probability": 0.1}

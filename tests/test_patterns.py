@@ -17,7 +17,9 @@ import pytest
 from scipy import stats
 
 from gcsim.patterns import readouts, scoring
+from gcsim.patterns.run import plan_tasks
 from gcsim.patterns.spec import Expect, load_pattern
+from gcsim.runner import branch_groups
 from gcsim.scenario import ScenarioError
 from gcsim.scenario.schema import Response
 
@@ -316,6 +318,91 @@ def test_cli_reports_a_bad_file_on_one_line_and_exits_2(tmp_path):
     done = _cli("--dir", str(tmp_path), "--out", str(tmp_path / "out"))
     assert done.returncode == 2
     assert LOCATED.match(done.stderr.strip()), done.stderr
+
+
+# --- populations: each replicate a virtual patient (decision 0027) ----------------------------
+
+P1 = (PATTERNS / "P1_ici_by_cps.yaml").read_text()
+
+
+def test_a_population_gives_each_replicate_another_patient_the_same_in_every_arm():
+    pattern = load_pattern(PATTERNS / "P1_ici_by_cps.yaml", replicates=8)
+    patients = [pattern.patient("cps", r) for r in range(8)]
+    levels = [p.draws["ici_cps0"]["antigenicity"] for p in patients]
+    assert len(set(levels)) == 8  # eight patients, not one
+    for patient in patients:
+        assert len({d["antigenicity"] for d in patient.draws.values()}) == 1  # paired
+        for cps in ("cps0", "cps5", "cps20"):  # untreated and ICI arms: one patient
+            assert patient.draws[f"none_{cps}"] == patient.draws[f"ici_{cps}"]
+        scenario = patient.scenario
+        for arm, draws in patient.draws.items():
+            own = scenario.for_arm(arm)
+            assert own.immune.phenotype == draws["phenotype"]
+            assert own.tumor.antigenicity.mean == draws["antigenicity"]
+            assert own.tumor.antigenicity.sd == 0.05  # the file's per-cell spread is kept
+        groups = [arms for arms, _ in branch_groups(scenario)]  # paired arms share a trunk
+        assert groups == [("none_cps0", "ici_cps0"), ("none_cps5", "ici_cps5"),
+                          ("none_cps20", "ici_cps20")]  # fmt: skip
+    # the phenotype depends on the arm's CPS through the patient's one coordinate: a patient
+    # inflamed at CPS 0.5 is inflamed at CPS 20, and more patients are inflamed at CPS 20
+    inflamed = {cps: {r for r, p in enumerate(patients) if p.draws[f"ici_{cps}"]["phenotype"]
+                      == "inflamed"} for cps in ("cps0", "cps20")}  # fmt: skip
+    assert inflamed["cps0"] < inflamed["cps20"]
+    tasks = [t for t in plan_tasks([pattern]) if t.scenario_key == "cps"]
+    assert [t.scenario for t in tasks] == [p.scenario for p in patients]
+    assert tasks[3].patient == patients[3].draws
+
+
+def test_a_population_is_deterministic_from_the_scenario_seed():
+    def draws(*overrides: str) -> list[dict]:
+        pattern = load_pattern(PATTERNS / "P1_ici_by_cps.yaml", replicates=4, overrides=overrides)
+        return [pattern.patient("cps", r).draws for r in range(4)]
+
+    assert draws() == draws()
+    assert draws() != draws("seed=7")
+    more = load_pattern(PATTERNS / "P1_ici_by_cps.yaml", replicates=6)
+    assert [more.patient("cps", r).draws for r in range(4)] == draws()  # Sobol': a prefix
+    quick = load_pattern(PATTERNS / "P1_ici_by_cps.yaml", quick=True)
+    assert [quick.patient("cps", r).draws for r in range(2)] == draws()[:2]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "needle", "field", "fragment"),
+    [
+        ("set: tumor.antigenicity.mean", "set: tumor.antigenicty.mean", "        antigenicity:",
+         "scenarios.cps.population.characteristics.antigenicity", "antigenicty"),
+        ("set: tumor.antigenicity.mean", "set: domain.width", "domain.width",
+         "scenarios.cps.population.characteristics.antigenicity.set", "tumor., immune. or"),
+        ("given: tumor.pdl1_cps", "given: tumor.pdl1", "given: tumor.pdl1",
+         "scenarios.cps.population.characteristics.phenotype.given", "neither a characteristic"),
+        ("{uniform: [0.3, 0.9]}", "{uniform: [0.9, 0.3]}", "uniform: [0.9",
+         "scenarios.cps.population.characteristics.antigenicity.distribution",
+         "low must be below high"),
+        ("{uniform: [0.3, 0.9]}", "{uniform: [0.3, 1.9]}", "        antigenicity:",
+         "scenarios.cps.population.characteristics.antigenicity", "for a patient with"),
+    ],
+)  # fmt: skip
+def test_a_bad_population_entry_is_located(tmp_path, old, new, needle, field, fragment):
+    text = P1.replace(old, new, 1)
+    assert text != P1
+    path = tmp_path / "P1.yaml"
+    path.write_text(text)
+    with pytest.raises(ScenarioError) as caught:
+        load_pattern(path)
+    assert len(caught.value.messages) == 1, caught.value.messages
+    match = LOCATED.match(caught.value.messages[0])
+    assert match, caught.value.messages[0]
+    assert int(match["line"]) == _line_of(text, needle), match[0]
+    assert match["field"].startswith(field) and fragment in match["msg"], match[0]
+
+
+def test_a_pattern_without_a_population_runs_its_scenario_unchanged():
+    pattern = load_pattern(PATTERNS / "P2_kinetics.yaml", replicates=3)
+    assert pattern.patients == {}
+    for task in plan_tasks([pattern]):
+        assert task.scenario is pattern.scenarios[task.scenario_key] and task.patient is None
+    again = load_pattern(PATTERNS / "P2_kinetics.yaml", replicates=3)
+    assert [t.digest for t in plan_tasks([pattern])] == [t.digest for t in plan_tasks([again])]
 
 
 # --- end to end ------------------------------------------------------------------------------

@@ -46,6 +46,7 @@ from gcsim.patterns.scoring import CheckResult
 from gcsim.patterns.spec import BEST_OF, Check, Pattern
 from gcsim.scenario import Scenario, scenario_hash
 from gcsim.sweep.execute import run_all
+from gcsim.trial.spec import Scalar
 
 if TYPE_CHECKING:
     from gcsim.runner import Simulation
@@ -65,7 +66,8 @@ class ReplicateTask:
     pattern: str
     scenario_key: str
     replicate: int
-    scenario: Scenario
+    scenario: Scenario  # with its population: this replicate's patient
+    patient: dict[str, dict[str, Scalar]] | None = None  # arm → characteristic → value
 
     @property
     def digest(self) -> str:
@@ -144,10 +146,24 @@ def simulate_replicate(task: ReplicateTask) -> ReplicateOutcome:
     )
 
 
+def replicate_task(pattern: Pattern, key: str, replicate: int) -> ReplicateTask:
+    """Replicate ``replicate`` of scenario ``key``: its patient's scenario if the scenario has
+    a population, else the scenario itself."""
+    patient = pattern.patient(key, replicate)
+    return ReplicateTask(
+        f"{pattern.id}-{key}-r{replicate}",
+        pattern.id,
+        key,
+        replicate,
+        pattern.scenarios[key] if patient is None else patient.scenario,
+        None if patient is None else patient.draws,
+    )
+
+
 def plan_tasks(patterns: Iterable[Pattern]) -> list[ReplicateTask]:
     """Every replicate of every scenario of ``patterns``, in file order."""
     return [
-        ReplicateTask(f"{p.id}-{key}-r{r}", p.id, key, r, scenario)
+        replicate_task(p, key, r)
         for p in patterns
         for key, scenario in p.scenarios.items()
         for r in range(scenario.replicates)
@@ -206,6 +222,8 @@ def _write_outcome(out: Path, task: ReplicateTask, outcome: ReplicateOutcome) ->
         "wall_time_s": round(outcome.wall_s, 3),
         "host": outcome.host,
     }
+    if task.patient is not None:
+        record["patient"] = task.patient
     if outcome.ok and outcome.table is not None:
         write_parquet(stem.with_suffix(".parquet"), outcome.table)
     write_json(stem.with_suffix(".json"), record)  # last: it marks the replicate finished
@@ -279,14 +297,14 @@ def readouts_table(patterns: list[Pattern], out: Path) -> pd.DataFrame:
     for pattern in patterns:
         for key, scenario in pattern.scenarios.items():
             for r in range(scenario.replicates):
-                task = ReplicateTask("", pattern.id, key, r, scenario)
+                task = replicate_task(pattern, key, r)
                 table, problem, seed = _replicate_table(out, task)
                 for arm in scenario.arms:
                     run = None if table is None else table.loc[table["arm"] == arm]
                     for name, readout in pattern.spec.readouts.items():
                         value, why = math.nan, problem
                         if run is not None:
-                            value, why = _read_one(pattern, name, readout, run, scenario)
+                            value, why = _read_one(pattern, name, readout, run, task.scenario)
                         rows.append(
                             {
                                 "pattern": pattern.id,
@@ -356,6 +374,11 @@ def score_patterns(patterns: list[Pattern], readouts: pd.DataFrame) -> dict[str,
                     "replicates": s.replicates,
                     "scenario_hash": scenario_hash(s),
                     "parameters_hash": parameters_hashes(s),
+                    **(
+                        {"patients": [p.draws for p in pattern.patients[key]]}
+                        if key in pattern.patients
+                        else {}
+                    ),
                 }
                 for key, s in pattern.scenarios.items()
             },

@@ -14,15 +14,23 @@ Quick mode (``--quick``): each scenario gets the file's ``quick.set`` overrides 
 cannot express) and ``quick.replicates``; then every treatment is cut to its doses before the
 shortened ``time.days`` (the *quick horizon*), because a scenario refuses doses after its end. The
 cut is listed in :attr:`Pattern.notes`; quick mode tests the machinery, not the biology.
+
+A scenario may carry a ``population:`` block (:class:`Population`): replicate ``r`` is then
+virtual patient ``r``, its characteristics drawn with the trial cohort's schema and sampler
+(:mod:`gcsim.trial.cohort`) from the scenario's seed and written into every arm (the same
+patient, paired); a characteristic ``given`` an arm's field (``tumor.pdl1_cps``) takes that
+arm's bin with the patient's one coordinate. Without the block the replicates are one patient
+with different random streams, exactly as before. docs/patterns.md.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import os
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -39,7 +47,10 @@ from gcsim.scenario import (
     validate_yaml_mapping,
 )
 from gcsim.scenario.loader import key_path
+from gcsim.sweep.spec import override
 from gcsim.therapies.base import Schedule
+from gcsim.trial.cohort import at_characteristic, draw, field_value, multiplied, unit_design
+from gcsim.trial.spec import EVERY_LESION, NAME, Characteristic, Scalar, given_problem
 from gcsim.validation import FieldError
 from gcsim.validation import Strict as _Strict
 
@@ -273,6 +284,47 @@ class Quick(_Strict):
     set: tuple[str, ...] = ()
 
 
+ARM_FIELDS = ("tumor.", "immune.", "parameters.")
+"""The sections an arm may differ in (Scenario.for_arm): a population writes only these."""
+POPULATION = "population"
+
+
+class Population(_Strict):
+    """Between-patient heterogeneity of one pattern scenario: replicate ``r`` is virtual
+    patient ``r``, drawn from ``characteristics`` (the trial cohort's schema,
+    :class:`gcsim.trial.spec.Characteristic`) by a scrambled quasi-random design seeded from the
+    scenario's seed; each characteristic takes one coordinate, so a patient whose phenotype
+    depends on an arm's CPS has its one coordinate in every arm. With Sobol' (the default)
+    patient ``r`` is the same for any number of replicates."""
+
+    sampler: Annotated[
+        Literal["sobol", "latin"], Field(description="scipy.stats.qmc design, scrambled, seeded")
+    ] = "sobol"
+    characteristics: Annotated[
+        dict[Annotated[str, Field(pattern=NAME, max_length=40)], Characteristic],
+        Field(min_length=1),
+    ]
+
+    @model_validator(mode="after")
+    def _arm_fields(self) -> Population:
+        for name, c in self.characteristics.items():
+            if c.set is not None and (not c.set.startswith(ARM_FIELDS) or EVERY_LESION in c.set):
+                raise FieldError(
+                    ("characteristics", name, "set"),
+                    f"{c.set!r}: a pattern population sets a tumor., immune. or parameters. "
+                    "field (what an arm may differ in)",
+                )
+        return self
+
+
+@dataclass(frozen=True)
+class Patient:
+    """One replicate's virtual patient: the scenario it runs and, per arm, its draws."""
+
+    scenario: Scenario
+    draws: dict[str, dict[str, Scalar]]  # arm → characteristic → value
+
+
 class PatternSpec(_Strict):
     """A pattern file."""
 
@@ -299,10 +351,17 @@ class Pattern:
     scenarios: dict[str, Scenario]
     quick: bool
     notes: tuple[str, ...] = ()
+    patients: dict[str, tuple[Patient, ...]] = field(default_factory=dict)  # by scenario key
 
     @property
     def id(self) -> str:
         return self.spec.id
+
+    def patient(self, key: str, replicate: int) -> Patient | None:
+        """Replicate ``replicate``'s virtual patient in scenario ``key`` (None: the scenario
+        has no population, every replicate is its one patient)."""
+        patients = self.patients.get(key)
+        return None if patients is None else patients[replicate]
 
     def check(self, check_id: str) -> Check:
         return next(c for c in self.spec.checks if c.id == check_id)
@@ -339,9 +398,11 @@ def load_pattern(
     fast: dict[str, Scenario] = {}
     notes: list[str] = []
     extra = [*overrides, *([] if replicates is None else [f"replicates={int(replicates)}"])]
+    patients: dict[bool, dict[str, tuple[Patient, ...]]] = {False: {}, True: {}}
     for name in spec.scenarios:
         block = data["scenarios"][name]
         try:
+            population, block = _population(file, data, name, block)
             full[name] = _validated(file, data, name, block, extra)
         except ScenarioError as exc:
             issues += exc.issues
@@ -351,11 +412,40 @@ def load_pattern(
             notes += cut
         except ScenarioError as exc:
             issues += exc.issues
+            continue
+        if population is None:
+            continue
+        arms = _arms_as_mappings(block)
+
+        def full_with(more: list[str], name: str = name, arms: CommentedMap = arms) -> Scenario:
+            return _validated(file, data, name, arms, [*extra, *more])
+
+        def fast_with(more: list[str], name: str = name, arms: CommentedMap = arms) -> Scenario:
+            return _quick_scenario(file, data, name, arms, spec.quick, [*extra, *more])[0]
+
+        def located(loc: tuple[str | int, ...], message: str, name: str = name) -> ScenarioError:
+            where = ("scenarios", name, POPULATION, *loc)
+            return ScenarioError([issue_at(file, data, where, message)])
+
+        try:
+            _check_given(population, full[name], located)
+            patients[False][name] = _patients(population, full[name], full_with, located)
+            patients[True][name] = _patients(population, fast[name], fast_with, located)
+        except ScenarioError as exc:
+            issues += exc.issues
     if not issues:
         issues = _reference_issues(spec, file, data, full)
     if issues:
         raise ScenarioError(issues)
-    return Pattern(spec, file, data, fast if quick else full, quick, tuple(notes) if quick else ())
+    return Pattern(
+        spec,
+        file,
+        data,
+        fast if quick else full,
+        quick,
+        tuple(notes) if quick else (),
+        patients[quick],
+    )
 
 
 def _natural(path: Path) -> tuple[int, str]:
@@ -588,6 +678,138 @@ def _assign_list(block: CommentedMap, key: str, value: list[Any]) -> str:
     seq.fa.set_flow_style()
     node[path[-1]] = seq
     return f"{dotted}.{path[-1]}"
+
+
+# --- populations ------------------------------------------------------------------------------
+
+Located = Callable[[tuple[str | int, ...], str], ScenarioError]
+
+
+def _population(
+    file: str, data: CommentedMap, name: str, block: Any
+) -> tuple[Population | None, Any]:
+    """The scenario's ``population:`` block, checked, and the scenario block without it."""
+    if not isinstance(block, CommentedMap) or POPULATION not in block:
+        return None, block
+    if not isinstance(block[POPULATION], CommentedMap):
+        message = "must be a mapping: sampler and characteristics (docs/patterns.md)"
+        raise ScenarioError([issue_at(file, data, ("scenarios", name, POPULATION), message)])
+    try:
+        population = validate_yaml_mapping(Population, block[POPULATION], file)
+    except ScenarioError as exc:
+        prefix = f"scenarios.{name}.{POPULATION}"
+        raise ScenarioError(
+            [dataclasses.replace(i, field=f"{prefix}.{i.field}" if i.field else prefix)
+             for i in exc.issues]
+        ) from None  # fmt: skip
+    rest = copy.deepcopy(block)
+    del rest[POPULATION]
+    return population, rest
+
+
+def _arms_as_mappings(block: CommentedMap) -> CommentedMap:
+    """``block`` with every arm a mapping of its own (``arm: [..]`` is ``arm: {treatments:
+    [..]}``; a section two arms share by a YAML alias is copied), so that ``--set
+    arms.ARM.tumor.FIELD`` reaches one arm."""
+    block = copy.deepcopy(block)
+    arms = block.get("arms")
+    if not isinstance(arms, Mapping):
+        return block
+    for arm, spec in list(arms.items()):
+        if isinstance(spec, list):
+            arms[arm] = CommentedMap(treatments=spec)
+        elif isinstance(spec, Mapping):
+            arms[arm] = CommentedMap(
+                (k, v if k == "treatments" else copy.deepcopy(v)) for k, v in spec.items()
+            )
+    return block
+
+
+def _arm_settings(population: Population) -> list[str]:
+    """The arm fields that characteristics are ``given`` (the others name characteristics)."""
+    drawn = population.characteristics
+    return list(dict.fromkeys(c.given for c in drawn.values() if c.given and c.given not in drawn))
+
+
+def _check_given(population: Population, base: Scenario, located: Located) -> None:
+    """Every ``given`` names an earlier numeric characteristic or a number in every arm."""
+    drawn = population.characteristics
+    for name, c in drawn.items():
+        where = ("characteristics", name, "given")
+        if c.given in drawn:
+            problem = given_problem(drawn, name)
+            if problem is not None:
+                raise located(where, problem)
+    for path in _arm_settings(population):
+        name = next(n for n, c in drawn.items() if c.given == path)
+        for arm in base.arms:
+            try:
+                ok = path.startswith(ARM_FIELDS) and math.isfinite(
+                    field_value(base.for_arm(arm), path, {})
+                )
+            except (AttributeError, KeyError, TypeError, ValueError):
+                ok = False
+            if not ok:
+                raise located(
+                    ("characteristics", name, "given"),
+                    f"{path!r} is neither a characteristic drawn before {name!r} nor a number "
+                    f"in arm {arm!r} (a tumor., immune. or parameters. field, e.g. "
+                    "tumor.pdl1_cps)",
+                )
+
+
+def _patients(
+    population: Population,
+    base: Scenario,
+    validate: Callable[[list[str]], Scenario],
+    located: Located,
+) -> tuple[Patient, ...]:
+    """Every replicate's patient: its draws in each arm (a characteristic given an arm field
+    takes that arm's value) written as ``arms.ARM.FIELD`` overrides into the scenario."""
+    drawn = population.characteristics
+    unit = unit_design(base.replicates, len(drawn), population.sampler, base.seed)
+    settings = _arm_settings(population)
+    patients = []
+    for row in unit:
+        draws: dict[str, dict[str, Scalar]] = {}
+        overrides: list[str] = []
+        owners: dict[str, str] = {}
+        for arm in base.arms:
+            own = base.for_arm(arm)
+            values = draws[arm] = draw(
+                drawn, row, {path: field_value(own, path, {}) for path in settings}
+            )
+            for name, c in drawn.items():
+                if c.set is None:
+                    continue
+                value = values[name]
+                if c.scale == "multiply":
+                    try:
+                        value = multiplied(value, c.set, field_value(own, c.set, {}))
+                    except (AttributeError, KeyError, ValueError) as exc:
+                        where = ("characteristics", name, "set")
+                        raise located(where, f"{c.set} in arm {arm!r}: {exc}") from None
+                text = override(f"arms.{arm}.{c.set}", value)
+                overrides.append(text)
+                owners[text] = name
+        try:
+            scenario = validate(overrides)
+        except ScenarioError as exc:
+            raise at_characteristic(exc, owners, _by_arm(draws), located, ()) from None
+        patients.append(Patient(scenario, draws))
+    return tuple(patients)
+
+
+def _by_arm(draws: Mapping[str, Mapping[str, Scalar]]) -> dict[str, Scalar]:
+    """A patient's draws for a message: each characteristic's distinct values over the arms."""
+    names = next(iter(draws.values()), {})
+    return {
+        name: "/".join(
+            dict.fromkeys(f"{v:.4g}" if isinstance(v, float) else str(v) for v in
+                          (d[name] for d in draws.values()))
+        )
+        for name in names
+    }  # fmt: skip
 
 
 # --- references between checks, readouts and arms --------------------------------------------

@@ -457,20 +457,22 @@ _BRACKETS = re.compile(r"\[([^\[\]]*)\]")
 
 
 def key_path(key: str) -> Loc:
-    """The location named by an override key; after ``parameters.`` the rest is one name,
-    because parameter names contain dots. ``[i]`` after a part indexes a list (a treatment of an
-    arm: ``arms.ici[0].dose.value``); ``[text]`` picks the treatment whose ``label`` is text
-    (kept as the part ``"[text]"`` and resolved against the file by ``_assign``)."""
-    head, _, rest = key.partition(".")
-    if head == "parameters" and rest:
-        return ("parameters", rest)
+    """The location named by an override key; after ``parameters.`` (the scenario's or an
+    arm's: ``arms.ici.parameters.cd8.kill_probability``) the rest is one name, because parameter
+    names contain dots. ``[i]`` after a part indexes a list (a treatment of an arm:
+    ``arms.ici[0].dose.value``); ``[text]`` picks the treatment whose ``label`` is text (kept as
+    the part ``"[text]"`` and resolved against the file by ``_assign``)."""
     loc: list[str | int] = []
-    for part in key.split("."):
+    parts = key.split(".")
+    for i, part in enumerate(parts):
         name = _BRACKETS.sub("", part)
         if name or not _BRACKETS.search(part):
             loc.append(name)
         for index in _BRACKETS.findall(part):
             loc.append(int(index) if index.isdigit() else f"[{index}]")
+        if part == "parameters" and i + 1 < len(parts):
+            loc.append(".".join(parts[i + 1 :]))
+            break
     return tuple(loc)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import math
 import warnings
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,11 +91,18 @@ def unit_design(n: int, d: int, sampler: str, seed: int) -> np.ndarray:
         return engine.random(n)
 
 
-def draw(trial: Trial, unit_row: np.ndarray) -> dict[str, Scalar]:
-    """One patient's characteristics from its row of the unit design."""
+def draw(
+    characteristics: Mapping[str, Characteristic],
+    unit_row: np.ndarray,
+    settings: Mapping[str, Scalar] | None = None,
+) -> dict[str, Scalar]:
+    """One patient's characteristics from its row of the unit design. A characteristic's
+    ``given`` names an earlier characteristic or one of ``settings`` (a pattern arm's field:
+    the same patient, the same coordinate, another bin)."""
+    known: dict[str, Scalar] = dict(settings or {})
     values: dict[str, Scalar] = {}
-    for (name, c), u in zip(trial.spec.cohort.characteristics.items(), unit_row, strict=True):
-        values[name] = _rounded(c, quantile(_distribution(c, values), float(u)))
+    for (name, c), u in zip(characteristics.items(), unit_row, strict=True):
+        values[name] = known[name] = _rounded(c, quantile(_distribution(c, known), float(u)))
     return values
 
 
@@ -128,7 +136,7 @@ def cohort(trial: Trial) -> list[dict[str, Scalar]]:
     spec = trial.spec
     n, d = spec.cohort.patients, len(spec.cohort.characteristics)
     unit = unit_design(n, d, spec.cohort.sampler, spec.seed)
-    return [draw(trial, unit[p]) for p in range(n)]
+    return [draw(spec.cohort.characteristics, unit[p]) for p in range(n)]
 
 
 def patient_seed(trial_seed: int, patient: int) -> int:
@@ -181,10 +189,7 @@ def resolve(
         for path in paths:
             value = values[name]
             if c.scale == "multiply":
-                base = _base_value(trial.base, path, parameters or {})
-                value = float(value) * base  # type: ignore[arg-type]
-                if _integer_path(path):
-                    value = round(value)
+                value = multiplied(value, path, field_value(trial.base, path, parameters or {}))
             text = override(path, value)
             overrides.append(text)
             owners[text] = name
@@ -197,15 +202,26 @@ def resolve(
     try:
         scenario = validate_yaml_mapping(Scenario, data, trial.base_file, overrides)
     except ScenarioError as exc:
-        raise _at_characteristic(trial, exc, owners, values) from None
+        raise at_characteristic(exc, owners, values, trial.issue, ("cohort",)) from None
     return Resolved(scenario, tuple(overrides), owners)
 
 
-def _at_characteristic(
-    trial: Trial, exc: ScenarioError, owners: dict[str, str], values: dict[str, Scalar]
+def multiplied(value: Scalar, path: str, base: float) -> Scalar:
+    """A ``scale: multiply`` draw times the field's base value (rounded for an integer field)."""
+    product = float(value) * base  # type: ignore[arg-type]
+    return round(product) if _integer_path(path) else product
+
+
+def at_characteristic(
+    exc: ScenarioError,
+    owners: Mapping[str, str],
+    values: Mapping[str, Scalar],
+    place: Callable[[tuple[str | int, ...], str], ScenarioError],
+    root: tuple[str | int, ...],
 ) -> ScenarioError:
-    """The scenario's complaint about an override, moved to the characteristic that wrote it,
-    with the patient's draws (a value that is fine alone may clash with another's)."""
+    """The scenario's complaint about an override, moved to the characteristic that wrote it
+    (``root.characteristics.NAME``, placed by ``place``), with the patient's draws (a value
+    that is fine alone may clash with another's)."""
     issue = exc.issues[0]
     owner = next(
         (
@@ -222,14 +238,14 @@ def _at_characteristic(
     where = (
         ("parameter_sets",)
         if owner == "parameter_sets"
-        else ("cohort", "characteristics", owner)
+        else (*root, "characteristics", owner)
         if owner
-        else ("cohort",)
+        else root
     )
-    return trial.issue(where, f"{message} (for a patient with {drawn})")
+    return place(where, f"{message} (for a patient with {drawn})")
 
 
-def _base_value(base: Scenario, path: str, parameters: dict[str, float]) -> float:
+def field_value(base: Scenario, path: str, parameters: Mapping[str, float]) -> float:
     """The value a ``scale: multiply`` characteristic multiplies: the patient's parameter set's,
     else the base scenario's (else the parameter table's default)."""
     loc = key_path(path)
@@ -254,7 +270,7 @@ def check_characteristics(trial: Trial) -> None:
                 resolve(trial, _probe_values(trial, name, u))
     n = min(trial.spec.cohort.patients, 8)
     for row in unit_design(n, len(characteristics), trial.spec.cohort.sampler, trial.spec.seed):
-        resolve(trial, draw(trial, row))
+        resolve(trial, draw(characteristics, row))
 
 
 def _probe_values(trial: Trial, name: str, u: float) -> dict[str, Scalar]:

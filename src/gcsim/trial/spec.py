@@ -11,6 +11,7 @@ candidates, an optional prevalence selection, the scans and the follow-up. Error
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Literal
@@ -517,19 +518,10 @@ def check(trial: Trial) -> None:
             f"{spec.screening.days:g} days is not a whole number of records ({record_h:g} h)",
         )
     names = list(spec.cohort.characteristics)
-    for i, (name, c) in enumerate(spec.cohort.characteristics.items()):
-        if c.given is not None:
-            if c.given not in names[:i]:
-                raise trial.issue(
-                    ("cohort", "characteristics", name, "given"),
-                    f"{c.given!r} is not a characteristic drawn before {name!r} "
-                    f"(earlier: {', '.join(names[:i]) or 'none'})",
-                )
-            if spec.cohort.characteristics[c.given].categorical:
-                raise trial.issue(
-                    ("cohort", "characteristics", name, "given"),
-                    f"{c.given!r} is categorical; bins need a number",
-                )
+    for name in names:
+        problem = given_problem(spec.cohort.characteristics, name)
+        if problem is not None:
+            raise trial.issue(("cohort", "characteristics", name, "given"), problem)
     selection = spec.cohort.selection
     if selection is not None and selection.characteristic not in names:
         raise trial.issue(
@@ -544,6 +536,23 @@ def check(trial: Trial) -> None:
                 f"subgroup {group.name!r}: no feature {group.feature!r} (known: "
                 f"{', '.join(sorted(known_features))})",
             )
+
+
+def given_problem(characteristics: Mapping[str, Characteristic], name: str) -> str | None:
+    """Why characteristic ``name``'s ``given`` cannot select its bin: it must be a numeric
+    characteristic drawn before it (None: it can, or there is no ``given``)."""
+    given = characteristics[name].given
+    earlier = list(characteristics)[: list(characteristics).index(name)]
+    if given is None:
+        return None
+    if given not in earlier:
+        return (
+            f"{given!r} is not a characteristic drawn before {name!r} "
+            f"(earlier: {', '.join(earlier) or 'none'})"
+        )
+    if characteristics[given].categorical:
+        return f"{given!r} is categorical; bins need a number"
+    return None
 
 
 def _whole(x: float) -> bool:
