@@ -320,7 +320,7 @@ def test_cli_reports_a_bad_file_on_one_line_and_exits_2(tmp_path):
     assert LOCATED.match(done.stderr.strip()), done.stderr
 
 
-# --- populations: each replicate a virtual patient (decision 0027) ----------------------------
+# --- populations: each replicate a virtual patient (decision 0029) ----------------------------
 
 P1 = (PATTERNS / "P1_ici_by_cps.yaml").read_text()
 
