@@ -247,8 +247,8 @@ P7 = (PATTERNS / "P7_lymphocyte_radiosensitivity.yaml").read_text()
 LOCATED = re.compile(r"^(?P<file>[^:]+):(?P<line>\d+):(?P<col>\d+): (?P<field>\S+): (?P<msg>.+)$")
 
 
-def _one_error(tmp_path, text: str) -> re.Match:
-    path = tmp_path / "P7.yaml"
+def _one_error(tmp_path, text: str, name: str = "P7.yaml") -> re.Match:
+    path = tmp_path / name
     path.write_text(text)
     with pytest.raises(ScenarioError) as caught:
         load_pattern(path)
@@ -385,13 +385,7 @@ def test_a_population_is_deterministic_from_the_scenario_seed():
 def test_a_bad_population_entry_is_located(tmp_path, old, new, needle, field, fragment):
     text = P1.replace(old, new, 1)
     assert text != P1
-    path = tmp_path / "P1.yaml"
-    path.write_text(text)
-    with pytest.raises(ScenarioError) as caught:
-        load_pattern(path)
-    assert len(caught.value.messages) == 1, caught.value.messages
-    match = LOCATED.match(caught.value.messages[0])
-    assert match, caught.value.messages[0]
+    match = _one_error(tmp_path, text, "P1.yaml")
     assert int(match["line"]) == _line_of(text, needle), match[0]
     assert match["field"].startswith(field) and fragment in match["msg"], match[0]
 
