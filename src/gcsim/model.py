@@ -18,6 +18,7 @@ from gcsim.cells import IMMUNE_SITES, VESSEL_SITES
 from gcsim.cells import LESION_SITES as TUMOR_SITES
 from gcsim.effects import Effects
 from gcsim.initial import seed_lattice
+from gcsim.kernels.common import leak_relaxes
 from gcsim.kernels.fields import (
     padded_shape,
     solve_oxygen_sor,
@@ -141,8 +142,12 @@ class GastricTumorModel(mesa.Model):
 
         self.state.oxygen[:] = self.params["oxygen.boundary"]
         self._solve_fields(SOR_INITIAL_SWEEPS, self.effects, OXYGEN_INITIAL_PASSES)
-        # the leak starts in equilibrium with the initial VEGF field
-        relax_leak(self.vessel_rules._replace(leak_relax=1.0), self.state.leak, self.state.vegf)
+        # the leak state is read only when it relaxes (at τ = 0 every kernel takes the leak from
+        # the VEGF signal at once, and the state stays 0); it starts in equilibrium with the
+        # initial VEGF field
+        self._leak_relaxes = leak_relaxes(self.params)
+        if self._leak_relaxes:
+            relax_leak(self.vessel_rules._replace(leak_relax=1.0), self.state.leak, self.state.vegf)
         self.datacollector = mesa.DataCollector(
             model_reporters={name: _reporter(name) for name in METRICS}
         )
@@ -233,7 +238,8 @@ class GastricTumorModel(mesa.Model):
             s.maturity,
             vegf_signal,
         )
-        relax_leak(rules, s.leak, vegf_signal)
+        if self._leak_relaxes:
+            relax_leak(rules, s.leak, vegf_signal)
         self.counters["sprouts"] += sprouts
         self.counters["regressions"] += regressions
 

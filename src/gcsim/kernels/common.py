@@ -45,15 +45,17 @@ def permeability_factor(vegf: float, leak_max: float, half_max: float, power: fl
 
 
 @njit(cache=True)
-def wall_permeability(
-    vegf: float, leak: float, relaxes: float, leak_max: float, half_max: float, power: float
-) -> float:
-    """``permeability_factor`` as the kernels read it: ``1 − leak`` from the site's relaxed leak
-    state when the leak relaxes (``relaxes`` > 0: ``vessel.leak_relaxation_time`` > 0), else at
-    once from the VEGF signal ``vegf`` (the rule of decision 0020, bit for bit)."""
-    if relaxes > 0.0:
-        return 1.0 - leak
-    return permeability_factor(vegf, leak_max, half_max, power)
+def site_flow(rules, maturity: float, vegf: float, leak: float) -> float:
+    """Flow of one vessel site as the kernels read it: ``perfusion(maturity)`` × the wall's
+    permeability, ``1 − leak`` from the site's relaxed leak state when the leak relaxes
+    (``rules.leak_relaxes`` > 0: ``vessel.leak_relaxation_time`` > 0), else
+    ``permeability_factor`` of the VEGF signal ``vegf`` at once (the rule of decision 0020, bit
+    for bit). ``rules``: any kernel rule tuple with ``perfusion_threshold``, ``leak_relaxes``,
+    ``leak_max``, ``leak_half_max`` and ``leak_hill``."""
+    flow = perfusion(maturity, rules.perfusion_threshold)
+    if rules.leak_relaxes > 0.0:
+        return flow * (1.0 - leak)
+    return flow * permeability_factor(vegf, rules.leak_max, rules.leak_half_max, rules.leak_hill)
 
 
 def leak_relaxes(params) -> bool:

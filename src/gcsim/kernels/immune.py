@@ -6,7 +6,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from gcsim.kernels.common import DX, DY, hill, perfusion, ramp, wall_permeability
+from gcsim.kernels.common import DX, DY, hill, ramp, site_flow
 from gcsim.kernels.rng import random_index, uniform
 from gcsim.state import CD8, EMPTY, MACROPHAGE, MDSC, NO_IMMUNE, STROMA, TREG, TUMOR, VESSEL
 
@@ -382,7 +382,7 @@ def recruit(
     MDSCs with ``mdsc_p · flow · Hill(VEGF)`` (hypoxia-driven recruitment);
     monocyte-derived macrophages with ``macrophage_p · flow`` (arriving unpolarised, 0.5), where
     flow = ``perfusion(maturity) × permeability_factor(VEGF)`` (see ``gcsim.kernels.common``;
-    from the relaxed ``leak`` state when ``leak_relaxes``: ``wall_permeability``).
+    from the relaxed ``leak`` state when ``leak_relaxes``: ``site_flow``).
     ``counts`` accumulates recruits by immune code.
     """
     ny = tissue.shape[1]
@@ -391,14 +391,7 @@ def recruit(
         y = order[k] % ny
         if tissue[x, y] != VESSEL:
             continue
-        flow = perfusion(maturity[x, y], rules.perfusion_threshold) * wall_permeability(
-            vegf[x, y],
-            leak[x, y],
-            rules.leak_relaxes,
-            rules.leak_max,
-            rules.leak_half_max,
-            rules.leak_hill,
-        )
+        flow = site_flow(rules, maturity[x, y], vegf[x, y], leak[x, y])
         if flow == 0.0:
             continue  # not perfused
         attraction = hill(chemokine[x, y], rules.chemokine_half_max, rules.chemokine_hill)

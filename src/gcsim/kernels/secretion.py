@@ -4,7 +4,7 @@ from typing import NamedTuple
 
 from numba import njit
 
-from gcsim.kernels.common import hill, perfusion, ramp, wall_permeability
+from gcsim.kernels.common import hill, ramp, site_flow
 from gcsim.state import CD8, MACROPHAGE, MDSC, NO_IMMUNE, STROMA, TREG, TUMOR, VESSEL
 
 
@@ -46,7 +46,7 @@ def oxygen_coefficients(rules, tissue, immune, maturity, vegf, leak, oxygen, upt
     permeability_factor(VEGF)``: immature vessels deliver less, none below the perfusion
     threshold, and VEGF-driven leak stalls flow (``vegf`` is the VEGF signal after blockade;
     ``leak`` the relaxed leak state, read instead when ``leak_relaxes``:
-    ``common.wall_permeability``).
+    ``common.site_flow``).
     """
     nx, ny = tissue.shape
     for x in range(nx):
@@ -61,14 +61,7 @@ def oxygen_coefficients(rules, tissue, immune, maturity, vegf, leak, oxygen, upt
                 v += rules.consumption_immune
             uptake[x, y] = rules.uptake_background + v / (rules.consumption_km + oxygen[x, y])
             if code == VESSEL:
-                flow = perfusion(maturity[x, y], rules.perfusion_threshold) * wall_permeability(
-                    vegf[x, y],
-                    leak[x, y],
-                    rules.leak_relaxes,
-                    rules.leak_max,
-                    rules.leak_half_max,
-                    rules.leak_hill,
-                )
+                flow = site_flow(rules, maturity[x, y], vegf[x, y], leak[x, y])
                 supply[x, y] = rules.vessel_exchange * flow
             else:
                 supply[x, y] = 0.0

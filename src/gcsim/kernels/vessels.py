@@ -107,7 +107,7 @@ def relax_leak(rules, leak, vegf):
 
     ``vegf`` is the VEGF signal after any blockade (ng/mL); ``leak`` the fractional loss of a
     vessel's flow at each site (0..leak_max), read by the kernels as ``1 − leak`` when
-    ``vessel.leak_relaxation_time`` > 0 (``common.wall_permeability``). Each step closes the
+    ``vessel.leak_relaxation_time`` > 0 (``common.site_flow``). Each step closes the
     fraction ``leak_relax`` = 1 − exp(−dt/τ) of the gap: VEGF makes vessels leak, the leak raises
     interstitial fluid pressure and stalls flow, and when VEGF signalling is blocked
     permeability and interstitial pressure fall over days (Tong et al., Cancer Res 2004), not
