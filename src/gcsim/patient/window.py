@@ -82,13 +82,13 @@ def spun_up(
     arm: str,
     seed: int,
     steps: int,
-    connect: Callable[[GastricTumorModel], None],
+    priming_source: PrimingSource | None,
     *,
     until: Callable[[GastricTumorModel], bool] | None = None,
 ) -> GastricTumorModel:
     """The window model of ``arm`` after up to ``steps`` untreated steps: the scenario without
-    its treatments is stepped from its initial condition (``connect`` attaches the patient's
-    T-cell supply), day by day, stopping early once ``until(model)`` holds (a margin window:
+    its treatments is stepped from its initial condition (with the patient's T-cell supply,
+    ``priming_source``), day by day, stopping early once ``until(model)`` holds (a margin window:
     its front reached the window's edge, so that the spin-up never carries it out of view);
     then the arm's treatments start on that state (``checkpoint.branch``: the window's random
     streams continue from a stream of ``seed`` of their own) with its counters at zero, so
@@ -96,14 +96,14 @@ def spun_up(
     the patient's."""
     untreated = scenario.model_copy(update={"arms": {arm: Arm(treatments=[])}})
     trunk = GastricTumorModel(untreated, rng=seed, arm=arm)
-    connect(trunk)
+    trunk.priming_source = priming_source
     day = max(round(24.0 / trunk.dt_h), 1)
     while trunk.steps < steps and not (until is not None and until(trunk)):
         for _ in range(min(day, steps - trunk.steps)):
             trunk.step()
     stream = np.random.SeedSequence(seed, spawn_key=(SPUN_UP_STREAM,))
     model = branch(capture(trunk), scenario, arm, stream, GastricTumorModel)
-    connect(model)
+    model.priming_source = priming_source
     for name in model.counters:
         model.counters[name] = 0
     return model
@@ -147,16 +147,12 @@ class LatticeWindow:
         supply (the patient's lymph node), from the spin-up on."""
         self.region = region
         self.seeding = seeding
-
-        def connect(model: GastricTumorModel) -> None:
-            model.priming_source = priming_source
-
         if spinup_steps:
             front_out = _front_at_edge if region == "margin" else None
-            self.model = spun_up(scenario, arm, seed, spinup_steps, connect, until=front_out)
+            self.model = spun_up(scenario, arm, seed, spinup_steps, priming_source, until=front_out)
         else:
             self.model = GastricTumorModel(scenario, rng=seed, arm=arm)
-            connect(self.model)
+            self.model.priming_source = priming_source
         if steps or spinup_steps:
             _set_clock(self.model, steps, float(steps), float(steps) + 1.0)
             # A re-seeded window records on the run's record grid only, from its first step
@@ -192,7 +188,7 @@ class LatticeWindow:
     def touches_edge(self) -> bool:
         """A tumour cell within ``EDGE_SITES`` of the window's edge (its front left the
         window: a margin window is then re-seeded)."""
-        return touches_domain_edge(self.model.state.tissue == TUMOR)
+        return _front_at_edge(self.model)
 
     # -- stepping ----------------------------------------------------------------------------
     def run_slice(self, steps: int) -> Slice:
